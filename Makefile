@@ -1,0 +1,34 @@
+# The two commands: `make demo` and `make test`. Both set everything up themselves.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench venv system clean
+
+$(STAMP): requirements.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the sandbox and the tests run for real (nginx, sshd).
+system:
+	@bash scripts/system-packages.sh
+
+demo: venv system
+	$(BIN)/python -m sandbox demo
+
+test: venv system
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv system
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .build .pytest_cache .ruff_cache
