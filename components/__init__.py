@@ -1,0 +1,1 @@
+"""Pulumi components of academy-workers, one per module."""
