@@ -1,0 +1,227 @@
+"""A real sshd on loopback: the sandbox API host, with a pinned host key and a client key."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.ports import LOOPBACK, free_port, wait_for_port
+
+SSHD_BINARY = Path("/usr/sbin/sshd")
+SSH_KEYGEN = "ssh-keygen"
+# sshd's privilege separation chroots here; it must exist before sshd starts.
+PRIVSEP_DIR = Path("/run/sshd")
+
+
+class SshdError(RuntimeError):
+    """sshd could not be prepared or did not come up; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SshEndpoint:
+    """What a client needs to reach the host: address, login, key and the pinned host key."""
+
+    host: str
+    port: int
+    user: str
+    key_path: Path
+    known_hosts_path: Path
+
+
+@dataclass(frozen=True)
+class SshdFiles:
+    """The files of one sshd instance, all inside its state directory."""
+
+    state_dir: Path
+    host_key: Path
+    client_key: Path
+    authorized_keys: Path
+    known_hosts: Path
+    config: Path
+    pid_file: Path
+    log: Path
+
+    @classmethod
+    def under(cls, state_dir: Path) -> SshdFiles:
+        d = state_dir.resolve()
+        return cls(
+            state_dir=d,
+            host_key=d / "ssh_host_ed25519_key",
+            client_key=d / "client_ed25519_key",
+            authorized_keys=d / "authorized_keys",
+            known_hosts=d / "known_hosts",
+            config=d / "sshd_config",
+            pid_file=d / "sshd.pid",
+            log=d / "sshd.log",
+        )
+
+
+@dataclass
+class SshdServer:
+    """A running sshd started by this process; stop() ends it by its PID."""
+
+    files: SshdFiles
+    port: int
+    user: str
+    pid: int
+    command: list[str]
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> SshEndpoint:
+        return SshEndpoint(
+            host=LOOPBACK,
+            port=self.port,
+            user=self.user,
+            key_path=self.files.client_key,
+            known_hosts_path=self.files.known_hosts,
+        )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        stop_pid(self.pid, self._process, timeout_s)
+
+
+def current_user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _keygen(path: Path, comment: str) -> None:
+    if path.exists():
+        return
+    result = subprocess.run(
+        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SshdError(f"ssh-keygen failed for {path}: {result.stderr.strip()}")
+
+
+def _public_key(private_key: Path) -> str:
+    return Path(f"{private_key}.pub").read_text().strip()
+
+
+def render_config(files: SshdFiles, port: int) -> str:
+    return "\n".join(
+        [
+            f"ListenAddress {LOOPBACK}",
+            f"Port {port}",
+            f"HostKey {files.host_key}",
+            f"PidFile {files.pid_file}",
+            f"AuthorizedKeysFile {files.authorized_keys}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            # The key files may live under a world-writable directory such as /tmp.
+            "StrictModes no",
+            "UsePAM no",
+            "PrintMotd no",
+            "LogLevel INFO",
+            # Fleet measurements open many sessions at once.
+            "MaxStartups 100:30:200",
+            "",
+        ]
+    )
+
+
+def prepare(state_dir: Path, port: int) -> SshdFiles:
+    """Generate keys (once) and write authorized_keys, known_hosts and the config for `port`."""
+    files = SshdFiles.under(state_dir)
+    files.state_dir.mkdir(parents=True, exist_ok=True)
+    _keygen(files.host_key, "academy-sandbox-host")
+    _keygen(files.client_key, "academy-sandbox-client")
+    files.authorized_keys.write_text(_public_key(files.client_key) + "\n")
+    files.authorized_keys.chmod(0o600)
+    host_pub = _public_key(files.host_key).split()
+    files.known_hosts.write_text(f"[{LOOPBACK}]:{port} {host_pub[0]} {host_pub[1]}\n")
+    files.config.write_text(render_config(files, port))
+    return files
+
+
+def _ensure_privsep_dir() -> None:
+    if PRIVSEP_DIR.is_dir():
+        return
+    try:
+        PRIVSEP_DIR.mkdir(mode=0o755, parents=True)
+    except OSError as exc:
+        raise SshdError(
+            f"sshd needs the directory {PRIVSEP_DIR} and it could not be created ({exc}); "
+            f"run `sudo mkdir -p {PRIVSEP_DIR}` once"
+        ) from exc
+
+
+def start(state_dir: Path, port: int | None = None, timeout_s: float = 10.0) -> SshdServer:
+    """Start `sshd -D -e -f CONFIG` on 127.0.0.1:port (free port when None) and wait for it."""
+    if not SSHD_BINARY.exists():
+        raise SshdError(f"{SSHD_BINARY} not found; run `apt-get install openssh-server`")
+    port = port or free_port()
+    files = prepare(state_dir, port)
+    _ensure_privsep_dir()
+    check = subprocess.run(
+        [str(SSHD_BINARY), "-t", "-f", str(files.config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check.returncode != 0:
+        raise SshdError(f"sshd rejected its config {files.config}: {check.stderr.strip()}")
+    command = [str(SSHD_BINARY), "-D", "-e", "-f", str(files.config)]
+    with files.log.open("ab") as log:
+        # Own session: the sandbox's processes outlive `up` and ignore the terminal's Ctrl-C.
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    server = SshdServer(files, port, current_user(), process.pid, command, process)
+    if not wait_for_port(port, timeout_s) or process.poll() is not None:
+        server.stop()
+        tail = files.log.read_text(errors="replace")[-2000:]
+        raise SshdError(
+            f"sshd did not answer on {LOOPBACK}:{port} within {timeout_s}s; log:\n{tail}"
+        )
+    return server
+
+
+def stop_pid(
+    pid: int, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 5.0
+) -> None:
+    """SIGTERM, wait, then SIGKILL the one process `pid` (our own child when `process` is given)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None:
+            if process.poll() is not None:
+                return
+        elif not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if process is not None:
+        process.wait(timeout=timeout_s)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of someone else still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
