@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox import processes
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
 
 SSHD_BINARY = Path("/usr/sbin/sshd")
@@ -83,7 +82,7 @@ class SshdServer:
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        stop_pid(self.pid, self._process, timeout_s)
+        processes.terminate(self.pid, self._process, timeout_s)
 
 
 def current_user() -> str:
@@ -157,8 +156,17 @@ def _ensure_privsep_dir() -> None:
         ) from exc
 
 
-def start(state_dir: Path, port: int | None = None, timeout_s: float = 10.0) -> SshdServer:
-    """Start `sshd -D -e -f CONFIG` on 127.0.0.1:port (free port when None) and wait for it."""
+def start(
+    state_dir: Path,
+    port: int | None = None,
+    timeout_s: float = 10.0,
+    registry: processes.ProcessRegistry | None = None,
+    name: str = "sshd",
+) -> SshdServer:
+    """Start `sshd -D -e -f CONFIG` on 127.0.0.1:port (free port when None) and wait for it.
+
+    With a registry the PID is recorded as `name` as soon as sshd starts.
+    """
     if not SSHD_BINARY.exists():
         raise SshdError(f"{SSHD_BINARY} not found; run `apt-get install openssh-server`")
     port = port or free_port()
@@ -173,55 +181,14 @@ def start(state_dir: Path, port: int | None = None, timeout_s: float = 10.0) -> 
     if check.returncode != 0:
         raise SshdError(f"sshd rejected its config {files.config}: {check.stderr.strip()}")
     command = [str(SSHD_BINARY), "-D", "-e", "-f", str(files.config)]
-    with files.log.open("ab") as log:
-        # Own session: the sandbox's processes outlive `up` and ignore the terminal's Ctrl-C.
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+    process = processes.launch(name, command, files.log, registry)
     server = SshdServer(files, port, current_user(), process.pid, command, process)
     if not wait_for_port(port, timeout_s) or process.poll() is not None:
+        if registry is not None:
+            registry.stop(name)
         server.stop()
         tail = files.log.read_text(errors="replace")[-2000:]
         raise SshdError(
             f"sshd did not answer on {LOOPBACK}:{port} within {timeout_s}s; log:\n{tail}"
         )
     return server
-
-
-def stop_pid(
-    pid: int, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 5.0
-) -> None:
-    """SIGTERM, wait, then SIGKILL the one process `pid` (our own child when `process` is given)."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None:
-            if process.poll() is not None:
-                return
-        elif not _alive(pid):
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    if process is not None:
-        process.wait(timeout=timeout_s)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of someone else still answers kill(0); treat it as gone.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
