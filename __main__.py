@@ -1,0 +1,83 @@
+"""academy-workers: queues, worker fleets, the backlog publisher, video Batch, API proxy.
+
+Thin on purpose: read the settings, build the components, export one structured output
+(its shape is documented in docs/CONTRACTS.md and the README).
+"""
+
+import pulumi
+
+from components.fleet import WorkerFleet, WorkerFleetArgs
+from components.queues import WorkerQueues, WorkerQueuesArgs
+from components.settings import PROJECT, SettingsError, load_settings
+from components.video_batch import VideoBatch, VideoBatchArgs
+
+try:
+    settings = load_settings()
+except SettingsError as exc:
+    raise pulumi.RunError(str(exc)) from None  # RunError: the message, no traceback
+
+queues = {
+    wt: WorkerQueues(
+        f"{wt}-jobs",
+        WorkerQueuesArgs(
+            worker=w,
+            max_receive_count=settings.dlq_max_receive_count,
+            retain_on_delete=wt == "video",
+        ),
+    )
+    for wt, w in settings.workers.items()
+}
+
+fleets = {
+    wt: WorkerFleet(
+        f"{wt}-fleet",
+        WorkerFleetArgs(
+            worker=settings.workers[wt],
+            queue_arn=queues[wt].queue.arn,
+            queue_url=queues[wt].queue.url,
+            subnet_ids=settings.subnet_ids,
+            security_group_ids=settings.security_group_ids,
+        ),
+    )
+    for wt in settings.fleet_types
+}
+
+video_batch = (
+    VideoBatch(
+        "video-batch",
+        VideoBatchArgs(
+            batch=settings.batch,
+            subnet_ids=settings.subnet_ids,
+            security_group_ids=settings.security_group_ids,
+        ),
+    )
+    if settings.mode == "batch"
+    else None
+)
+
+pulumi.export(
+    "academy",
+    {
+        "project": PROJECT,
+        "stack": settings.stack,
+        "mode": settings.mode,
+        "region": pulumi.Config("aws").get("region") or "ap-northeast-2",
+        "worker_types": {
+            wt: {
+                "label": w.label,
+                **queues[wt].describe(
+                    retained=wt not in settings.fleet_types,
+                    max_receive_count=settings.dlq_max_receive_count,
+                ),
+                "max_job_s": w.max_job_seconds,
+                "metric": w.metric.as_dict(),
+                "published": wt in settings.published_types,
+                "counting": {"in_flight": w.count_in_flight, "delayed": w.count_delayed},
+                "backlog_api": wt == "video" and bool(settings.publisher.backlog_api_base_url),
+                "fleet": fleets[wt].describe() if wt in fleets else None,
+            }
+            for wt, w in settings.workers.items()
+        },
+        "batch": video_batch.describe() if video_batch else None,
+    },
+)
