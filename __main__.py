@@ -7,6 +7,7 @@ Thin on purpose: read the settings, build the components, export one structured 
 import pulumi
 
 from components.fleet import WorkerFleet, WorkerFleetArgs
+from components.publisher import BacklogPublisher, BacklogPublisherArgs, PublisherTarget
 from components.queues import WorkerQueues, WorkerQueuesArgs
 from components.settings import PROJECT, SettingsError, load_settings
 from components.video_batch import VideoBatch, VideoBatchArgs
@@ -55,6 +56,26 @@ video_batch = (
     else None
 )
 
+publisher = BacklogPublisher(
+    "backlog-publisher",
+    BacklogPublisherArgs(
+        publisher=settings.publisher,
+        targets=tuple(
+            PublisherTarget(
+                worker_type=wt,
+                queue_url=queues[wt].queue.url,
+                queue_arn=queues[wt].queue.arn,
+                metric=settings.workers[wt].metric,
+                count_in_flight=settings.workers[wt].count_in_flight,
+                count_delayed=settings.workers[wt].count_delayed,
+                use_backlog_api=settings.uses_backlog_api(wt),
+            )
+            for wt in settings.published_types
+        ),
+        internal_api_key=pulumi.Config().require_secret("internalApiKey"),
+    ),
+)
+
 pulumi.export(
     "academy",
     {
@@ -73,11 +94,12 @@ pulumi.export(
                 "metric": w.metric.as_dict(),
                 "published": wt in settings.published_types,
                 "counting": {"in_flight": w.count_in_flight, "delayed": w.count_delayed},
-                "backlog_api": wt == "video" and bool(settings.publisher.backlog_api_base_url),
+                "backlog_api": settings.uses_backlog_api(wt),
                 "fleet": fleets[wt].describe() if wt in fleets else None,
             }
             for wt, w in settings.workers.items()
         },
+        "publisher": publisher.describe(),
         "batch": video_batch.describe() if video_batch else None,
     },
 )

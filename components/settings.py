@@ -196,6 +196,10 @@ class Settings:
         """Worker types whose backlog the publisher publishes: exactly the fleets."""
         return self.fleet_types
 
+    def uses_backlog_api(self, worker_type: str) -> bool:
+        """Video counts videos in the DB (through the internal API) when one is configured."""
+        return worker_type == "video" and bool(self.publisher.backlog_api_base_url)
+
 
 T = TypeVar("T")
 
