@@ -6,6 +6,7 @@ Thin on purpose: read the settings, build the components, export one structured 
 
 import pulumi
 
+from components.api_proxy import ApiProxy, ApiProxyArgs
 from components.fleet import WorkerFleet, WorkerFleetArgs
 from components.publisher import BacklogPublisher, BacklogPublisherArgs, PublisherTarget
 from components.queues import WorkerQueues, WorkerQueuesArgs
@@ -76,6 +77,8 @@ publisher = BacklogPublisher(
     ),
 )
 
+api_proxy = ApiProxy("api-proxy", ApiProxyArgs(api=settings.api, name_prefix=settings.name_prefix))
+
 pulumi.export(
     "academy",
     {
@@ -101,5 +104,6 @@ pulumi.export(
         },
         "publisher": publisher.describe(),
         "batch": video_batch.describe() if video_batch else None,
+        "api": api_proxy.describe(),
     },
 )

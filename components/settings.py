@@ -70,6 +70,7 @@ GLOBAL_KEYS: tuple[str, ...] = (
     "apiListenPort",
     "apiHostInstanceIds",
     "apiHostTag",
+    "apiHostSsh",
     "nginxConfigPath",
     "nginxReloadCommand",
     "nginxTestCommand",
@@ -166,6 +167,7 @@ class ApiSettings:
     listen_port: int
     host_instance_ids: tuple[str, ...]
     host_tag: tuple[str, str] | None
+    host_ssh: tuple[str, ...]  # "user@host[:port]": hosts verify reaches over SSH
     nginx_config_path: str
     nginx_reload_command: str
     nginx_test_command: str
@@ -417,9 +419,12 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
         host_instance_ids=r.strings("apiHostInstanceIds", r"i-[0-9a-f]{8,17}|mi-[0-9a-f]{17}",
                                     "EC2 instance ids"),
         host_tag=tuple(tag.split("=", 1)) if tag else None,  # type: ignore[arg-type]
-        nginx_config_path=r.text("nginxConfigPath", r"/\S+", "an absolute path"),
-        nginx_reload_command=r.text("nginxReloadCommand", r".+", "a shell command"),
-        nginx_test_command=r.text("nginxTestCommand", r".+", "a shell command"),
+        host_ssh=r.strings("apiHostSsh", r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?",
+                           "'user@host[:port]' entries"),
+        nginx_config_path=r.text("nginxConfigPath", r"/[^\s']+", "an absolute path"),
+        # Substituted into the SSM document's shell script inside single quotes.
+        nginx_reload_command=r.text("nginxReloadCommand", r"[^']+", "a command without '"),
+        nginx_test_command=r.text("nginxTestCommand", r"[^']+", "a command without '"),
         nginx_runtime_dir=r.text("nginxRuntimeDir", r"|/\S+", "empty or an absolute path"),
     )
     settings = Settings(
