@@ -7,14 +7,15 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import boto3
-import pytest
 import requests
 
 from sandbox import moto_server, processes
+
+Aws = Callable[[str], Any]
 
 TRUST = json.dumps(
     {
@@ -30,34 +31,16 @@ TRUST = json.dumps(
 )
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
-    server = moto_server.start(tmp_path_factory.mktemp("moto") / "moto.log")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _client(server: moto_server.MotoServer, service: str):
-    env = server.env()
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def test_docker_is_switched_off_for_lambda_and_batch(moto: moto_server.MotoServer) -> None:
     config = requests.get(f"{moto.endpoint_url}/moto-api/config", timeout=5).json()
     assert config["lambda"] == {"use_docker": False}
     assert config["batch"] == {"use_docker": False}
 
 
-def test_the_env_file_points_boto3_at_moto(moto: moto_server.MotoServer, tmp_path: Path) -> None:
-    _client(moto, "sqs").create_queue(QueueName="from-the-test")
+def test_the_env_file_points_boto3_at_moto(
+    moto: moto_server.MotoServer, aws: Aws, tmp_path: Path
+) -> None:
+    aws("sqs").create_queue(QueueName="from-the-test")
     env_file = moto.write_env_file(tmp_path / "env")
     script = "import boto3; print(boto3.client('sqs').list_queues()['QueueUrls'])"
     result = subprocess.run(
@@ -73,15 +56,13 @@ def test_the_env_file_points_boto3_at_moto(moto: moto_server.MotoServer, tmp_pat
     assert f"{moto_server.REGION}" in env_file.read_text()
 
 
-def test_lambda_invoke_echoes_the_event_without_running_the_code(
-    moto: moto_server.MotoServer,
-) -> None:
+def test_lambda_invoke_echoes_the_event_without_running_the_code(aws: Aws) -> None:
     """What the sandbox relies on: moto never runs a handler, so the sandbox runs it itself."""
-    role = _client(moto, "iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument=TRUST)
+    role = aws("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument=TRUST)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("lambda_function.py", "def handler(event, context):\n    return 42\n")
-    lam = _client(moto, "lambda")
+    lam = aws("lambda")
     created = lam.create_function(
         FunctionName="echo",
         Runtime="python3.11",
@@ -98,8 +79,8 @@ def test_lambda_invoke_echoes_the_event_without_running_the_code(
     assert json.loads(answer["Payload"].read()) == {"ping": 1}
 
 
-def test_a_batch_job_succeeds_at_once(moto: moto_server.MotoServer) -> None:
-    ec2, iam, batch = (_client(moto, s) for s in ("ec2", "iam", "batch"))
+def test_a_batch_job_succeeds_at_once(aws: Aws) -> None:
+    ec2, iam, batch = (aws(s) for s in ("ec2", "iam", "batch"))
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
     service_role = iam.create_role(RoleName="batch-svc", AssumeRolePolicyDocument=TRUST)

@@ -1,0 +1,194 @@
+"""The internal API over real HTTP with a real SQLite database, keyed by an SSM parameter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from sandbox import internal_api, moto_server, state
+from sandbox.internal_api import BACKLOG_PATH, InternalApi, KeyHolder, VideoStore
+from sandbox.ports import free_port, wait_for_port
+
+Aws = Callable[[str], Any]
+SEED = {"UPLOADED": 3, "PROCESSING": 2, "READY": 4, "FAILED": 1, "DELETED": 1}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> VideoStore:
+    videos = VideoStore(tmp_path / "videos.sqlite3")
+    videos.seed(SEED)
+    return videos
+
+
+@pytest.fixture
+def api(store: VideoStore) -> Iterator[tuple[InternalApi, dict[str, str]]]:
+    current = {"key": "first-key-1234"}
+    server = InternalApi(store, KeyHolder(lambda: current["key"], "test key")).start()
+    server.reload_key()
+    try:
+        yield server, current
+    finally:
+        server.stop()
+
+
+def _get(api: InternalApi, key: str | None = None, path: str = BACKLOG_PATH) -> requests.Response:
+    headers = {"X-Internal-Key": key} if key is not None else {}
+    return requests.get(f"{api.base_url}{path}", headers=headers, timeout=5)
+
+
+def test_backlog_counts_uploaded_and_processing(api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    answer = _get(server, current["key"])
+    assert answer.status_code == 200
+    assert answer.json() == {"backlog": 5}
+
+
+def test_the_count_follows_the_database(
+    api: tuple[InternalApi, dict[str, str]], store: VideoStore
+) -> None:
+    server, current = api
+    new_id = store.add_video("fresh upload")
+    assert _get(server, current["key"]).json() == {"backlog": 6}
+    store.set_status(new_id, "READY")
+    store.set_status(1, "FAILED")
+    assert _get(server, current["key"]).json() == {"backlog": 4}
+    assert store.counts()["READY"] == 5
+
+
+def test_missing_or_wrong_key_is_403(api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    missing = _get(server)
+    wrong = _get(server, current["key"] + "x")
+    assert (missing.status_code, wrong.status_code) == (403, 403)
+    assert "missing" in missing.json()["detail"]
+    assert "not valid" in wrong.json()["detail"]
+    assert "backlog" not in wrong.json()
+
+
+def test_other_paths_are_404_and_healthz_is_200(api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    assert _get(server, current["key"], "/api/v1/internal/video/").status_code == 404
+    assert _get(server, current["key"], BACKLOG_PATH.rstrip("/")).status_code == 404
+    health = _get(server, path="/healthz")
+    assert health.status_code == 200
+    assert health.json()["key_loaded"] is True
+    assert server.server.server_address[0] == "127.0.0.1"
+
+
+def test_a_rotated_key_is_picked_up_on_reload(api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    old = current["key"]
+    current["key"] = "second-key-5678"
+    server.request_reload()
+    _wait_until(lambda: _get(server, "second-key-5678").status_code == 200)
+    assert _get(server, old).status_code == 403
+
+
+def test_bad_status_is_refused_by_code_and_schema(store: VideoStore) -> None:
+    import sqlite3
+
+    with pytest.raises(ValueError, match="not one of"):
+        store.add_video("x", "ARCHIVED")
+    db = sqlite3.connect(store.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO videos (title, status) VALUES ('x', 'ARCHIVED')")
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def key_parameter(aws: Aws) -> Iterator[str]:
+    name = "/academy/workers/internal-api-key-cli-test"
+    aws("ssm").put_parameter(Name=name, Value="cli-key-AAAA1111", Type="SecureString")
+    try:
+        yield name
+    finally:
+        aws("ssm").delete_parameter(Name=name)
+
+
+def _run_cli(args: list[str], moto: moto_server.MotoServer, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **moto.env()}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sandbox.internal_api", *args],
+            cwd=state.PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_cli_serves_rotates_on_sighup_and_never_logs_the_key(
+    moto: moto_server.MotoServer, aws: Aws, key_parameter: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "videos.sqlite3"
+    VideoStore(db).seed(SEED)
+    port = free_port()
+    log = tmp_path / "api.log"
+    args = ["--db", str(db), "--port", str(port), "--key-parameter", key_parameter]
+    proc = _run_cli([*args, "--refresh-s", "600"], moto, log)
+    try:
+        assert wait_for_port(port, 20), log.read_text()
+        url = f"http://127.0.0.1:{port}{BACKLOG_PATH}"
+        ok = requests.get(url, headers={"X-Internal-Key": "cli-key-AAAA1111"}, timeout=5)
+        assert (ok.status_code, ok.json()) == (200, {"backlog": 5})
+
+        aws("ssm").put_parameter(
+            Name=key_parameter, Value="cli-key-BBBB2222", Type="SecureString", Overwrite=True
+        )
+        proc.send_signal(signal.SIGHUP)
+        _wait_until(
+            lambda: (
+                requests.get(
+                    url, headers={"X-Internal-Key": "cli-key-BBBB2222"}, timeout=5
+                ).status_code
+                == 200
+            )
+        )
+        old = requests.get(url, headers={"X-Internal-Key": "cli-key-AAAA1111"}, timeout=5)
+        assert old.status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    output = log.read_text()
+    assert BACKLOG_PATH in output
+    assert "cli-key-AAAA1111" not in output
+    assert "cli-key-BBBB2222" not in output
+
+
+def test_cli_reports_an_unreadable_key_parameter_without_traceback(
+    moto: moto_server.MotoServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "api.log"
+    args = ["--db", str(tmp_path / "v.sqlite3"), "--port", "0", "--key-parameter", "/no/such"]
+    proc = _run_cli(args, moto, log)
+    assert proc.wait(timeout=30) == 2
+    output = log.read_text()
+    assert "cannot read the internal key from SSM parameter /no/such" in output
+    assert "Traceback" not in output
+
+
+def test_cli_rejects_a_bad_port() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        internal_api.main(["--db", "x.sqlite3", "--port", "70000", "--key-parameter", "/k"])
+    assert exit_info.value.code == 2
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout_s}s")
