@@ -1,0 +1,114 @@
+"""A local Lambda runtime for the sandbox's moto server: Invoke runs the deployed code.
+
+moto without Docker answers every Invoke with a canned string. The sandbox needs the real
+thing (the forced datapoint of `verify metric`, the schedule, a stale deployment), so this
+patches moto's Docker-less backend: Invoke unpacks the function's deployed zip (the bytes
+moto holds, whose hash is its CodeSha256), runs `module.handler(event, context)` in a
+fresh Python process with the function's environment, and answers like Lambda does:
+the handler's JSON on success, `X-Amz-Function-Error: Unhandled` with errorMessage and
+errorType on an exception. Each invocation also records AWS/Lambda Invocations and
+Errors, which real Lambda publishes and `verify publisher` reads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+# Runs inside the child: import the handler module from the unpacked code and call it.
+_CHILD = r"""
+import importlib, json, sys, traceback
+module_name, function_name = sys.argv[1].rsplit(".", 1)
+event = json.loads(sys.stdin.read() or "{}")
+try:
+    handler = getattr(importlib.import_module(module_name), function_name)
+    result = handler(event, None)
+    sys.stdout.write("\n@@RESULT@@" + json.dumps(result))
+except Exception as exc:
+    sys.stderr.write(traceback.format_exc())
+    error = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+    sys.stdout.write("\n@@ERROR@@" + json.dumps(error))
+"""
+MARKERS = ("\n@@RESULT@@", "\n@@ERROR@@")
+
+
+def run_deployed_code(
+    code_zip: bytes, handler: str, env: dict[str, str], event: bytes, timeout_s: float
+) -> tuple[bool, bytes]:
+    """Runs the handler of a deployment package; returns (succeeded, payload)."""
+    with tempfile.TemporaryDirectory(prefix="lambda-task-") as task_root:
+        zipfile.ZipFile(io.BytesIO(code_zip)).extractall(task_root)
+        child_env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PATH"))}
+        child_env.update(env)
+        child_env.update({"PYTHONPATH": task_root, "PYTHONDONTWRITEBYTECODE": "1"})
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _CHILD, handler],
+                input=event or b"{}",
+                capture_output=True,
+                cwd=task_root,
+                env=child_env,
+                timeout=timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            error = {"errorMessage": f"Task timed out after {timeout_s:.2f} seconds",
+                     "errorType": "Sandbox.Timedout"}
+            return False, json.dumps(error).encode()
+    out = done.stdout.decode(errors="replace")
+    for marker in MARKERS:
+        if marker in out:
+            return marker == MARKERS[0], out.rsplit(marker, 1)[1].encode()
+    error = {"errorMessage": f"runtime exited with {done.returncode}: "
+             f"{done.stderr.decode(errors='replace')[-500:]}", "errorType": "Runtime.ExitError"}
+    return False, json.dumps(error).encode()
+
+
+def _record_invocation(fn: Any, failed: bool) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[fn.account_id][fn.region]
+    now = datetime.now(UTC)
+    data = [
+        {"MetricName": name, "Value": value, "Unit": "Count", "Timestamp": now,
+         "Dimensions": [{"Name": "FunctionName", "Value": fn.function_name}]}
+        for name, value in (("Invocations", 1.0), ("Errors", 1.0 if failed else 0.0))
+    ]
+    backend.put_metric_data("AWS/Lambda", data)
+
+
+def install() -> None:
+    """Patches moto's Docker-less Lambda backend so Invoke runs the deployed code."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any,
+               headers: Any, response_headers: dict[str, str]) -> bytes:
+        fn = self.get_function(function_name, qualifier)
+        endpoint = os.environ.get("SANDBOX_SELF_URL", "")
+        env = {
+            **(fn.environment_vars or {}),
+            "AWS_REGION": fn.region,
+            "AWS_DEFAULT_REGION": fn.region,
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        if endpoint:
+            env["AWS_ENDPOINT_URL"] = endpoint
+        event = body.encode() if isinstance(body, str) else (body or b"")
+        ok, payload = run_deployed_code(
+            fn.code_bytes, fn.handler, env, event, float(fn.timeout or 30)
+        )
+        if not ok:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        _record_invocation(fn, failed=not ok)
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
