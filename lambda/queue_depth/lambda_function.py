@@ -112,9 +112,10 @@ def _client(service: str) -> Any:
 def _require(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = entry.get(key)
     if not isinstance(value, kind) or (kind is str and not value):
+        expected = {str: "a non-empty string", bool: "true or false", dict: "an object"}[kind]
         raise PublisherConfigError(
-            f"BACKLOG_TARGETS {where}: '{key}' must be a non-empty {kind.__name__}, "
-            f"got {value!r}; fix the publisher component's environment"
+            f"BACKLOG_TARGETS {where}: '{key}' must be {expected}, got {value!r}; "
+            "fix the environment set by components/publisher.py (docs/CONTRACTS.md)"
         )
     return value
 

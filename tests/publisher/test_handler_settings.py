@@ -1,0 +1,68 @@
+"""The handler's reading of its environment: a bad value is named, with what to do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+TARGET = {
+    "worker_type": "ai",
+    "queue_url": "https://sqs.ap-northeast-2.amazonaws.com/123456789012/academy-ai-jobs",
+    "metric": {"namespace": "Academy/Workers", "name": "QueueDepth",
+               "dimensions": {"WorkerType": "AI"}, "unit": "Count"},
+    "count_in_flight": True,
+    "count_delayed": False,
+    "use_backlog_api": False,
+}
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    env = {
+        "BACKLOG_TARGETS": json.dumps([TARGET]),
+        "BACKLOG_API_BASE_URL": "https://api.hakwonplus.com/",
+        "INTERNAL_KEY_PARAMETER": "/academy/workers/internal-api-key",
+        "BACKLOG_API_TIMEOUT_S": "2.5",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_contract_environment_is_parsed(handler_module) -> None:
+    settings = handler_module.load_settings(_env())
+    assert settings.api_base_url == "https://api.hakwonplus.com"
+    assert settings.api_timeout_s == 2.5
+    (target,) = settings.targets
+    assert target.worker_type == "ai"
+    assert target.metric.dimensions == {"WorkerType": "AI"}
+    assert (target.count_in_flight, target.count_delayed, target.use_backlog_api) == (
+        True, False, False
+    )
+
+
+def test_timeout_defaults_to_three_seconds(handler_module) -> None:
+    env = _env()
+    del env["BACKLOG_API_TIMEOUT_S"]
+    assert handler_module.load_settings(env).api_timeout_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"BACKLOG_TARGETS": "[{"}, "BACKLOG_TARGETS is not valid JSON"),
+        ({"BACKLOG_TARGETS": "{}"}, "must be a JSON list"),
+        ({"BACKLOG_TARGETS": json.dumps([{**TARGET, "queue_url": ""}])}, "'queue_url'"),
+        ({"BACKLOG_TARGETS": json.dumps([{**TARGET, "count_delayed": "no"}])},
+         "'count_delayed' must be true or false"),
+        ({"BACKLOG_TARGETS": json.dumps([{**TARGET, "metric": {**TARGET["metric"],
+                                                               "unit": None}}])},
+         "entry 0 metric: 'unit'"),
+        ({"BACKLOG_API_BASE_URL": "api.hakwonplus.com"}, "must start with https://"),
+        ({"BACKLOG_API_TIMEOUT_S": "soon"}, "BACKLOG_API_TIMEOUT_S must be a positive"),
+        ({"BACKLOG_API_TIMEOUT_S": "0"}, "BACKLOG_API_TIMEOUT_S must be a positive"),
+    ],
+    ids=["json", "not-list", "queue-url", "flag-type", "unit", "scheme", "timeout", "zero"],
+)
+def test_bad_environment_is_explained(handler_module, overrides, message) -> None:
+    with pytest.raises(handler_module.PublisherConfigError, match=message):
+        handler_module.load_settings(_env(**overrides))
