@@ -95,8 +95,10 @@ def _validate(p: NginxParams) -> None:
             "server_name", p.server_name, "host names separated by single spaces, e.g. 'api.x.com'"
         )
     _check_upstream(p.upstream)
-    if isinstance(p.listen_port, bool) or not isinstance(p.listen_port, int) or not (
-        1 <= p.listen_port <= 65535
+    if (
+        isinstance(p.listen_port, bool)
+        or not isinstance(p.listen_port, int)
+        or not (1 <= p.listen_port <= 65535)
     ):
         raise _fail("listen_port", p.listen_port, "an integer port 1-65535")
     if p.listen_address is not None:
@@ -174,9 +176,7 @@ def render_standalone(params: NginxParams) -> str:
     if params.site_include is not None:
         site = f"    include {params.site_include};"
     else:
-        site = "\n".join(
-            f"    {line}" if line else "" for line in render_site(params).splitlines()
-        )
+        site = "\n".join(f"    {line}" if line else "" for line in render_site(params).splitlines())
     return _fill(
         STANDALONE_TEMPLATE.read_text(),
         {

@@ -141,6 +141,9 @@ class NginxServer:
         """`nginx -c CONF -e ERROR_LOG -g 'daemon off;'`, then wait until 127.0.0.1:port answers."""
         conf, error_log = conf.resolve(), error_log.resolve()
         check_config(conf, error_log)
+        # Otherwise wait_for_port below would be answered by whoever already holds the port.
+        if wait_for_port(port, timeout_s=0.05):
+            raise NginxError(f"{LOOPBACK}:{port} is already in use; pick a free port")
         command = [str(nginx_binary()), "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"]
         process = launch(name, command, error_log, registry)
         server = cls(conf, error_log, port, process.pid, command, process)

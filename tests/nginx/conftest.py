@@ -85,7 +85,8 @@ def http_get(port: int, path: str, headers: list[tuple[str, str]] | None = None)
     """GET with header names sent exactly as given (urllib would re-case X_Internal_Key)."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
     try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
+        skip_host = any(name.lower() == "host" for name, _ in headers or [])
+        conn.putrequest("GET", path, skip_host=skip_host, skip_accept_encoding=True)
         for name, value in headers or []:
             conn.putheader(name, value)
         conn.endheaders()
@@ -120,11 +121,14 @@ class NginxFactory:
     base: Path
     started: list[NginxServer] = field(default_factory=list)
 
-    def start(self, name: str, upstream: str, site_text: str | None = None) -> RunningNginx:
+    def start(
+        self, name: str, upstream: str, edit_site: Callable[[str], str] | None = None
+    ) -> RunningNginx:
+        """nginx on a free port -> upstream; edit_site rewrites the rendered site file first."""
         port = free_port()
         files = NginxFiles.under(self.base / name).prepare(port, upstream)
-        if site_text is not None:
-            files.site.write_text(site_text)
+        if edit_site is not None:
+            files.site.write_text(edit_site(files.site.read_text()))
         server = NginxServer.start(files.conf, port, files.error_log)
         self.started.append(server)
         return RunningNginx(files, server, port)

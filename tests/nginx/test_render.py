@@ -39,6 +39,8 @@ def test_every_proxying_location_sets_every_proxy_header() -> None:
         for header, value in PROXY_HEADERS:
             assert f"proxy_set_header {header} {value}" in lines, (name, header)
     assert missing_proxy_headers(text) == []
+    # Pinned literally, not through PROXY_HEADERS, so a change there cannot hide the key's loss.
+    assert text.count(KEY_LINE) == 2
 
 
 def test_no_proxy_headers_at_server_level_where_a_location_could_shadow_them() -> None:
@@ -93,9 +95,7 @@ def test_render_is_deterministic_and_sha256_is_of_the_file_bytes() -> None:
     text = render(PROD)
     assert render(NginxParams(server_name="api.hakwonplus.com")) == text
     assert config_sha256(text) == hashlib.sha256(text.encode()).hexdigest()
-    assert config_sha256(render(NginxParams(server_name="api.example.com"))) != config_sha256(
-        text
-    )
+    assert config_sha256(render(NginxParams(server_name="api.example.com"))) != config_sha256(text)
     assert "listen 80;" in text and "proxy_pass http://127.0.0.1:8000;" in text
     assert "{{" not in text and text.endswith("}\n")
 
@@ -113,7 +113,8 @@ def test_standalone_inlines_or_includes_the_same_server_block(tmp_path) -> None:
     assert "daemon" not in [d.name for d in parse(inline)]  # given on the command line
     assert missing_proxy_headers(inline) == []
     assert [line.strip() for line in site[site.index("log_format") :].splitlines() if line] == [
-        line.strip() for line in inline[inline.index("log_format") :].splitlines()[:-1]
+        line.strip()
+        for line in inline[inline.index("log_format") :].splitlines()[:-1]
         if line.strip()
     ]
     included = render(
