@@ -1,0 +1,46 @@
+"""The checks, in report order. Each module plans `Task`s from the outputs (no network) and
+each task returns CheckResults; the runner runs them in parallel."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from verify.checks import api, batch, metric, nginx, publisher, queues, scaling
+from verify.context import CheckContext, Task
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    plan: Callable[[CheckContext], list[Task]]
+    applies: Callable[[dict], bool]
+    about: str
+
+
+def _always(outputs: dict) -> bool:
+    return True
+
+
+def _has_fleets(outputs: dict) -> bool:
+    return any(w.get("fleet") for w in outputs["worker_types"].values())
+
+
+def _batch_mode(outputs: dict) -> bool:
+    return outputs["mode"] == "batch" and outputs.get("batch") is not None
+
+
+CHECKS: dict[str, CheckSpec] = {
+    "api": CheckSpec("api", api.tasks, _always,
+                     "backlog API LOCAL (on each host) vs PUBLIC; missing/wrong key -> 403"),
+    "nginx": CheckSpec("nginx", nginx.tasks, _always,
+                       "deployed nginx config = the stack's render; nginx -t passes"),
+    "metric": CheckSpec("metric", metric.tasks, _always,
+                        "published metric = the backlog (invokes the publisher once)"),
+    "scaling": CheckSpec("scaling", scaling.tasks, _has_fleets,
+                         "fleets' target tracking reads the published metric per instance"),
+    "publisher": CheckSpec("publisher", publisher.tasks, _always,
+                           "deployed code/env/schedule of the publisher; no recent errors"),
+    "queues": CheckSpec("queues", queues.tasks, _always,
+                        "visibility covers the longest job; redrive; DLQs empty"),
+    "batch": CheckSpec("batch", batch.tasks, _batch_mode,
+                       "Batch CE, job queue, job definition (batch mode); --canary submits a job"),
+}

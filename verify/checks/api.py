@@ -1,0 +1,173 @@
+"""`api`: the backlog API answers the same LOCAL (on each host) and PUBLIC (from here), and the
+public path refuses a missing or wrong key."""
+
+import secrets
+from dataclasses import dataclass
+
+from verify.checks.http_probe import ApiAnswer, ask_on_host, ask_public
+from verify.context import CheckContext, Task
+from verify.report import CheckResult, Status
+
+CHECK_ID = "api"
+NGINX_HEADER_FIX = (
+    "pass the header through nginx: `proxy_set_header X-Internal-Key $http_x_internal_key;` in "
+    "the API location (a location-level proxy_set_header replaces the server-level ones), "
+    "redeliver the config with `pulumi up`, then `python -m verify nginx`"
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    summary: str
+    hint: str = ""
+
+
+def _public_hop(public: ApiAnswer) -> tuple[str, str]:
+    """Which hop failed when the public path gives no good answer."""
+    code = public.status
+    if code is None:
+        return (
+            f"PUBLIC unreachable: {public.error}",
+            "the public endpoint did not answer: check DNS, the CDN (Cloudflare) and that nginx "
+            "listens and the security group admits the edge",
+        )
+    if code in (520, 521, 522, 523, 524, 525, 526, 530):
+        return (
+            f"PUBLIC {code}: the CDN could not get an answer from the origin (nginx on EC2)",
+            "check nginx is running and reachable from the edge on 443 (security group, TLS "
+            "certificate for 525/526)",
+        )
+    if code == 502:
+        return (
+            "PUBLIC 502: nginx answered but its upstream (gunicorn) did not",
+            "check the proxy_pass upstream in the nginx config matches the API "
+            "(gunicorn on 127.0.0.1:8000) and that gunicorn runs",
+        )
+    if code == 504:
+        return (
+            "PUBLIC 504: nginx timed out waiting for the upstream (gunicorn)",
+            "the API is slow or hung behind nginx: check gunicorn workers and the DB",
+        )
+    return (
+        f"PUBLIC {code}: the API failed behind the proxy",
+        "check the application's logs for this request",
+    )
+
+
+def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool,
+                   key_source: str = "the key parameter") -> Verdict:
+    """LOCAL (on the host) against PUBLIC (through the proxy), both sent the key."""
+    evidence = f"LOCAL {local.evidence()} / PUBLIC {public.evidence()}"
+    if local.status is None:
+        return Verdict(
+            Status.FAIL,
+            f"LOCAL: the API does not answer on the host ({local.error})",
+            "the API process (gunicorn) is not answering at local_base_url on this host: "
+            "check it runs (systemctl status) and listens on that address",
+        )
+    if local.status == 200 and public.status == 200:
+        if bodies_match:
+            return Verdict(Status.PASS, f"LOCAL and PUBLIC agree: {local.evidence()}")
+        return Verdict(
+            Status.FAIL,
+            f"LOCAL and PUBLIC differ: {evidence}",
+            "the public path reaches another API or database than this host: check nginx's "
+            "upstream and the CDN's origin",
+        )
+    if local.status == 200 and public.status == 403:
+        return Verdict(Status.FAIL, f"the proxy drops X-Internal-Key: {evidence}", NGINX_HEADER_FIX)
+    if local.status == 403 and public.status == 403:
+        return Verdict(
+            Status.FAIL,
+            f"the key from {key_source} differs from the API's: both paths answer 403",
+            "make them equal: update the parameter (aws ssm put-parameter --type SecureString "
+            "--overwrite) or restart the API with the parameter's value",
+        )
+    if local.status == 403:
+        return Verdict(
+            Status.FAIL,
+            f"LOCAL refuses the key but PUBLIC does not: {evidence}",
+            "the public path reaches another API instance with another key, or this host's "
+            "API has a stale key: restart it after updating the key",
+        )
+    if local.status != 200:
+        return Verdict(
+            Status.FAIL,
+            f"LOCAL: the API answers {local.status} on the host: {evidence}",
+            "the API itself fails: check the application's logs on this host",
+        )
+    summary, hint = _public_hop(public)
+    return Verdict(Status.FAIL, f"{summary} (LOCAL {local.evidence()})", hint)
+
+
+def diagnose_auth(no_key: ApiAnswer, wrong_key: ApiAnswer) -> Verdict:
+    """The public path must refuse a request without the key and one with a wrong key."""
+    if no_key.status == 403 and wrong_key.status == 403:
+        return Verdict(Status.PASS, "no key -> 403, wrong key -> 403")
+    evidence = f"no key -> {no_key.evidence()}, wrong key -> {wrong_key.evidence()}"
+    if no_key.status == 200 or wrong_key.status == 200:
+        return Verdict(
+            Status.FAIL,
+            f"the internal API is open to the public: {evidence}",
+            "the API must compare X-Internal-Key with its configured key and answer 403; "
+            "check the API's key setting is not empty",
+        )
+    if no_key.status is None or wrong_key.status is None:
+        summary, hint = _public_hop(no_key if no_key.status is None else wrong_key)
+        return Verdict(Status.FAIL, summary, hint)
+    return Verdict(
+        Status.FAIL,
+        f"expected 403 for a missing or wrong key: {evidence}",
+        "a 5xx is the proxy or API failing (see the per-host rows); another 4xx means the "
+        "path or the API's auth changed",
+    )
+
+
+def bodies_agree(local_before: ApiAnswer, public: ApiAnswer, local_after: ApiAnswer) -> bool:
+    """Same body, allowing the count to move between the samples (public between the two)."""
+    if public.body.strip() in (local_before.body.strip(), local_after.body.strip()):
+        return True
+    counts = (local_before.backlog(), public.backlog(), local_after.backlog())
+    if None in counts:
+        return False
+    low, high = sorted((counts[0], counts[2]))
+    return low <= counts[1] <= high
+
+
+def _host_task(ctx: CheckContext, host: dict) -> Task:
+    api = ctx.outputs["api"]
+    target = host.get("name") or host.get("instance_id") or "host"
+
+    def run() -> CheckResult:
+        key = ctx.key.get()
+        transport = ctx.hosts.for_host(host)
+        local = ask_on_host(transport, api["local_base_url"], key, ctx.call_timeout())
+        public = ask_public(api["public_base_url"], key, ctx.call_timeout())
+        match = True
+        if local.status == 200 and public.status == 200:
+            match = bodies_agree(local, public, local)
+            if not match:
+                later = ask_on_host(transport, api["local_base_url"], key, ctx.call_timeout())
+                match = bodies_agree(local, public, later)
+        verdict = diagnose_paths(local, public, match, ctx.key.source or "the key parameter")
+        return CheckResult(CHECK_ID, target, verdict.status, verdict.summary, verdict.hint)
+
+    return Task(CHECK_ID, target, run)
+
+
+def _auth_task(ctx: CheckContext) -> Task:
+    base = ctx.outputs["api"]["public_base_url"]
+
+    def run() -> CheckResult:
+        no_key = ask_public(base, None, ctx.call_timeout())
+        wrong_key = ask_public(base, "verify-wrong-" + secrets.token_hex(8), ctx.call_timeout())
+        verdict = diagnose_auth(no_key, wrong_key)
+        return CheckResult(CHECK_ID, "public key check", verdict.status, verdict.summary,
+                           verdict.hint)
+
+    return Task(CHECK_ID, "public key check", run)
+
+
+def tasks(ctx: CheckContext) -> list[Task]:
+    return [_host_task(ctx, host) for host in ctx.outputs["api"]["hosts"]] + [_auth_task(ctx)]

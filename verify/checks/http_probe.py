@@ -1,0 +1,87 @@
+"""Ask the backlog API over HTTP: from the runner (PUBLIC) or on a host through its transport
+(LOCAL, with curl). The key travels in a header fed on stdin, never on a command line."""
+
+import json
+from dataclasses import dataclass
+
+from verify.transports import Transport
+
+BACKLOG_PATH = "/api/v1/internal/video/backlog-count/"
+KEY_HEADER = "X-Internal-Key"
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    status: int | None  # None: no HTTP answer at all (error says why)
+    body: str = ""
+    error: str = ""
+
+    def backlog(self) -> int | None:
+        try:
+            value = json.loads(self.body).get("backlog")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def evidence(self) -> str:
+        if self.status is None:
+            return f"no answer ({self.error})"
+        body = " ".join(self.body.split())
+        return f"{self.status} {body[:60]}"
+
+
+def backlog_url(base_url: str) -> str:
+    return base_url.rstrip("/") + BACKLOG_PATH
+
+
+def curl_command(url: str, timeout_s: float, send_key: bool = True) -> list[str]:
+    command = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", f"{timeout_s:g}"]
+    if send_key:
+        command += ["-H", "@-"]  # header lines read from stdin
+    return command + [url]
+
+
+def parse_curl(rc: int, stdout: str, stderr: str) -> ApiAnswer:
+    if rc == 127:
+        return ApiAnswer(None, "", "curl is not installed on the host")
+    body, _, code = stdout.rpartition("\n")
+    if rc != 0 or not code.strip().isdigit() or code.strip() == "000":
+        reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"curl exit {rc}"
+        return ApiAnswer(None, body, reason)
+    return ApiAnswer(int(code), body)
+
+
+def ask_on_host(transport: Transport, base_url: str, key: str, timeout_s: float) -> ApiAnswer:
+    url = backlog_url(base_url)
+    result = transport.run(
+        curl_command(url, max(1.0, timeout_s - 1)), timeout=timeout_s + 2,
+        stdin=f"{KEY_HEADER}: {key}\n",
+    )
+    return parse_curl(result.rc, result.stdout, result.stderr)
+
+
+def ask_public(base_url: str, key: str | None, timeout_s: float) -> ApiAnswer:
+    import requests
+
+    headers = {KEY_HEADER: key} if key is not None else {}
+    try:
+        response = requests.get(
+            backlog_url(base_url), headers=headers, timeout=timeout_s, allow_redirects=False
+        )
+    except requests.exceptions.Timeout:
+        return ApiAnswer(None, "", f"timed out after {timeout_s:g}s")
+    except requests.exceptions.SSLError as exc:
+        return ApiAnswer(None, "", f"TLS failed: {_short(exc)}")
+    except requests.exceptions.ConnectionError as exc:
+        return ApiAnswer(None, "", f"connection failed: {_short(exc)}")
+    except requests.exceptions.RequestException as exc:
+        return ApiAnswer(None, "", _short(exc))
+    return ApiAnswer(response.status_code, response.text)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Failed to establish a new connection: ", "Name or service not known"):
+        if marker in text:
+            return text[text.index(marker):].rstrip("'\")")[:160]
+    return text[:160]

@@ -1,0 +1,155 @@
+"""Command line: parse options, load the outputs, run the checks, print, map to exit codes.
+
+Exit status: 0 nothing failed or errored, 1 something did, 2 bad usage or unreadable outputs.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from verify.checks import CHECKS
+from verify.context import CALL_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
+from verify.errors import UsageError, VerifyError
+from verify.outputs import SANDBOX_STACK, load_file, load_pulumi_stack, load_sandbox
+from verify.report import ProgressLine, render_table, to_json, to_junit
+from verify.secrets import Masker
+from verify.suite import run_checks, select_checks
+from verify.transports import MODES, TransportOptions
+from verify.transports.ssh import SshOptions, parse_endpoint
+
+DESCRIPTION = """Prove a deployed academy-workers stack works: every check reads the stack's
+outputs and the live resources, and says PASS / WARN / FAIL / ERROR with a hint.
+
+Read-only, except two things: `metric` invokes the publisher once (it only publishes a
+datapoint; skip with --no-invoke), and `batch --canary` submits a short job (then terminates
+it if it is still queued)."""
+
+
+def _shared_options() -> argparse.ArgumentParser:
+    shared = argparse.ArgumentParser(add_help=False)
+    source = shared.add_argument_group("where the stack's outputs come from")
+    source.add_argument("--stack", metavar="NAME",
+                        help="`pulumi stack output --json` of NAME; `sandbox` reads .sandbox/")
+    source.add_argument("--outputs", metavar="FILE", type=Path,
+                        help="a saved `pulumi stack output --json`")
+    report = shared.add_argument_group("report")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--junit", metavar="FILE", type=Path, help="also write JUnit XML here")
+    run = shared.add_argument_group("run")
+    run.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                     help="bound for the whole run (default 60); unfinished checks are ERROR")
+    run.add_argument("--parallel", type=int, default=8, metavar="N",
+                     help="checks and hosts run at once (default 8)")
+    run.add_argument("--no-invoke", action="store_true",
+                     help="metric: read the latest datapoint instead of invoking the publisher")
+    run.add_argument("--canary", action="store_true",
+                     help="batch: submit a short job and wait for it to leave RUNNABLE")
+    run.add_argument("--internal-key-env", default=DEFAULT_KEY_ENV, metavar="NAME",
+                     help=f"env var holding the internal key when SSM is not readable "
+                          f"(default {DEFAULT_KEY_ENV}); the key is never printed")
+    hosts = shared.add_argument_group("reaching the API hosts")
+    hosts.add_argument("--transport", choices=MODES, default="auto",
+                       help="auto: ssh when the host has an ssh address, else ssm")
+    hosts.add_argument("--ssh-key", metavar="FILE", help="private key (default: agent, ~/.ssh)")
+    hosts.add_argument("--ssh-user", metavar="USER", help="overrides the hosts' ssh user")
+    hosts.add_argument("--jump-host", metavar="[USER@]HOST[:PORT]", help="reach hosts through it")
+    hosts.add_argument("--known-hosts", metavar="FILE",
+                       help="pinned host keys (default ~/.ssh/known_hosts)")
+    hosts.add_argument("--accept-new-host-keys", action="store_true",
+                       help="trust host keys not in known_hosts for this run (explicit opt-in)")
+    return shared
+
+
+def build_parser() -> argparse.ArgumentParser:
+    shared = _shared_options()
+    parser = argparse.ArgumentParser(
+        prog="python -m verify", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="check", required=True, metavar="CHECK")
+    commands.add_parser("all", parents=[shared], help="every check that applies to the stack")
+    for name, spec in CHECKS.items():
+        commands.add_parser(name, parents=[shared], help=spec.about)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
+    if args.outputs is not None:
+        return load_file(args.outputs), {}
+    if args.stack == SANDBOX_STACK:
+        return load_sandbox()
+    if args.stack:
+        return load_pulumi_stack(args.stack), {}
+    raise UsageError("say which stack: --stack NAME (e.g. --stack sandbox) or --outputs FILE")
+
+
+def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
+    def setting(flag: str | None, name: str) -> str | None:
+        return flag or env.get(name) or os.environ.get(name) or None
+
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if args.parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    jump = setting(args.jump_host, "VERIFY_JUMP_HOST")
+    try:
+        jump_host = parse_endpoint(jump) if jump else None
+    except ValueError as exc:
+        raise UsageError(f"--jump-host: {exc}") from None
+    key_file = setting(args.ssh_key, "VERIFY_SSH_KEY")
+    if key_file and not Path(key_file).expanduser().is_file():
+        raise UsageError(f"--ssh-key: no such file {key_file}")
+    known_hosts = setting(args.known_hosts, "VERIFY_KNOWN_HOSTS")
+    ssh = SshOptions(
+        key_file=str(Path(key_file).expanduser()) if key_file else None,
+        user=setting(args.ssh_user, "VERIFY_SSH_USER"),
+        known_hosts=known_hosts,
+        accept_new_host_keys=args.accept_new_host_keys,
+        jump_host=jump_host,
+        connect_timeout_s=min(CALL_TIMEOUT_S, args.timeout),
+    )
+    return RunOptions(
+        invoke=not args.no_invoke,
+        canary=args.canary,
+        timeout_s=args.timeout,
+        parallel=args.parallel,
+        internal_key_env=args.internal_key_env,
+        transport=TransportOptions(mode=args.transport, ssh=ssh),
+    )
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    outputs, env = _load(args)
+    names = select_checks(outputs, args.check)
+    options = _options(args, env)
+    progress = ProgressLine()
+    try:
+        report = run_checks(outputs, names, options, env, progress=progress.update)
+    finally:
+        progress.clear()
+    if args.junit is not None:
+        try:
+            args.junit.parent.mkdir(parents=True, exist_ok=True)
+            args.junit.write_bytes(to_junit(report))
+        except OSError as exc:
+            raise UsageError(f"cannot write --junit {args.junit}: {exc.strerror or exc}") from None
+    print(to_json(report) if args.json else render_table(report))
+    return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    masker = Masker()
+    try:
+        return run(argv)
+    except VerifyError as exc:
+        print(f"verify: error: {masker.mask(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("verify: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 (no traceback reaches the user)
+        print(f"verify: internal error: {type(exc).__name__}: {masker.mask(str(exc))}",
+              file=sys.stderr)
+        return 1

@@ -1,0 +1,167 @@
+"""What every check receives: the outputs, AWS clients, host transports, the key, options."""
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verify.errors import VerifyError
+from verify.outputs import PROJECT_ROOT
+from verify.report import CheckResult
+from verify.secrets import Masker
+from verify.transports import HostTransports, TransportOptions
+
+CALL_TIMEOUT_S = 10.0
+DEFAULT_KEY_ENV = "ACADEMY_INTERNAL_KEY"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    invoke: bool = True
+    canary: bool = False
+    timeout_s: float = 60.0
+    call_timeout_s: float = CALL_TIMEOUT_S
+    parallel: int = 8
+    internal_key_env: str = DEFAULT_KEY_ENV
+    project_root: Path = PROJECT_ROOT
+    transport: TransportOptions = field(default_factory=TransportOptions)
+
+
+class AwsClients:
+    """boto3 clients from the standard configuration; `env` (e.g. the sandbox's env file)
+    overrides endpoint, region and credentials without touching os.environ."""
+
+    def __init__(self, region: str | None, env: dict[str, str] | None = None,
+                 call_timeout_s: float = CALL_TIMEOUT_S) -> None:
+        self._env = dict(env or {})
+        self._region = self._env.get("AWS_REGION") or self._env.get("AWS_DEFAULT_REGION") or region
+        self._timeout = call_timeout_s
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._session: Any = None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self._env.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+
+    @property
+    def emulated(self) -> bool:
+        """True when talking to a local emulator rather than AWS (it does not scale, etc.)."""
+        url = self.endpoint_url or ""
+        return "127.0.0.1" in url or "localhost" in url
+
+    def client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        with self._lock:
+            if service not in self._clients:
+                if self._session is None:
+                    self._session = boto3.session.Session(
+                        aws_access_key_id=self._env.get("AWS_ACCESS_KEY_ID"),
+                        aws_secret_access_key=self._env.get("AWS_SECRET_ACCESS_KEY"),
+                        aws_session_token=self._env.get("AWS_SESSION_TOKEN"),
+                        region_name=self._region,
+                        profile_name=self._env.get("AWS_PROFILE"),
+                    )
+                config = Config(
+                    connect_timeout=min(self._timeout, 5.0),
+                    read_timeout=self._timeout,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                )
+                self._clients[service] = self._session.client(
+                    service, endpoint_url=self._env.get("AWS_ENDPOINT_URL"), config=config
+                )
+            return self._clients[service]
+
+
+class KeyProvider:
+    """The X-Internal-Key: from the environment variable when set (runners without SSM read
+    access), else from the SSM SecureString named in the outputs. Registered with the masker
+    the moment it is read."""
+
+    def __init__(self, parameter: str, env_name: str, aws: AwsClients, masker: Masker,
+                 env: dict[str, str] | None = None) -> None:
+        self.parameter = parameter
+        self.env_name = env_name
+        self._aws = aws
+        self._masker = masker
+        self._env = env or {}
+        self._lock = threading.Lock()
+        self._value: str | None = None
+        self.source = ""
+
+    def get(self) -> str:
+        with self._lock:
+            if self._value is None:
+                self._value, self.source = self._read()
+                self._masker.add(self._value)
+            return self._value
+
+    def _read(self) -> tuple[str, str]:
+        from_env = self._env.get(self.env_name) or os.environ.get(self.env_name)
+        if from_env:
+            return from_env, f"${self.env_name}"
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._aws.client("ssm").get_parameter(Name=self.parameter, WithDecryption=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise VerifyError(
+                f"cannot read the internal key from SSM parameter {self.parameter} ({exc}); "
+                f"set ${self.env_name} on runners without SSM read access"
+            ) from None
+        return answer["Parameter"]["Value"], f"SSM {self.parameter}"
+
+
+@dataclass
+class CheckContext:
+    outputs: dict
+    options: RunOptions
+    aws: AwsClients
+    hosts: HostTransports
+    key: KeyProvider
+    masker: Masker
+    deadline: float = float("inf")
+    _shared: dict[str, Any] = field(default_factory=dict)
+    _shared_lock: threading.Lock = field(default_factory=threading.Lock)
+    _once_locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return self.outputs["mode"]
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def call_timeout(self) -> float:
+        """A single network call's timeout, never past the run's deadline."""
+        return max(0.1, min(self.options.call_timeout_s, self.remaining()))
+
+    def once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Compute a shared value once per run (the publisher invocation, the public auth probe);
+        the exception, if any, is shared too."""
+        with self._shared_lock:
+            lock = self._once_locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._shared:
+                try:
+                    self._shared[name] = (True, compute())
+                except Exception as exc:  # noqa: BLE001 (re-raised to every caller)
+                    self._shared[name] = (False, exc)
+            ok, value = self._shared[name]
+        if not ok:
+            raise value
+        return value
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work for the runner: a check against one target."""
+
+    check_id: str
+    target: str
+    run: Callable[[], list[CheckResult] | CheckResult]

@@ -1,0 +1,171 @@
+"""Check results and the three ways to show them: a table, JSON, JUnit XML."""
+
+import json
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TextIO
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    target: str
+    status: Status
+    summary: str
+    hint: str = ""
+    duration_s: float = 0.0
+
+    def with_duration(self, duration_s: float) -> "CheckResult":
+        return replace(self, duration_s=round(duration_s, 3))
+
+
+def passed(check_id: str, target: str, summary: str) -> CheckResult:
+    return CheckResult(check_id, target, Status.PASS, summary)
+
+
+def warned(check_id: str, target: str, summary: str, hint: str) -> CheckResult:
+    return CheckResult(check_id, target, Status.WARN, summary, hint)
+
+
+def failed(check_id: str, target: str, summary: str, hint: str) -> CheckResult:
+    return CheckResult(check_id, target, Status.FAIL, summary, hint)
+
+
+def errored(check_id: str, target: str, summary: str, hint: str) -> CheckResult:
+    return CheckResult(check_id, target, Status.ERROR, summary, hint)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    stack: str
+    mode: str
+    duration_s: float
+    checks: list[CheckResult]
+
+    def counts(self) -> dict[str, int]:
+        counts = {status.value.lower(): 0 for status in Status}
+        for check in self.checks:
+            counts[check.status.value.lower()] += 1
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        counts = self.counts()
+        return counts["fail"] == 0 and counts["error"] == 0
+
+
+def to_json(report: RunReport) -> str:
+    document = {
+        "stack": report.stack,
+        "mode": report.mode,
+        "duration_s": round(report.duration_s, 3),
+        "checks": [
+            {
+                "id": c.id,
+                "target": c.target,
+                "status": c.status.value.lower(),
+                "summary": c.summary,
+                "hint": c.hint,
+                "duration_s": round(c.duration_s, 3),
+            }
+            for c in report.checks
+        ],
+        "summary": report.counts(),
+    }
+    return json.dumps(document, indent=2)
+
+
+def to_junit(report: RunReport) -> bytes:
+    counts = report.counts()
+    suites = ET.Element("testsuites")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"verify {report.stack}",
+        tests=str(len(report.checks)),
+        failures=str(counts["fail"]),
+        errors=str(counts["error"]),
+        skipped="0",
+        time=f"{report.duration_s:.3f}",
+    )
+    for c in report.checks:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"verify.{c.id}", name=c.target, time=f"{c.duration_s:.3f}"
+        )
+        body = c.summary + (f"\nhint: {c.hint}" if c.hint else "")
+        if c.status is Status.FAIL:
+            ET.SubElement(case, "failure", message=c.summary, type="FAIL").text = body
+        elif c.status is Status.ERROR:
+            ET.SubElement(case, "error", message=c.summary, type="ERROR").text = body
+        elif c.status is Status.WARN:
+            ET.SubElement(case, "system-out").text = f"WARN: {body}"
+        else:
+            ET.SubElement(case, "system-out").text = f"PASS: {c.summary}"
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def render_table(report: RunReport, width: int | None = None) -> str:
+    """Columns a person scans: check, target, status, evidence; the hint under every non-pass."""
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    rows = [("CHECK", "TARGET", "STATUS", "EVIDENCE")] + [
+        (c.id, c.target, c.status.value, c.summary) for c in report.checks
+    ]
+    w_id = max(len(r[0]) for r in rows)
+    w_target = min(max(len(r[1]) for r in rows), 48)
+    w_status = 6
+    evidence_width = max(30, width - (w_id + w_target + w_status + 6))
+    lines = []
+    for index, (check_id, target, status, evidence) in enumerate(rows):
+        lines.append(
+            f"{check_id:<{w_id}}  {_clip(target, w_target):<{w_target}}  {status:<{w_status}}  "
+            f"{_clip(evidence, evidence_width)}"
+        )
+        if index > 0:
+            result = report.checks[index - 1]
+            if result.status is not Status.PASS and result.hint:
+                lines.append(f"{'':<{w_id}}  -> hint: {result.hint}")
+    counts = report.counts()
+    lines.append("")
+    lines.append(
+        f"stack {report.stack} ({report.mode}): {counts['pass']} pass, {counts['warn']} warn, "
+        f"{counts['fail']} fail, {counts['error']} error in {report.duration_s:.1f}s"
+    )
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ProgressLine:
+    """One self-overwriting line on stderr while checks wait on the network (TTY only)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._enabled = self._stream.isatty()
+
+    def update(self, done: int, total: int, running: list[str]) -> None:
+        if not self._enabled:
+            return
+        waiting = ", ".join(running[:3]) + (" …" if len(running) > 3 else "")
+        line = f"[{done}/{total}] waiting on: {waiting}" if running else f"[{done}/{total}]"
+        width = shutil.get_terminal_size((120, 24)).columns - 1
+        self._stream.write("\r" + line[:width].ljust(width))
+        self._stream.flush()
+
+    def clear(self) -> None:
+        if self._enabled:
+            width = shutil.get_terminal_size((120, 24)).columns - 1
+            self._stream.write("\r" + " " * width + "\r")
+            self._stream.flush()

@@ -1,0 +1,119 @@
+"""Run check tasks in parallel with a bound, under one deadline for the whole run.
+
+Workers are daemon threads: a task still blocked on the network at the deadline is reported
+as ERROR "deadline passed" and cannot keep the process alive.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from verify.context import Task
+from verify.errors import TransportError, VerifyError
+from verify.report import CheckResult, Status, errored
+from verify.secrets import Masker
+
+Progress = Callable[[int, int, list[str]], None]
+
+
+def _execute(task: Task) -> list[CheckResult]:
+    started = time.monotonic()
+    try:
+        produced = task.run()
+        results = [produced] if isinstance(produced, CheckResult) else list(produced)
+    except TransportError as exc:
+        results = [errored(task.check_id, task.target, exc.reason, exc.hint)]
+    except VerifyError as exc:
+        results = [errored(task.check_id, task.target, str(exc), "see the message")]
+    except Exception as exc:  # noqa: BLE001 (a bug or an unexpected API answer must not stop the run)
+        results = [
+            errored(
+                task.check_id,
+                task.target,
+                f"{type(exc).__name__}: {exc}",
+                "unexpected error in the check; rerun with the same options to confirm",
+            )
+        ]
+    elapsed = time.monotonic() - started
+    return [r if r.duration_s else r.with_duration(elapsed) for r in results]
+
+
+def _masked(result: CheckResult, masker: Masker) -> CheckResult:
+    return CheckResult(
+        result.id,
+        masker.mask(result.target),
+        result.status,
+        masker.mask(result.summary),
+        masker.mask(result.hint),
+        result.duration_s,
+    )
+
+
+def run_tasks(
+    tasks: list[Task],
+    deadline: float,
+    parallel: int,
+    masker: Masker,
+    progress: Progress | None = None,
+) -> list[CheckResult]:
+    """Results in task order; unfinished tasks at `deadline` (a monotonic time) become ERROR."""
+    pending: queue.Queue[int] = queue.Queue()
+    for index in range(len(tasks)):
+        pending.put(index)
+    results: dict[int, list[CheckResult]] = {}
+    started: dict[int, float] = {}
+    lock = threading.Condition()
+
+    def worker() -> None:
+        while True:
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            with lock:
+                if time.monotonic() >= deadline:
+                    return
+                started[index] = time.monotonic()
+            outcome = _execute(tasks[index])
+            with lock:
+                results[index] = outcome
+                lock.notify_all()
+
+    for _ in range(max(1, min(parallel, len(tasks)))):
+        threading.Thread(target=worker, daemon=True, name="verify-worker").start()
+
+    with lock:
+        while len(results) < len(tasks):
+            if progress is not None:
+                running = [
+                    f"{tasks[i].check_id} {tasks[i].target}" for i in started if i not in results
+                ]
+                progress(len(results), len(tasks), running)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            lock.wait(timeout=min(remaining, 0.2))
+        finished = dict(results)
+        now = time.monotonic()
+        begun = dict(started)
+
+    ordered: list[CheckResult] = []
+    for index, task in enumerate(tasks):
+        if index in finished:
+            ordered.extend(finished[index])
+            continue
+        waited = now - begun[index] if index in begun else 0.0
+        ordered.append(
+            CheckResult(
+                task.check_id,
+                task.target,
+                Status.ERROR,
+                "deadline passed before this check finished"
+                if index in begun
+                else "deadline passed before this check started",
+                "raise --timeout, or find the slow host or service (the check was still waiting)",
+                round(waited, 3),
+            )
+        )
+    return [_masked(result, masker) for result in ordered]

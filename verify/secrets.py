@@ -1,0 +1,28 @@
+"""Keep the internal key out of everything verify prints or writes."""
+
+import threading
+
+MASK = "****"
+
+
+class Masker:
+    """Replaces every registered secret in a string; thread-safe, shared by the whole run."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str | None) -> None:
+        # Very short values would mask ordinary words and numbers; real keys are long.
+        if secret and len(secret) >= 4:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def mask(self, text: str) -> str:
+        if not text:
+            return text
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, MASK)
+        return text

@@ -1,0 +1,60 @@
+"""The library entry: run named checks against loaded outputs and return a RunReport."""
+
+import time
+from collections.abc import Iterable
+
+from verify.checks import CHECKS
+from verify.context import AwsClients, CheckContext, KeyProvider, RunOptions, Task
+from verify.errors import UsageError
+from verify.report import RunReport
+from verify.runner import Progress, run_tasks
+from verify.secrets import Masker
+from verify.transports import HostTransports
+
+
+def select_checks(outputs: dict, requested: str) -> list[str]:
+    """`all` -> every check that applies to the stack; a single name must apply."""
+    if requested == "all":
+        return [name for name, spec in CHECKS.items() if spec.applies(outputs)]
+    spec = CHECKS.get(requested)
+    if spec is None:
+        raise UsageError(f"unknown check {requested!r}; choose from {', '.join(CHECKS)}")
+    if not spec.applies(outputs):
+        raise UsageError(
+            f"check {requested!r} does not apply to stack {outputs['stack']!r} "
+            f"(mode {outputs['mode']}): {spec.about}"
+        )
+    return [requested]
+
+
+def build_context(outputs: dict, options: RunOptions, env: dict[str, str] | None = None,
+                  masker: Masker | None = None) -> CheckContext:
+    masker = masker or Masker()
+    aws = AwsClients(outputs.get("region"), env, options.call_timeout_s)
+    key = KeyProvider(outputs["publisher"]["key_parameter"], options.internal_key_env, aws,
+                      masker, env)
+    hosts = HostTransports(options.transport, lambda: aws.client("ssm"))
+    return CheckContext(outputs, options, aws, hosts, key, masker)
+
+
+def run_checks(
+    outputs: dict,
+    names: Iterable[str],
+    options: RunOptions,
+    env: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    context: CheckContext | None = None,
+    extra_tasks: list[Task] | None = None,
+) -> RunReport:
+    started = time.monotonic()
+    ctx = context or build_context(outputs, options, env)
+    ctx.deadline = started + options.timeout_s
+    try:
+        tasks: list[Task] = []
+        for name in names:
+            tasks += CHECKS[name].plan(ctx)
+        tasks += extra_tasks or []
+        results = run_tasks(tasks, ctx.deadline, options.parallel, ctx.masker, progress)
+    finally:
+        ctx.hosts.close()
+    return RunReport(outputs["stack"], outputs["mode"], time.monotonic() - started, results)
