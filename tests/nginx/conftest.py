@@ -105,13 +105,23 @@ def wait_for(check: Callable[[], bool], timeout_s: float = 5.0, what: str = "con
     raise AssertionError(f"{what} not reached within {timeout_s}s")
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[EchoUpstream]:
-    server = EchoUpstream("gunicorn-a", free_port()).start()
+def _echo(name: str) -> Iterator[EchoUpstream]:
+    server = EchoUpstream(name, free_port()).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EchoUpstream]:
+    yield from _echo("gunicorn-a")
+
+
+@pytest.fixture(scope="module")
+def upstream_b() -> Iterator[EchoUpstream]:
+    """A second upstream, so a delivered config's effect is visible in who answers."""
+    yield from _echo("gunicorn-b")
 
 
 @dataclass

@@ -1,0 +1,143 @@
+"""nginx/deliver.sh run for real against a local nginx: install, no-op, refuse, roll back."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.nginx_config import DELIVER_SCRIPT, INTERNAL_PATH_PREFIX, config_sha256, render
+
+BACKLOG_PATH = f"{INTERNAL_PATH_PREFIX}video/backlog-count/"
+
+
+@pytest.fixture(scope="module")
+def host(nginx_factory, upstream):
+    return nginx_factory.start("deliver", upstream.address)
+
+
+def deliver(
+    host, text: str | bytes, reload: str | None = None, target: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    data = text if isinstance(text, str) else text.decode()
+    return subprocess.run(
+        [
+            "sh",
+            str(DELIVER_SCRIPT),
+            str(target or host.files.site),
+            reload or host.server.reload_command,
+            host.server.test_command,
+        ],
+        input=data,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def served_by(host, poll, name: str) -> None:
+    def answers() -> bool:
+        reply = host.get(BACKLOG_PATH, [("X-Internal-Key", "k")])
+        return reply.status == 200 and reply.json()["upstream"] == name
+
+    poll(answers, what=f"nginx proxying to {name}")
+
+
+def site_for(host, upstream) -> str:
+    return render(host.files.site_params(host.port, upstream.address))
+
+
+def leftovers(host) -> list[str]:
+    return sorted(p.name for p in host.files.site_dir.iterdir() if p.name.startswith("."))
+
+
+def test_a_good_config_is_installed_and_served(host, upstream, upstream_b, poll) -> None:
+    served_by(host, poll, "gunicorn-a")
+    text = site_for(host, upstream_b)
+    result = deliver(host, text)
+    assert result.returncode == 0, result.stderr
+    assert f"installed {host.files.site} (sha256 {config_sha256(text)}) and reloaded" in (
+        result.stdout
+    )
+    assert host.files.site.read_text() == text
+    served_by(host, poll, "gunicorn-b")
+    assert leftovers(host) == []
+
+
+def test_the_same_config_again_changes_nothing(host, upstream_b, tmp_path) -> None:
+    text = site_for(host, upstream_b)
+    assert deliver(host, text).returncode == 0
+    marker = tmp_path / "reloaded"
+    result = deliver(host, text, reload=f"touch {marker} && {host.server.reload_command}")
+    assert result.returncode == 0, result.stderr
+    assert "unchanged" in result.stdout and "no reload needed" in result.stdout
+    assert not marker.exists()
+
+
+def test_a_bad_config_is_refused_and_the_previous_one_keeps_serving(
+    host, upstream_b, poll, tmp_path
+) -> None:
+    good = site_for(host, upstream_b)
+    assert deliver(host, good).returncode == 0
+    served_by(host, poll, "gunicorn-b")
+    marker = tmp_path / "reloaded"
+    bad = good + "\nthis_is_not_a_directive on;\n"
+    result = deliver(host, bad, reload=f"touch {marker} && {host.server.reload_command}")
+    assert result.returncode == 1
+    assert 'unknown directive "this_is_not_a_directive"' in result.stderr
+    assert "refused the new config" in result.stderr
+    assert "the previous" in result.stderr and "is back in place" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists(), "nginx was reloaded after nginx -t refused the config"
+    assert host.files.site.read_text() == good
+    assert leftovers(host) == []
+    # Still serving, and the file on disk survives a reload: nginx is not left on a broken file.
+    served_by(host, poll, "gunicorn-b")
+    assert "syntax is ok" in host.server.test_config()
+
+
+def test_a_failed_reload_puts_the_previous_config_back(
+    host, upstream, upstream_b, poll, tmp_path
+) -> None:
+    good = site_for(host, upstream_b)
+    assert deliver(host, good).returncode == 0
+    flag = tmp_path / "failed-once"
+    # Fails the first time (the new config), works the second (reloading the previous one).
+    reload = f"if [ -e {flag} ]; then {host.server.reload_command}; else touch {flag}; exit 1; fi"
+    result = deliver(host, site_for(host, upstream), reload=reload)
+    assert result.returncode == 3
+    assert "failed" in result.stderr and "reloaded with the previous config" in result.stderr
+    assert host.files.site.read_text() == good
+    assert leftovers(host) == []
+    served_by(host, poll, "gunicorn-b")
+
+
+def test_a_refused_first_install_leaves_no_file(host, upstream_b, poll) -> None:
+    target = host.files.site_dir / "extra.conf"
+    result = deliver(host, "server { listen\n", target=target)
+    assert result.returncode == 1
+    assert "is removed again (there was none before)" in result.stderr
+    assert not target.exists() and leftovers(host) == []
+    served_by(host, poll, "gunicorn-b")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["conf.d/site.conf", "true"], "x", "TARGET_PATH must be an absolute path"),
+        (["/nonexistent-dir/site.conf", "true"], "x", "directory /nonexistent-dir does not exist"),
+        (["{site}", "true"], "", "the new config on stdin is empty"),
+        (["{site}", ""], "x", "RELOAD_COMMAND is empty"),
+        (["{site}"], "x", "usage: deliver.sh TARGET_PATH RELOAD_COMMAND [TEST_COMMAND]"),
+    ],
+)
+def test_bad_usage_says_what_to_do_and_changes_nothing(host, args, stdin, message) -> None:
+    before = host.files.site.read_text()
+    argv = [a.replace("{site}", str(host.files.site)) for a in args]
+    result = subprocess.run(
+        ["sh", str(DELIVER_SCRIPT), *argv], input=stdin, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("deliver.sh: ") and message in result.stderr
+    assert host.files.site.read_text() == before and leftovers(host) == []
