@@ -103,6 +103,7 @@ def prepare(endpoint: str, api_url: str, namespaces: dict[str, str]) -> None:
     os.environ.update({
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
     })
     session = boto3.session.Session(region_name=REGION)
     sqs, ssm = session.client("sqs"), session.client("ssm")

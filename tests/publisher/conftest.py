@@ -132,6 +132,8 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, handler_module: Mod
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
+    for var in ("NO_PROXY", "no_proxy"):  # loopback servers must never go through a proxy
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
     # A clean moto state per test; the server itself lives for the module.
     reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - loopback moto server
