@@ -28,7 +28,14 @@ DUMMY_KEY = "test-internal-key-not-a-secret"
 
 
 class Mocks(RecordingMocks):
-    """RecordingMocks whose invoke answers are plain dicts, as `Mocks.call` must return."""
+    """RecordingMocks that auto-name like the engine and answer invokes with plain dicts."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        physical, outputs = super().new_resource(args)
+        # The engine gives a resource declared without `name` one; a role's `.name` must
+        # resolve, or what refers to it (a policy attachment) loses the reference.
+        outputs.setdefault("name", physical)
+        return physical, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         answer = super().call(args)
