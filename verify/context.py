@@ -53,6 +53,22 @@ class AwsClients:
         url = self.endpoint_url or ""
         return "127.0.0.1" in url or "localhost" in url
 
+    def _new_session(self, boto3: Any) -> Any:
+        import botocore.session
+
+        core = None
+        if "AWS_PROFILE" in self._env and not self._env["AWS_PROFILE"]:
+            # The env file unset AWS_PROFILE: ignore the shell's profile as `source` would.
+            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        return boto3.session.Session(
+            aws_access_key_id=self._env.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=self._env.get("AWS_SECRET_ACCESS_KEY") or None,
+            aws_session_token=self._env.get("AWS_SESSION_TOKEN") or None,
+            region_name=self._region,
+            profile_name=self._env.get("AWS_PROFILE") or None,
+            botocore_session=core,
+        )
+
     def client(self, service: str) -> Any:
         import boto3
         from botocore.config import Config
@@ -60,20 +76,14 @@ class AwsClients:
         with self._lock:
             if service not in self._clients:
                 if self._session is None:
-                    self._session = boto3.session.Session(
-                        aws_access_key_id=self._env.get("AWS_ACCESS_KEY_ID"),
-                        aws_secret_access_key=self._env.get("AWS_SECRET_ACCESS_KEY"),
-                        aws_session_token=self._env.get("AWS_SESSION_TOKEN"),
-                        region_name=self._region,
-                        profile_name=self._env.get("AWS_PROFILE"),
-                    )
+                    self._session = self._new_session(boto3)
                 config = Config(
                     connect_timeout=min(self._timeout, 5.0),
                     read_timeout=self._timeout,
                     retries={"max_attempts": 2, "mode": "standard"},
                 )
                 self._clients[service] = self._session.client(
-                    service, endpoint_url=self._env.get("AWS_ENDPOINT_URL"), config=config
+                    service, endpoint_url=self._env.get("AWS_ENDPOINT_URL") or None, config=config
                 )
             return self._clients[service]
 

@@ -120,7 +120,8 @@ def load_pulumi_stack(stack: str) -> dict:
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
-    """Lines `export K=V` (or `K=V`), values shell-quoted; comments and blanks skipped."""
+    """Lines `export K=V` (or `K=V`), values shell-quoted; comments and blanks skipped.
+    `unset A B` maps A and B to "" so the shell's values of them are not used either."""
     env: dict[str, str] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -131,6 +132,9 @@ def parse_env_file(path: Path) -> dict[str, str]:
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):
+            continue
+        if text.startswith("unset "):
+            env.update({name: "" for name in text.split()[1:]})
             continue
         if text.startswith("export "):
             text = text[len("export "):].strip()

@@ -15,11 +15,12 @@ def parse_sha256sum(stdout: str) -> str | None:
 
 
 def _redeliver_hint(nginx: dict) -> str:
-    association = nginx.get("association_name")
+    names = nginx.get("association_names") or [nginx.get("association_name")]
+    names = [n for n in names if n]
     how = (
-        f"rerun the SSM association {association} (aws ssm start-associations-once "
-        f"--association-ids <id of {association}>)"
-        if association
+        f"rerun the SSM association ({', '.join(names)}) with `aws ssm "
+        "start-associations-once --association-ids <its id>`"
+        if names
         else "redeliver it"
     )
     return f"the host runs another config than the stack rendered: `pulumi up`, or {how}"
