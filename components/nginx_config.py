@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 import re
@@ -28,15 +27,6 @@ PROXY_HEADERS: tuple[tuple[str, str], ...] = (
 )
 # info and debug write whole invalid header lines (values included) to the error log.
 QUIET_ERROR_LOG_LEVELS = ("notice", "warn", "error", "crit", "alert", "emerg")
-
-# The SSM Command document's parameters (components/api_proxy.py): name -> (default, meaning).
-DOCUMENT_PARAMETERS: dict[str, tuple[str, str]] = {
-    "TargetPath": ("/etc/nginx/conf.d/academy-api.conf", "absolute path of the site file"),
-    "ReloadCommand": ("systemctl reload nginx", "command that reloads nginx"),
-    "TestCommand": ("nginx -t", "command that tests nginx's whole config"),
-}
-# SSM pastes values into the script inside single quotes: no quote, no line break.
-DOCUMENT_PARAMETER_PATTERN = r"^[^'\r\n]+$"
 
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9*_.-]+( [A-Za-z0-9*_.-]+)*$")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
@@ -207,49 +197,6 @@ def render(params: NginxParams) -> str:
 def config_sha256(text: str) -> str:
     """Hex SHA-256 of the file's bytes, as `sha256sum` prints it on the host."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def delivery_commands(config_text: str) -> list[str]:
-    """runCommand lines for an aws:runShellScript step that runs nginx/deliver.sh on the host.
-
-    The script and the config travel base64-encoded in the document itself (a changed config is
-    a changed document); {{ TargetPath }}, {{ ReloadCommand }} and {{ TestCommand }} are the
-    document's parameters, see DOCUMENT_PARAMETERS.
-    """
-    script = base64.b64encode(DELIVER_SCRIPT.read_bytes()).decode()
-    config = base64.b64encode(config_text.encode("utf-8")).decode()
-    params = " ".join(f"'{{{{ {name} }}}}'" for name in DOCUMENT_PARAMETERS)
-    return [
-        'script="$(mktemp)"',
-        f"echo '{script}' | base64 -d > \"$script\"",
-        f"echo '{config}' | base64 -d | sh \"$script\" {params}",
-        'rc=$?; rm -f "$script"; exit "$rc"',
-    ]
-
-
-def document_content(config_text: str) -> dict:
-    """The SSM Command document (schema 2.2) that delivers `config_text`; json.dumps it."""
-    return {
-        "schemaVersion": "2.2",
-        "description": "Install the academy API nginx config (nginx -t, reload, roll back)",
-        "parameters": {
-            name: {
-                "type": "String",
-                "default": default,
-                "description": meaning,
-                "allowedPattern": DOCUMENT_PARAMETER_PATTERN,
-            }
-            for name, (default, meaning) in DOCUMENT_PARAMETERS.items()
-        },
-        "mainSteps": [
-            {
-                "action": "aws:runShellScript",
-                "name": "deliverNginxConfig",
-                "precondition": {"StringEquals": ["platformType", "Linux"]},
-                "inputs": {"runCommand": delivery_commands(config_text), "timeoutSeconds": "120"},
-            }
-        ],
-    }
 
 
 # --- A small nginx config reader, enough to check proxy headers in a rendered file ---

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from components.nginx_config import (
-    DELIVER_SCRIPT,
-    DOCUMENT_PARAMETER_PATTERN,
-    DOCUMENT_PARAMETERS,
-    INTERNAL_PATH_PREFIX,
-    config_sha256,
-    delivery_commands,
-    document_content,
-    render,
-)
+from components.nginx_config import DELIVER_SCRIPT, INTERNAL_PATH_PREFIX, config_sha256, render
 
 BACKLOG_PATH = f"{INTERNAL_PATH_PREFIX}video/backlog-count/"
 
@@ -154,43 +143,26 @@ def test_bad_usage_says_what_to_do_and_changes_nothing(host, args, stdin, messag
     assert host.files.site.read_text() == before and leftovers(host) == []
 
 
-def fill_like_ssm(lines: list[str], values: dict[str, str]) -> str:
-    """SSM pastes each parameter's value in place of {{ Name }} before the script runs."""
-    script = "\n".join(lines)
-    for name, value in values.items():
-        assert re.fullmatch(DOCUMENT_PARAMETER_PATTERN, value), (name, value)
-        script = script.replace(f"{{{{ {name} }}}}", value)
-    assert "{{" not in script
-    return script
-
-
 def test_the_ssm_document_script_delivers_with_its_parameters(host, upstream, poll) -> None:
+    """components/api_proxy.py's document, its parameters filled in as SSM does, run for real."""
+    from components import api_proxy  # imports pulumi; only this test needs it
+
     text = site_for(host, upstream)
-    doc = document_content(text)
-    json.dumps(doc)
-    assert set(doc["parameters"]) == set(DOCUMENT_PARAMETERS)
-    script = fill_like_ssm(
-        doc["mainSteps"][0]["inputs"]["runCommand"],
-        {
-            "TargetPath": str(host.files.site),
-            "ReloadCommand": host.server.reload_command,
-            "TestCommand": host.server.test_command,
-        },
-    )
+    parameters = {
+        "TargetPath": str(host.files.site),
+        "ReloadCommand": host.server.reload_command,
+        "TestCommand": host.server.test_command,
+        "ConfigSha256": config_sha256(text),
+    }
+    script = api_proxy.document_script(api_proxy.document_content(text), parameters)
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert config_sha256(text) in result.stdout
     assert host.files.site.read_text() == text
     served_by(host, poll, "gunicorn-a")
 
-    refused = fill_like_ssm(
-        delivery_commands(text + "bogus;\n"),
-        {
-            "TargetPath": str(host.files.site),
-            "ReloadCommand": host.server.reload_command,
-            "TestCommand": host.server.test_command,
-        },
-    )
+    refused = api_proxy.document_script(api_proxy.document_content(text + "bogus;\n"), parameters)
     result = subprocess.run(["sh", "-c", refused], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "refused the new config" in result.stderr
     assert host.files.site.read_text() == text
+    assert leftovers(host) == []
