@@ -70,6 +70,18 @@ class NginxFiles:
     def temp_dir(self) -> Path:
         return self.root / "temp"
 
+    @property
+    def test_command(self) -> str:
+        """deliver.sh's TEST_COMMAND (the stack setting nginxTestCommand) for this directory."""
+        return shlex.join(check_command_args(self.conf, self.error_log))
+
+    @property
+    def reload_command(self) -> str:
+        """deliver.sh's RELOAD_COMMAND: `nginx -s reload` finds the master through the pid file."""
+        return shlex.join(
+            [str(nginx_binary()), "-s", "reload", "-c", str(self.conf), "-e", str(self.error_log)]
+        )
+
     def site_params(self, port: int, upstream: str, server_name: str = "localhost") -> NginxParams:
         """The delivered site file's params: the production template, loopback and private logs."""
         return NginxParams(

@@ -65,6 +65,28 @@ def test_a_good_config_is_installed_and_served(host, upstream, upstream_b, poll)
     assert leftovers(host) == []
 
 
+def test_the_sandbox_commands_from_the_files_alone_deliver_too(
+    host, upstream, upstream_b, poll
+) -> None:
+    """The stack settings cannot know nginx's PID: reload through the pid file instead."""
+    for target in (upstream_b, upstream):
+        result = subprocess.run(
+            [
+                "sh",
+                str(DELIVER_SCRIPT),
+                str(host.files.site),
+                host.files.reload_command,
+                host.files.test_command,
+            ],
+            input=site_for(host, target),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        served_by(host, poll, target.name)
+
+
 def test_the_same_config_again_changes_nothing(host, upstream_b, tmp_path) -> None:
     text = site_for(host, upstream_b)
     assert deliver(host, text).returncode == 0
