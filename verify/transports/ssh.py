@@ -155,6 +155,19 @@ class SshTransport(Transport):
                 "check the address, DNS and routing, or use --jump-host / --transport ssm",
             ) from exc
         except (paramiko.SSHException, EOFError, ValueError) as exc:
+            # A server that accepts but never speaks SSH: the banner wait ends the session.
+            session = client.get_transport()
+            if session is None or not session.is_active():
+                raise TransportError(
+                    f"timed out waiting for an SSH banner from {endpoint.host}:{endpoint.port} "
+                    f"after {timeout:g}s",
+                    "something answers on that port but it is not a working sshd",
+                ) from exc
+            if "authentication methods" in str(exc):
+                raise TransportError(
+                    f"key refused by {endpoint}: no key to offer",
+                    "pass --ssh-key FILE or load the key into ssh-agent",
+                ) from exc
             raise TransportError(
                 f"ssh to {endpoint} failed: {exc}",
                 "check the key file and the host's sshd",
