@@ -157,7 +157,7 @@ class SshTransport(Transport):
         except (paramiko.SSHException, EOFError, ValueError) as exc:
             # A server that accepts but never speaks SSH: the banner wait ends the session.
             session = client.get_transport()
-            if session is None or not session.is_active():
+            if session is None or not session.is_active() or not session.remote_version:
                 raise TransportError(
                     f"timed out waiting for an SSH banner from {endpoint.host}:{endpoint.port} "
                     f"after {timeout:g}s",
