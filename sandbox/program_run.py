@@ -52,16 +52,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
         )
         return str(physical), outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account, "arn": f"arn:aws:iam::{self.account}:root",
-                    "userId": "AIDEXAMPLE", "id": self.account}, None
+                    "userId": "AIDEXAMPLE", "id": self.account}, []
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
-        return {}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        return {}, []
 
     def of_type(self, typ: str) -> list[DeclaredResource]:
         return [r for r in self.resources if r.typ == typ]
