@@ -36,8 +36,7 @@ SELF_ACTIONS: tuple[str, ...] = (
     "autoscaling:RecordLifecycleActionHeartbeat",
     "autoscaling:CompleteLifecycleAction",
 )
-# A gauge published once a minute: Average is the level even if a retried publisher run
-# lands twice in one period, where Sum would double it.
+# Average: a once-a-minute gauge keeps its level if a retried publish lands twice (Sum doubles).
 BACKLOG_STAT = "Average"
 WAKE_EXPRESSION = "IF(m1 > 0 AND FILL(m2, 0) < 1, 1, 0)"
 POLICY_TYPE_TARGET_TRACKING = "TargetTrackingScaling"
