@@ -43,6 +43,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         physical = args.inputs.get("name") or f"{args.name}-id"
         outputs = dict(args.inputs)
+        outputs.setdefault("name", physical)  # the engine names what the program left unnamed
         service = args.typ.split(":")[1].split("/")[0]
         outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{self.account}:{physical}")
         if args.typ == "aws:sqs/queue:Queue":

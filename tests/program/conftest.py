@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
@@ -25,23 +24,6 @@ from components.stack_files import stack_config  # noqa: E402
 from sandbox.program_run import DeclaredResource, RecordingMocks, run_program  # noqa: E402
 
 DUMMY_KEY = "test-internal-key-not-a-secret"
-
-
-class Mocks(RecordingMocks):
-    """RecordingMocks that auto-name like the engine and answer invokes with plain dicts."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        physical, outputs = super().new_resource(args)
-        # The engine gives a resource declared without `name` one; a role's `.name` must
-        # resolve, or what refers to it (a policy attachment) loses the reference.
-        outputs.setdefault("name", physical)
-        return physical, outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        answer = super().call(args)
-        if isinstance(answer, tuple) and answer[1] is None:
-            return answer[0]
-        return answer
 
 
 @dataclass
@@ -88,7 +70,7 @@ class StackRun:
 
 def evaluate(stack: str, overrides: Mapping[str, Any] | None = None) -> StackRun:
     config = stack_config(stack, {"internalApiKey": DUMMY_KEY, **(overrides or {})})
-    mocks = Mocks()
+    mocks = RecordingMocks()
     run = run_program(mocks, stack, config)
     urns = list(pulumi_settings.SETTINGS.monitor.get_registered_resources())
     return StackRun(stack, run.outputs["academy"], mocks.resources, urns)
