@@ -6,6 +6,7 @@ functions created before the switch are not seen after it, so configure before c
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -17,11 +18,16 @@ import requests
 
 from sandbox import processes
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
+from sandbox.state import PROJECT_ROOT
 
 REGION = "ap-northeast-2"
 ACCOUNT_ID = "123456789012"
 DUMMY_CREDENTIAL = "testing"
 NO_DOCKER_CONFIG = {"batch": {"use_docker": False}, "lambda": {"use_docker": False}}
+# AWS managed policies (arn:aws:iam::aws:policy/...) exist only with this set; the program
+# attaches some (AmazonSSMManagedInstanceCore, AWSBatchServiceRole).
+SERVER_ENV = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+MOTO_MODULE = "moto.server"
 
 
 class MotoServerError(RuntimeError):
@@ -99,11 +105,17 @@ def start(
     timeout_s: float = 30.0,
     registry: processes.ProcessRegistry | None = None,
     name: str = "moto",
+    module: str = MOTO_MODULE,
 ) -> MotoServer:
-    """Start `python -m moto.server` on 127.0.0.1:port, wait for it and switch off Docker."""
+    """Start `python -m moto.server` on 127.0.0.1:port, wait for it and switch off Docker.
+
+    `module` may name a wrapper taking moto.server's arguments (sandbox.aws_emulator);
+    it runs from the project root so `sandbox.*` imports.
+    """
     port = port or free_port()
-    command = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
-    child = processes.launch(name, command, log_path, registry)
+    command = [sys.executable, "-m", module, "-H", LOOPBACK, "-p", str(port)]
+    env = {**os.environ, **SERVER_ENV}
+    child = processes.launch(name, command, log_path, registry, env=env, cwd=PROJECT_ROOT)
     server = MotoServer(port, child.pid, command, log_path, child)
     try:
         if not wait_for_port(port, timeout_s) or child.poll() is not None:
