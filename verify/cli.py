@@ -4,6 +4,7 @@ Exit status: 0 nothing failed or errored, 1 something did, 2 bad usage or unread
 """
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -140,6 +141,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # paramiko logs connection failures with tracebacks; the report already says why.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = False
     masker = Masker()
     try:
         return run(argv)

@@ -2,6 +2,7 @@
 
 import http.server
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,11 +21,24 @@ KEY = "k3y-for-tests-0123456789abcdef"  # a test value, not a secret of any depl
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     try:
         yield f"http://{LOOPBACK}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real sshd on loopback (sandbox/sshd_server.py): endpoint, client key, known_hosts."""
+    from sandbox import sshd_server
+
+    server = sshd_server.start(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield server
     finally:
         server.stop()
 
@@ -118,3 +132,144 @@ def write_json(tmp_path: Path) -> Callable[[object, str], Path]:
         return path
 
     return write
+
+
+# -- a stack seeded by hand in moto, and its outputs as the program would export them ---------
+
+FUNCTION = "academy-worker-queue-depth-metric"
+PUBLISHER_ROLE = f"{FUNCTION}-role"
+RULE = f"{FUNCTION}-schedule"
+KEY_PARAMETER = "/academy/workers/internal-api-key"
+WORKERS = {
+    "ai": {"label": "AI", "max_job_s": 600, "visibility": 900, "backlog_api": False,
+           "metric": {"namespace": "Academy/Workers", "name": "QueueDepth",
+                      "dimensions": {"WorkerType": "AI"}, "unit": "Count"}},
+    "video": {"label": "Video", "max_job_s": 7200, "visibility": 10800, "backlog_api": True,
+              "metric": {"namespace": "Academy/VideoProcessing", "name": "BacklogCount",
+                         "dimensions": {"WorkerType": "Video",
+                                        "AutoScalingGroupName": "academy-video-worker-asg"},
+                         "unit": "Count"}},
+}
+
+
+@dataclass
+class SeededStack:
+    outputs: dict
+    env: dict[str, str]
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(
+            service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+
+def _policy_metrics(metric: dict, group: str) -> list[dict]:
+    return [
+        {"Id": "m1", "ReturnData": False, "MetricStat": {"Stat": "Average", "Metric": {
+            "Namespace": metric["namespace"], "MetricName": metric["name"],
+            "Dimensions": [{"Name": k, "Value": v} for k, v in metric["dimensions"].items()]}}},
+        {"Id": "m2", "ReturnData": False, "MetricStat": {"Stat": "Average", "Metric": {
+            "Namespace": "AWS/AutoScaling", "MetricName": "GroupInServiceInstances",
+            "Dimensions": [{"Name": "AutoScalingGroupName", "Value": group}]}}},
+        {"Id": "e1", "Expression": "m1 / m2", "ReturnData": True},
+    ]
+
+
+def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> SeededStack:
+    """Create what `pulumi up` would in asg mode, by hand, and return matching outputs."""
+    from components.lambda_archive import build_archive, code_sha256
+
+    stack = SeededStack({}, env)
+    sqs, iam, lam = stack.client("sqs"), stack.client("iam"), stack.client("lambda")
+    autoscaling, events = stack.client("autoscaling"), stack.client("events")
+    worker_types, targets = {}, []
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="academy-workers", ImageId="ami-12c6146b", InstanceType="t3.micro")
+    for wt, spec in WORKERS.items():
+        dlq_url = sqs.create_queue(QueueName=f"academy-{wt}-jobs-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=f"academy-{wt}-jobs", Attributes={
+            "VisibilityTimeout": str(spec["visibility"]),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        })["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        group = f"academy-{wt}-worker-asg"
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group, LaunchConfigurationName="academy-workers", MinSize=0,
+            MaxSize=10, DesiredCapacity=0, AvailabilityZones=[f"{REGION}a"])
+        autoscaling.enable_metrics_collection(
+            AutoScalingGroupName=group, Granularity="1Minute", Metrics=["GroupInServiceInstances"])
+        autoscaling.put_scaling_policy(
+            AutoScalingGroupName=group, PolicyName=f"{group}-backlog-per-instance",
+            PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+                "CustomizedMetricSpecification": {"Metrics": _policy_metrics(spec["metric"], group)},
+                "TargetValue": 20.0})
+        worker_types[wt] = {
+            "label": spec["label"],
+            "queue": {"name": f"academy-{wt}-jobs", "url": url, "arn": arn,
+                      "visibility_timeout_s": spec["visibility"], "retained": wt == "video"},
+            "dlq": {"name": f"academy-{wt}-jobs-dlq", "url": dlq_url, "arn": dlq_arn,
+                    "max_receive_count": 5},
+            "max_job_s": spec["max_job_s"],
+            "metric": spec["metric"],
+            "published": True,
+            "counting": {"in_flight": True, "delayed": False},
+            "backlog_api": spec["backlog_api"] and api_urls is not None,
+            "fleet": {"group_name": group, "min_size": 0, "max_size": 10,
+                      "target_backlog_per_instance": 20, "instance_warmup_s": 120,
+                      "policy_name": f"{group}-backlog-per-instance", "wake_from_zero": True},
+        }
+        targets.append({"worker_type": wt, "queue_url": url, "metric": spec["metric"],
+                        "count_in_flight": True, "count_delayed": False,
+                        "use_backlog_api": worker_types[wt]["backlog_api"]})
+    role_arn = iam.create_role(RoleName=PUBLISHER_ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "lambda.amazonaws.com"}}]
+    }))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=PUBLISHER_ROLE, PolicyName="publish", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*"},
+            {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": "*"}]}))
+    archive = build_archive(ROOT / "lambda" / "queue_depth")
+    function_arn = lam.create_function(
+        FunctionName=FUNCTION, Runtime="python3.12", Role=role_arn,
+        Handler="lambda_function.handler", Code={"ZipFile": archive},
+        Environment={"Variables": {
+            "BACKLOG_TARGETS": json.dumps(targets),
+            "BACKLOG_API_BASE_URL": api_urls[1] if api_urls else "",
+            "INTERNAL_KEY_PARAMETER": KEY_PARAMETER,
+            "BACKLOG_API_TIMEOUT_S": "3"}},
+    )["FunctionArn"]
+    events.put_rule(Name=RULE, ScheduleExpression="rate(1 minute)", State="ENABLED")
+    events.put_targets(Rule=RULE, Targets=[{"Id": "publisher", "Arn": function_arn}])
+    stack.client("ssm").put_parameter(Name=KEY_PARAMETER, Value=KEY, Type="SecureString")
+    stack.outputs = {
+        "project": "academy-workers", "stack": "test", "mode": "asg", "region": REGION,
+        "worker_types": worker_types,
+        "publisher": {"function_name": FUNCTION, "role_name": PUBLISHER_ROLE,
+                      "code_sha256": code_sha256(archive), "key_parameter": KEY_PARAMETER,
+                      "schedule_rule": RULE, "errors_alarm": None,
+                      "source_dir": "lambda/queue_depth"},
+        "batch": None,
+        "api": {"public_base_url": api_urls[1] if api_urls else "http://127.0.0.1:9",
+                "local_base_url": api_urls[0] if api_urls else "http://127.0.0.1:9",
+                "hosts": [],
+                "nginx": {"config_path": "/nonexistent", "config_sha256": "0" * 64}},
+    }
+    return stack
+
+
+@pytest.fixture
+def stack(aws_env: dict[str, str]) -> SeededStack:
+    return seed_stack(aws_env)
+
+
+@pytest.fixture
+def stack_with_api(aws_env: dict[str, str], backlog_api: BacklogApi) -> SeededStack:
+    """The same stack with the video backlog read from the loopback API."""
+    return seed_stack(aws_env, (backlog_api.local_url, backlog_api.public_url))

@@ -4,7 +4,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from sandbox import sshd_server
 from sandbox.ports import LOOPBACK
 from verify.errors import TransportError
 from verify.transports.ssh import SshEndpoint, SshOptions, SshTransport
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd_server.SshdServer]:
-    server = sshd_server.start(tmp_path_factory.mktemp("sshd"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _transport(server: sshd_server.SshdServer, **options: object) -> SshTransport:

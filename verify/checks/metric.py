@@ -84,8 +84,9 @@ def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
             published = answer["worker_types"][worker_type]["value"]
         after, _ = reference_count(ctx, worker)
         low, high = min(before, after), max(before, after)
-        # CloudWatch is eventually consistent: poll a few seconds for the fresh datapoint.
-        stop = time.monotonic() + min(READ_BACK_S, ctx.remaining())
+        # CloudWatch is eventually consistent: poll a few seconds for the forced datapoint.
+        budget = READ_BACK_S if published is not None else 0.0
+        stop = time.monotonic() + min(budget, ctx.remaining())
         delay = 0.25
         while True:
             point = latest_datapoint(ctx, metric)
