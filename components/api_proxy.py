@@ -151,6 +151,7 @@ class ApiProxy(pulumi.ComponentResource):
                 "config_path": api.nginx_config_path,
                 "config_sha256": self.config_sha256,
                 "test_command": api.nginx_test_command,
+                "reload_command": api.nginx_reload_command,
                 "document_name": self.document.name,
                 "association_names": [a.association_name for a in self.associations],
             },

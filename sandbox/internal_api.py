@@ -14,10 +14,13 @@ import argparse
 import contextlib
 import hmac
 import json
+import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,7 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sandbox.ports import LOOPBACK
+from sandbox import processes
+from sandbox.ports import LOOPBACK, free_port, wait_for_port
+from sandbox.state import PROJECT_ROOT
 
 BACKLOG_PATH = "/api/v1/internal/video/backlog-count/"
 HEALTH_PATH = "/healthz"
@@ -263,6 +268,59 @@ class InternalApi:
                 api.log(f"{self.address_string()} {format % args}")
 
         return Handler
+
+
+@dataclass
+class InternalApiProcess:
+    """`python -m sandbox.internal_api` started as its own process (the sandbox's way)."""
+
+    port: int
+    pid: int
+    command: list[str]
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def reload_key(self) -> None:
+        os.kill(self.pid, signal.SIGHUP)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        processes.terminate(self.pid, self._process, timeout_s)
+
+
+def start_process(
+    db: Path,
+    key_parameter: str,
+    aws_env: Mapping[str, str],
+    log_path: Path,
+    port: int | None = None,
+    refresh_s: float = 30.0,
+    registry: processes.ProcessRegistry | None = None,
+    name: str = "internal-api",
+    timeout_s: float = 20.0,
+) -> InternalApiProcess:
+    """Start the CLI with the moto env, wait until /healthz answers with the key loaded."""
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "sandbox.internal_api", "--db", str(db), "--port", str(port),
+        "--key-parameter", key_parameter, "--refresh-s", str(refresh_s),
+    ]  # fmt: skip
+    env = {**os.environ, **aws_env}
+    child = processes.launch(name, command, log_path, registry, env=env, cwd=PROJECT_ROOT)
+    api = InternalApiProcess(port, child.pid, command, child)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and child.poll() is None:
+        if wait_for_port(port, 0.2):
+            break
+    if child.poll() is not None or not wait_for_port(port, 0.1):
+        if registry is not None:
+            registry.stop(name)
+        api.stop()
+        tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+        raise InternalApiError(f"the internal API did not come up on port {port}; log:\n{tail}")
+    return api
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from datetime import UTC, datetime
 from typing import Any
 
 # Runs inside the child: import the handler module from the unpacked code and call it.
@@ -74,9 +73,8 @@ def _record_invocation(fn: Any, failed: bool) -> None:
     from moto.cloudwatch.models import cloudwatch_backends
 
     backend = cloudwatch_backends[fn.account_id][fn.region]
-    now = datetime.now(UTC)
-    data = [
-        {"MetricName": name, "Value": value, "Unit": "Count", "Timestamp": now,
+    data = [  # no Timestamp: moto stamps the datum itself, in the form it compares against
+        {"MetricName": name, "Value": value, "Unit": "Count",
          "Dimensions": [{"Name": "FunctionName", "Value": fn.function_name}]}
         for name, value in (("Invocations", 1.0), ("Errors", 1.0 if failed else 0.0))
     ]

@@ -1,0 +1,144 @@
+"""`python -m sandbox up | down | status | break FAULT | heal | demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sandbox.state import PROJECT_ROOT
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    from sandbox.faults import FAULTS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="The whole stack on one machine: moto, nginx, sshd, an internal API.",
+    )
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="state directory (default .sandbox/ or $ACADEMY_SANDBOX_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything and deploy the program into moto")
+    up.add_argument("--mode", choices=("batch", "asg"), default="batch")
+    up.add_argument("--hosts", type=int, default=1, help="API hosts listed in the outputs")
+    sub.add_parser("down", help="stop every process the sandbox started")
+    status = sub.add_parser("status", help="what runs where, latest datapoints, API answers")
+    status.add_argument("--json", action="store_true")
+    fault = sub.add_parser("break", help="reproduce an incident in the running sandbox")
+    fault.add_argument("fault", choices=sorted(FAULTS),
+                       help="; ".join(f"{k}: {v[2]}" for k, v in FAULTS.items()))
+    sub.add_parser("heal", help="undo every fault")
+    demo = sub.add_parser("demo", help="up, status and verify in batch then asg mode, then down")
+    demo.add_argument("--no-verify", action="store_true")
+    return parser
+
+
+def print_status(report: dict[str, Any]) -> None:
+    out = sys.stdout
+    for name, proc in report["processes"].items():
+        state = "running" if proc["running"] else "STOPPED"
+        out.write(f"  {name:<13} pid {proc['pid']:<8} {state}\n")
+    if not report.get("running") and "mode" not in report:
+        out.write("  the sandbox is not running\n")
+        return
+    out.write(f"  mode          {report['mode']}\n  AWS endpoint  {report['aws_endpoint']}\n")
+    created = report["resources"]["created"]
+    out.write(f"  resources     {sum(created.values())} created in moto:\n")
+    for typ, count in sorted(created.items()):
+        out.write(f"                  {count:>2} {typ}\n")
+    if report["resources"]["not_created"]:
+        out.write("  not created (no emulation needed or possible): "
+                  f"{', '.join(report['resources']['not_created'])}\n")
+    out.write("  CloudWatch datapoints (latest minute, average):\n")
+    for wt, point in report["latest_datapoints"].items():
+        shown = f"{point['value']:g} at {point['at']}" if point else "none yet"
+        out.write(f"                  {wt:<10} {shown}\n")
+    last = report.get("last_invocation") or {}
+    payload = last.get("payload")
+    if isinstance(payload, dict) and "worker_types" in payload:
+        out.write("  last publisher run (value, source):\n")
+        for wt, item in payload["worker_types"].items():
+            out.write(f"                  {wt:<10} {item.get('value')!s:<5} "
+                      f"{item.get('source') or '-':<4} {item.get('reason') or ''}\n")
+    elif last:
+        out.write(f"  last publisher run: {last.get('function_error') or last.get('error')} "
+                  f"{str(payload)[:200]}\n")
+    for side, (code, body) in report["internal_api"].items():
+        out.write(f"  internal API {side:<6} {code} {body[:80]}\n")
+    if report.get("faults"):
+        out.write(f"  faults in effect: {', '.join(report['faults'])}\n")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sandbox import stack
+
+    failed = False
+    for mode in ("batch", "asg"):
+        sys.stdout.write(f"\n=== sandbox in {mode} mode ===\n")
+        try:
+            info = stack.up(stack.UpOptions(mode=mode), args.dir)
+            sys.stdout.write(f"up in {info['timings_s']['total']} s\n")
+            print_status(stack.status(args.dir))
+            if not args.no_verify:
+                done = subprocess.run([sys.executable, "-m", "verify", "all", "--stack",
+                                       "sandbox"], cwd=PROJECT_ROOT, check=False)
+                failed |= done.returncode != 0
+        except Exception as exc:  # noqa: BLE001 - one line per failure, then tear down
+            sys.stderr.write(f"sandbox demo ({mode}): {exc}\n")
+            failed = True
+        finally:
+            stack.down(args.dir)
+    sys.stdout.write("\ndemo " + ("FAILED\n" if failed else "passed: both modes up and verified\n"))
+    return EXIT_FAILED if failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from sandbox import faults, stack
+
+    if args.command == "up":
+        info = stack.up(stack.UpOptions(mode=args.mode, hosts=args.hosts), args.dir)
+        sys.stdout.write(f"sandbox up ({info['mode']} mode) in {info['timings_s']['total']} s; "
+                         "`python -m sandbox status` shows it, `source .sandbox/env` reaches "
+                         "its AWS\n")
+        return 0
+    if args.command == "down":
+        report = stack.down(args.dir)
+        sys.stdout.write(f"stopped: {', '.join(report['stopped']) or 'nothing was running'}\n")
+        if report["not_ours"]:
+            sys.stdout.write(f"left alone (PID now belongs to another process): "
+                             f"{', '.join(report['not_ours'])}\n")
+        return 0
+    if args.command == "status":
+        report = stack.status(args.dir)
+        if args.json:
+            sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        else:
+            print_status(report)
+        return 0 if report.get("running") else EXIT_FAILED
+    if args.command == "break":
+        sys.stdout.write(faults.break_fault(args.fault, args.dir) + "\n")
+        return 0
+    if args.command == "heal":
+        healed = faults.heal(args.dir)
+        sys.stdout.write(f"healed: {', '.join(healed) or 'nothing was broken'}\n")
+        return 0
+    return _demo(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the user gets one clear line, never a traceback
+        sys.stderr.write(f"sandbox {args.command}: {exc}\n")
+        return EXIT_FAILED

@@ -1,0 +1,120 @@
+"""Deploys the real program into the sandbox's moto server and delivers the nginx config.
+
+The stack is one of the project's own (`prod` for batch mode, `prod-asg` for asg mode)
+with the sandbox's addresses and moto's network put in its place; the program runs under
+`MotoMocks`, so every resource it declares of a type moto knows is created there for real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from components.api_proxy import document_script
+from components.stack_files import stack_config
+from sandbox.moto_mocks import MotoMocks
+from sandbox.nginx_server import NginxFiles
+from sandbox.program_run import run_program
+from sandbox.sshd_server import SshEndpoint
+from verify.transports.base import CommandResult
+from verify.transports.ssh import SshEndpoint as SshAddress
+from verify.transports.ssh import SshOptions, SshTransport
+
+STACK = "sandbox"
+BASE_STACKS = {"batch": "prod", "asg": "prod-asg"}
+HOST_TAG = "Role=academy-api-sandbox"
+
+
+@dataclass(frozen=True)
+class SandboxAddresses:
+    nginx_port: int
+    api_port: int
+    ssh: SshEndpoint
+    hosts: int
+
+    @property
+    def public_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.nginx_port}"
+
+    @property
+    def local_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+def sandbox_config(
+    mode: str, addresses: SandboxAddresses, nginx: NginxFiles, mocks: MotoMocks, key: str
+) -> dict[str, str]:
+    """The base stack's config with the sandbox's addresses, paths and moto's network."""
+    net = mocks.network
+    ssh = addresses.ssh
+    overrides: dict[str, Any] = {
+        **net.config_overrides(),
+        "videoMode": mode,
+        **{f"{wt}ImageId": net.image_id for wt in ("ai", "messaging", "video")},
+        "backlogApiBaseUrl": addresses.public_base_url,  # the Lambda calls the public path
+        "apiServerName": "localhost",
+        "apiPublicBaseUrl": addresses.public_base_url,
+        "apiLocalBaseUrl": addresses.local_base_url,
+        "apiUpstream": f"127.0.0.1:{addresses.api_port}",
+        "apiListenPort": addresses.nginx_port,
+        "apiHostInstanceIds": [],
+        "apiHostTag": HOST_TAG,
+        "apiHostSsh": [f"{ssh.user}@{ssh.host}:{ssh.port}"] * addresses.hosts,
+        "nginxConfigPath": str(nginx.site),
+        "nginxReloadCommand": nginx.reload_command,
+        "nginxTestCommand": nginx.test_command,
+        "nginxRuntimeDir": str(nginx.root),
+        "internalApiKey": key,
+    }
+    return stack_config(BASE_STACKS[mode], overrides)
+
+
+def deploy(mocks: MotoMocks, config: Mapping[str, str]) -> dict[str, Any]:
+    """Runs the program into moto; returns the stack output (`{"academy": {...}}`)."""
+    return run_program(mocks, STACK, config).outputs
+
+
+def ssh_transport(ssh: SshEndpoint) -> SshTransport:
+    """The API host as the verify toolkit reaches it: pinned host key, key-only login."""
+    options = SshOptions(key_file=str(ssh.key_path), known_hosts=str(ssh.known_hosts_path))
+    return SshTransport(SshAddress(ssh.host, ssh.port, ssh.user), options)
+
+
+def delivery_script(env: Mapping[str, str], outputs: Mapping[str, Any]) -> str:
+    """The script of the deployed SSM document with the association's parameters.
+
+    The document is read back from the emulator, so what runs is what the program deployed.
+    moto has no SSM associations: their parameters come from the stack output, which the
+    program fills from the same settings.
+    """
+    ssm = boto3.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL"],
+                       region_name=env["AWS_DEFAULT_REGION"],
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    nginx = outputs["academy"]["api"]["nginx"]
+    content = json.loads(ssm.get_document(Name=nginx["document_name"])["Content"])
+    parameters = {
+        "TargetPath": nginx["config_path"],
+        "ReloadCommand": nginx["reload_command"],
+        "TestCommand": nginx["test_command"],
+        "ConfigSha256": nginx["config_sha256"],
+    }
+    return document_script(content, parameters)
+
+
+def deliver(env: Mapping[str, str], outputs: Mapping[str, Any], ssh: SshEndpoint) -> CommandResult:
+    """Runs the delivery script on the API host over SSH, as SSM would on a real host."""
+    transport = ssh_transport(ssh)
+    try:
+        return transport.run("sh -s", timeout=30, stdin=delivery_script(env, outputs))
+    finally:
+        transport.close()
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,323 @@
+"""`up`, `down` and `status` of the sandbox: every part real, all on loopback.
+
+up: moto (AWS, with a local Lambda runtime) -> sshd (the API host) -> the real program
+deployed into moto -> the internal API (SQLite, key from SSM) -> nginx -> the nginx config
+delivered over SSH by the deployed SSM document's own script -> seed data -> the schedule.
+Every process is recorded by PID as it starts, so `down` stops them even after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from components.settings import BACKLOG_API_PATH
+from sandbox import deployment, moto_server, nginx_server, sshd_server
+from sandbox.internal_api import VideoStore
+from sandbox.moto_mocks import MotoMocks
+from sandbox.ports import free_port, wait_for_port
+from sandbox.processes import ProcessRegistry, up_lock
+from sandbox.seed import seed_queues, seed_videos
+from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
+
+MODES = ("batch", "asg")
+SCHEDULE_EVERY_S = 5.0
+
+
+class SandboxError(RuntimeError):
+    """A part of the sandbox did not come up or is not running; the message says which."""
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    mode: str = "batch"
+    hosts: int = 1
+    schedule_every_s: float = SCHEDULE_EVERY_S
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def aws_env(state: SandboxState) -> dict[str, str]:
+    """The sandbox's AWS settings (endpoint, region, dummy credentials) from `.sandbox/env`."""
+    from verify.outputs import parse_env_file
+
+    if not state.env_file.exists():
+        raise SandboxError("the sandbox is not up (no .sandbox/env); run `python -m sandbox up`")
+    return {k: v for k, v in parse_env_file(state.env_file).items() if k.startswith("AWS_")}
+
+
+def aws_client(state: SandboxState, service: str) -> Any:
+    env = aws_env(state)
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def load_outputs(state: SandboxState) -> dict[str, Any]:
+    if not state.outputs_file.exists():
+        raise SandboxError("the sandbox is not up (no .sandbox/outputs.json)")
+    return json.loads(state.outputs_file.read_text())
+
+
+def load_info(state: SandboxState) -> dict[str, Any]:
+    path = state.root / "sandbox.json"
+    if not path.exists():
+        raise SandboxError("the sandbox is not up (no .sandbox/sandbox.json)")
+    return json.loads(path.read_text())
+
+
+def ssh_endpoint(info: Mapping[str, Any]) -> sshd_server.SshEndpoint:
+    s = info["ssh"]
+    return sshd_server.SshEndpoint(
+        s["host"], s["port"], s["user"], Path(s["key_path"]), Path(s["known_hosts_path"])
+    )
+
+
+def up(options: UpOptions, state_dir: Path | None = None) -> dict[str, Any]:
+    """Brings the whole sandbox up; on any failure stops what it started and re-raises."""
+    if options.mode not in MODES:
+        raise SandboxError(f"--mode {options.mode!r}: expected one of {', '.join(MODES)}")
+    if not 1 <= options.hosts <= 100:
+        raise SandboxError(f"--hosts {options.hosts}: expected 1 to 100")
+    state = sandbox_state(state_dir).ensure()
+    registry = ProcessRegistry(state.pids_file)
+    with up_lock(state.lock_file):
+        registry.ensure_not_running()
+        for stale in (state.outputs_file, state.root / "sandbox.json", state.root / "faults.json",
+                      state.db_path, state.root / "schedule.json"):
+            stale.unlink(missing_ok=True)
+        try:
+            return _bring_up(options, state, registry)
+        except BaseException:
+            registry.stop_all()
+            raise
+
+
+def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry) -> dict:
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def step(name: str, action: Callable[[], Any]) -> Any:
+        t0 = time.monotonic()
+        _say(f"sandbox: {name} ...")
+        result = action()
+        timings[name] = round(time.monotonic() - t0, 2)
+        return result
+
+    moto = step("AWS emulator (moto)", lambda: moto_server.start(
+        state.log_path("moto"), registry=registry, module="sandbox.aws_emulator"))
+    moto.write_env_file(state.env_file)
+    env = moto.env()
+    sshd = step("API host (sshd)", lambda: sshd_server.start(state.sshd_dir, registry=registry))
+    ssh = sshd.endpoint
+    with state.env_file.open("a") as handle:  # how verify reaches the API host
+        handle.write(f"export VERIFY_SSH_KEY={ssh.key_path}\n"
+                     f"export VERIFY_KNOWN_HOSTS={ssh.known_hosts_path}\n")
+    addresses = deployment.SandboxAddresses(free_port(), free_port(), ssh, options.hosts)
+    nginx_files = nginx_server.NginxFiles.under(state.nginx_dir)
+
+    key = secrets.token_urlsafe(32)  # lives only in the SSM parameter the program creates
+    mocks = MotoMocks(env)
+    config = deployment.sandbox_config(options.mode, addresses, nginx_files, mocks, key)
+    outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
+    deployment.write_json(state.outputs_file, outputs)
+    academy = outputs["academy"]
+
+    store = VideoStore(state.db_path)
+    backlog = seed_videos(store)
+    step("internal API (SQLite)", lambda: _start_internal_api(
+        state, registry, env, addresses.api_port, academy["publisher"]["key_parameter"]))
+    step("proxy (nginx)", lambda: _start_nginx(state, registry, nginx_files, addresses))
+    delivered = step("deliver the nginx config over SSH",
+                     lambda: deployment.deliver(env, outputs, ssh))
+    if delivered.rc != 0:
+        raise SandboxError(f"the delivery script failed on the API host (exit {delivered.rc}): "
+                           f"{delivered.stderr.strip() or delivered.stdout.strip()}")
+    queues = seed_queues(aws_client(state, "sqs"), outputs)
+    step("schedule (the publisher every few seconds)", lambda: registry.spawn(
+        "schedule",
+        [sys.executable, "-m", "sandbox.scheduler", "--function",
+         academy["publisher"]["function_name"], "--every", str(options.schedule_every_s),
+         "--state", str(state.root / "schedule.json")],
+        state.log_path("schedule"), env={**_base_env(), **env}, cwd=PROJECT_ROOT))
+    step("first datapoints", lambda: _wait_for_schedule(state))
+
+    info = {
+        "mode": options.mode,
+        "hosts": options.hosts,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "aws_endpoint": moto.endpoint_url,
+        "public_base_url": addresses.public_base_url,
+        "local_base_url": addresses.local_base_url,
+        "ssh": {"host": ssh.host, "port": ssh.port, "user": ssh.user,
+                "key_path": str(ssh.key_path), "known_hosts_path": str(ssh.known_hosts_path)},
+        "nginx": {"root": str(nginx_files.root), "site": str(nginx_files.site),
+                  "reload_command": nginx_files.reload_command},
+        "deployment": mocks.summary(),
+        "seed": {"video_backlog": backlog, "videos": store.counts(), "queues": queues},
+        "delivery": delivered.stdout.strip().splitlines()[-1:] if delivered.stdout else [],
+        "timings_s": {**timings, "total": round(time.monotonic() - started, 2)},
+    }
+    deployment.write_json(state.root / "sandbox.json", info)
+    return info
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def _start_internal_api(state: SandboxState, registry: ProcessRegistry, env: Mapping[str, str],
+                        port: int, key_parameter: str) -> None:
+    _, child = registry.spawn(
+        "internal-api",
+        [sys.executable, "-m", "sandbox.internal_api", "--db", str(state.db_path),
+         "--port", str(port), "--key-parameter", key_parameter, "--refresh-s", "2"],
+        state.log_path("internal-api"), env={**_base_env(), **env}, cwd=PROJECT_ROOT)
+    if not wait_for_port(port, 15) or child.poll() is not None:
+        log = state.log_path("internal-api")
+        raise SandboxError(f"the internal API did not come up; see {log}")
+
+
+def _start_nginx(state: SandboxState, registry: ProcessRegistry,
+                 files: nginx_server.NginxFiles, addresses: deployment.SandboxAddresses) -> None:
+    upstream = f"127.0.0.1:{addresses.api_port}"
+    files.prepare(addresses.nginx_port, upstream)
+    # A fresh host's placeholder: the real site file arrives through the delivery.
+    files.site.write_text(f"server {{\n    listen 127.0.0.1:{addresses.nginx_port};\n"
+                          "    return 503;\n}\n")
+    nginx_server.NginxServer.start(
+        files.conf, addresses.nginx_port, files.error_log, registry=registry)
+
+
+def _wait_for_schedule(state: SandboxState, timeout_s: float = 30.0) -> None:
+    path = state.root / "schedule.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        time.sleep(0.1)
+    raise SandboxError(f"the schedule did not invoke the publisher within {timeout_s:.0f}s; "
+                       f"see {state.log_path('schedule')}")
+
+
+def down(state_dir: Path | None = None) -> dict[str, list[str]]:
+    """Stops every process the sandbox started, by PID; removes nothing the user made."""
+    state = sandbox_state(state_dir)
+    if not state.pids_file.exists():
+        return {"stopped": [], "already_gone": [], "not_ours": []}
+    report = ProcessRegistry(state.pids_file).stop_all()
+    for name in ("sandbox.json", "faults.json", "schedule.json"):
+        (state.root / name).unlink(missing_ok=True)
+    return {"stopped": report.stopped, "already_gone": report.already_gone,
+            "not_ours": report.not_ours}
+
+
+# ---- status --------------------------------------------------------------------------------
+
+
+def internal_key(state: SandboxState, outputs: Mapping[str, Any]) -> str:
+    ssm = aws_client(state, "ssm")
+    name = outputs["academy"]["publisher"]["key_parameter"]
+    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+
+def public_answer(base_url: str, key: str | None) -> tuple[int, str]:
+    headers = {"X-Internal-Key": key} if key is not None else {}
+    try:
+        response = requests.get(base_url + BACKLOG_API_PATH, headers=headers, timeout=5,
+                                proxies={"http": "", "https": ""})
+        return response.status_code, response.text.strip()
+    except requests.RequestException as exc:
+        return 0, f"unreachable: {exc}"
+
+
+def local_answer(info: Mapping[str, Any], base_url: str, key: str) -> tuple[int, str]:
+    """The API as the host sees it, through SSH; the key travels on stdin, not argv."""
+    transport = deployment.ssh_transport(ssh_endpoint(info))
+    command = ["curl", "-sS", "--noproxy", "*", "-K", "-", "-w", "\n%{http_code}",
+               base_url + BACKLOG_API_PATH]
+    try:
+        result = transport.run(command, timeout=10, stdin=f'header = "X-Internal-Key: {key}"\n')
+    finally:
+        transport.close()
+    body, _, code = result.stdout.rpartition("\n")
+    return (int(code) if code.isdigit() else 0), body.strip() or result.stderr.strip()
+
+
+def latest_datapoints(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    cloudwatch = aws_client(state, "cloudwatch")
+    now = datetime.now(UTC)
+    found: dict[str, Any] = {}
+    queries = []
+    published = {wt: spec for wt, spec in outputs["academy"]["worker_types"].items()
+                 if spec["published"]}
+    for n, (wt, spec) in enumerate(published.items()):
+        metric = spec["metric"]
+        queries.append({"Id": f"m{n}", "Label": wt, "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": metric["namespace"], "MetricName": metric["name"],
+                       "Dimensions": [{"Name": k, "Value": v}
+                                      for k, v in metric["dimensions"].items()]},
+            "Period": 60, "Stat": "Average"}})
+    if not queries:
+        return found
+    answer = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=now - timedelta(
+        minutes=10), EndTime=now + timedelta(minutes=1), ScanBy="TimestampDescending")
+    for result in answer["MetricDataResults"]:
+        values = list(zip(result["Timestamps"], result["Values"], strict=False))
+        found[result["Label"]] = (
+            {"value": values[0][1], "at": values[0][0].isoformat(timespec="seconds")}
+            if values else None
+        )
+    return found
+
+
+def status(state_dir: Path | None = None) -> dict[str, Any]:
+    state = sandbox_state(state_dir)
+    registry = ProcessRegistry(state.pids_file)
+    records = registry.load() if state.pids_file.exists() else {}
+    live = {r.name for r in registry.live()} if records else set()
+    result: dict[str, Any] = {
+        "processes": {name: {"pid": r.pid, "running": name in live, "log": r.log_path}
+                      for name, r in records.items()},
+    }
+    if not records or not live:
+        result["running"] = False
+        return result
+    info = load_info(state)
+    outputs = load_outputs(state)
+    key = internal_key(state, outputs)
+    schedule_path = state.root / "schedule.json"
+    result.update({
+        "running": len(live) == len(records),
+        "mode": info["mode"],
+        "aws_endpoint": info["aws_endpoint"],
+        "resources": info["deployment"],
+        "faults": sorted(json.loads((state.root / "faults.json").read_text()))
+        if (state.root / "faults.json").exists() else [],
+        "latest_datapoints": latest_datapoints(state, outputs),
+        "last_invocation": json.loads(schedule_path.read_text())
+        if schedule_path.exists() else None,
+        "internal_api": {
+            "LOCAL": local_answer(info, info["local_base_url"], key),
+            "PUBLIC": public_answer(info["public_base_url"], key),
+        },
+    })
+    return result
