@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,9 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox import internal_api, moto_server, state
+from sandbox import internal_api, moto_server, processes, state
 from sandbox.internal_api import BACKLOG_PATH, InternalApi, KeyHolder, VideoStore
-from sandbox.ports import free_port, wait_for_port
 
 Aws = Callable[[str], Any]
 SEED = {"UPLOADED": 3, "PROCESSING": 2, "READY": 4, "FAILED": 1, "DELETED": 1}
@@ -134,20 +132,20 @@ def test_cli_serves_rotates_on_sighup_and_never_logs_the_key(
 ) -> None:
     db = tmp_path / "videos.sqlite3"
     VideoStore(db).seed(SEED)
-    port = free_port()
     log = tmp_path / "api.log"
-    args = ["--db", str(db), "--port", str(port), "--key-parameter", key_parameter]
-    proc = _run_cli([*args, "--refresh-s", "600"], moto, log)
+    registry = processes.ProcessRegistry(tmp_path / "pids.json")
     try:
-        assert wait_for_port(port, 20), log.read_text()
-        url = f"http://127.0.0.1:{port}{BACKLOG_PATH}"
+        api = internal_api.start_process(
+            db, key_parameter, moto.env(), log, refresh_s=600, registry=registry
+        )
+        url = f"{api.base_url}{BACKLOG_PATH}"
         ok = requests.get(url, headers={"X-Internal-Key": "cli-key-AAAA1111"}, timeout=5)
         assert (ok.status_code, ok.json()) == (200, {"backlog": 5})
 
         aws("ssm").put_parameter(
             Name=key_parameter, Value="cli-key-BBBB2222", Type="SecureString", Overwrite=True
         )
-        proc.send_signal(signal.SIGHUP)
+        api.reload_key()
         _wait_until(
             lambda: (
                 requests.get(
@@ -159,8 +157,8 @@ def test_cli_serves_rotates_on_sighup_and_never_logs_the_key(
         old = requests.get(url, headers={"X-Internal-Key": "cli-key-AAAA1111"}, timeout=5)
         assert old.status_code == 403
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        report = registry.stop_all()
+    assert report.stopped == ["internal-api"]
     output = log.read_text()
     assert BACKLOG_PATH in output
     assert "cli-key-AAAA1111" not in output

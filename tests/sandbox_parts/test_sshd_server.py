@@ -9,7 +9,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from sandbox import sshd_server
+from sandbox import processes, sshd_server
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,14 @@ def test_stop_ends_the_process(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not Path(f"/proc/{server.pid}").exists()
+
+
+def test_a_registered_sshd_is_stopped_by_the_registry(tmp_path: Path) -> None:
+    registry = processes.ProcessRegistry(tmp_path / "pids.json")
+    try:
+        server = sshd_server.start(tmp_path / "sshd", registry=registry)
+        assert registry.load()["sshd"].pid == server.pid
+    finally:
+        report = registry.stop_all()
+    assert report.stopped == ["sshd"]
+    assert not processes.is_alive(server.pid)
