@@ -16,6 +16,11 @@ an AMI. Either hand them to the program as config (preferred):
 or keep the stack's placeholder ids and map them, applied to every input string:
 
     MotoMocks(env, substitutions={"subnet-0a1b...": net.subnet_ids[0], "ami-0123...": net.image_id})
+
+What moto 5.2.5 keeps but never acts on: scaling policies (stored and described verbatim,
+metric math unchecked, no alarms made, no scaling), lifecycle hooks (accepted even for a
+group that does not exist), alarms (start OK, never evaluated), Batch job-state time limits
+(dropped). SSM associations are not implemented at all, so they land in `not_created`.
 """
 
 from __future__ import annotations
