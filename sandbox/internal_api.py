@@ -301,7 +301,8 @@ def start_process(
     name: str = "internal-api",
     timeout_s: float = 20.0,
 ) -> InternalApiProcess:
-    """Start the CLI with the moto env, wait until /healthz answers with the key loaded."""
+    """Start the CLI with the moto env and wait until it listens (it exits at start when the
+    key parameter cannot be read, so listening means the key is loaded)."""
     port = port or free_port()
     command = [
         sys.executable, "-m", "sandbox.internal_api", "--db", str(db), "--port", str(port),
