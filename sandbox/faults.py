@@ -7,27 +7,28 @@ that cannot reach the API) and remembers what it changed in `.sandbox/faults.jso
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
 import subprocess
-import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from components.lambda_archive import build_archive
 from components.nginx_config import INTERNAL_KEY_HEADER
 from sandbox import deployment
+from sandbox.nginx_server import wait_workers_replaced, worker_pids
 from sandbox.ports import free_port
+from sandbox.processes import ProcessRegistry
 from sandbox.stack import (
     SandboxError,
     aws_client,
     aws_env,
     load_info,
     load_outputs,
-    public_answer,
     ssh_endpoint,
 )
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
@@ -58,31 +59,28 @@ def _strip_internal_key(state: SandboxState, outputs: Mapping[str, Any]) -> dict
     text = site.read_text()
     broken = "\n".join(line for line in text.splitlines()
                        if f"proxy_set_header {INTERNAL_KEY_HEADER} " not in line) + "\n"
-    site.write_text(broken)  # a hand edit on the host, as in the incident
-    _run(info["nginx"]["reload_command"])
-    _wait_public(info, outputs, state, want=403)
+    with _reloaded(state):
+        site.write_text(broken)  # a hand edit on the host, as in the incident
+        _run(info["nginx"]["reload_command"])
     return {}
 
 
 def _heal_strip_internal_key(state: SandboxState, outputs: Mapping[str, Any], _: Any) -> None:
     info = load_info(state)
-    result = deployment.deliver(aws_env(state), outputs, ssh_endpoint(info))  # re-deliver
+    with _reloaded(state):
+        result = deployment.deliver(aws_env(state), outputs, ssh_endpoint(info))  # re-deliver
     if result.rc != 0:
         raise SandboxError(f"re-delivering the nginx config failed: {result.stderr.strip()}")
-    _wait_public(info, outputs, state, want=200)
 
 
-def _wait_public(info: Mapping[str, Any], outputs: Mapping[str, Any], state: SandboxState,
-                 want: int, timeout_s: float = 10.0) -> None:
-    from sandbox.stack import internal_key
-
-    key = internal_key(state, outputs)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:  # nginx's reload replaces its workers asynchronously
-        if public_answer(info["public_base_url"], key)[0] == want:
-            return
-        time.sleep(0.1)
-    raise SandboxError(f"the public path did not answer {want} within {timeout_s:.0f}s")
+@contextlib.contextmanager
+def _reloaded(state: SandboxState) -> Iterator[None]:
+    """Returns once nginx serves only the new config (its old workers have exited)."""
+    master = ProcessRegistry(state.pids_file).load()["nginx"].pid
+    old = worker_pids(master)
+    yield
+    if not wait_workers_replaced(master, old):
+        raise SandboxError("nginx did not replace its workers within 10s after the reload")
 
 
 def _run(command: str) -> None:

@@ -187,3 +187,32 @@ class NginxServer:
     def reload_command(self) -> str:
         """deliver.sh's RELOAD_COMMAND for this instance (the master's PID, not a name)."""
         return f"kill -HUP {self.pid}"
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    """The master's worker processes (its children), from /proc."""
+    workers = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            workers.add(int(stat.parent.name))
+    return workers
+
+
+def wait_workers_replaced(master_pid: int, old: set[int], timeout_s: float = 10.0) -> bool:
+    """After a reload, True once every worker that served the old config has exited.
+
+    A reload is asynchronous: until then an old worker may still answer with the old config.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        current = worker_pids(master_pid)
+        if current and not (current & old):
+            return True
+        time.sleep(0.05)
+    return False

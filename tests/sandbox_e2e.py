@@ -1,0 +1,73 @@
+"""The sandbox for end-to-end tests: up once per mode per test session, always torn down.
+
+Imported by tests/conftest.py; lives in a private state directory so a sandbox the user
+runs in `.sandbox/` is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sandbox import stack
+from sandbox.processes import ProcessRegistry, is_alive
+from sandbox.state import ENV_VAR, SandboxState, sandbox_state
+
+
+@dataclass
+class RunningSandbox:
+    mode: str
+    state: SandboxState
+    info: dict[str, Any]
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return json.loads(self.state.outputs_file.read_text())
+
+    @property
+    def academy(self) -> dict[str, Any]:
+        return self.outputs["academy"]
+
+    def client(self, service: str) -> Any:
+        return stack.aws_client(self.state, service)
+
+    def env(self) -> dict[str, str]:
+        """The environment a user gets from `source .sandbox/env` (plus the state dir)."""
+        from verify.outputs import parse_env_file
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(parse_env_file(self.state.env_file))
+        env[ENV_VAR] = str(self.state.root)
+        return env
+
+    def invoke_publisher(self) -> tuple[str | None, dict[str, Any]]:
+        answer = self.client("lambda").invoke(
+            FunctionName=self.academy["publisher"]["function_name"], Payload=b"{}")
+        return answer.get("FunctionError"), json.loads(answer["Payload"].read())
+
+
+def start(mode: str, root: Path, hosts: int = 1) -> Iterator[RunningSandbox]:
+    state = sandbox_state(root)
+    try:
+        info = stack.up(stack.UpOptions(mode=mode, hosts=hosts), root)
+        yield RunningSandbox(mode, state, info)
+    finally:
+        records = ProcessRegistry(state.pids_file).load() if state.pids_file.exists() else {}
+        stack.down(root)
+        left = [f"{r.name} (pid {r.pid})" for r in records.values() if is_alive(r.pid)]
+        if left:
+            pytest.fail(f"`down` left processes running: {', '.join(left)}")
+
+
+def boto_client(env: dict[str, str], service: str) -> Any:
+    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"],
+                        region_name=env["AWS_DEFAULT_REGION"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
