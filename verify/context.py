@@ -57,8 +57,9 @@ class AwsClients:
         import botocore.session
 
         core = None
-        if "AWS_PROFILE" in self._env and not self._env["AWS_PROFILE"]:
-            # The env file unset AWS_PROFILE: ignore the shell's profile as `source` would.
+        unset = "AWS_PROFILE" in self._env and not self._env["AWS_PROFILE"]
+        if unset or os.environ.get("AWS_PROFILE") == "":
+            # An unset or empty AWS_PROFILE means no profile (boto3 would look for one named "").
             core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         return boto3.session.Session(
             aws_access_key_id=self._env.get("AWS_ACCESS_KEY_ID") or None,

@@ -17,6 +17,24 @@ from verify.secrets import Masker
 Progress = Callable[[int, int, list[str]], None]
 
 
+def _aws_error(exc: Exception) -> tuple[str, str] | None:
+    """(summary, hint) for botocore's errors, None for anything else."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "AWS call")
+        return (
+            f"{operation}: {error.get('Code', 'error')}: {error.get('Message', '')}".strip(),
+            "the resource is missing or this identity may not read it: `pulumi up`, or check "
+            "the runner's permissions and region",
+        )
+    if isinstance(exc, BotoCoreError):
+        return (f"AWS unreachable or not configured: {exc}",
+                "check credentials, region and AWS_ENDPOINT_URL (boto3's standard configuration)")
+    return None
+
+
 def _execute(task: Task) -> list[CheckResult]:
     started = time.monotonic()
     try:
@@ -26,15 +44,13 @@ def _execute(task: Task) -> list[CheckResult]:
         results = [errored(task.check_id, task.target, exc.reason, exc.hint)]
     except VerifyError as exc:
         results = [errored(task.check_id, task.target, str(exc), "see the message")]
-    except Exception as exc:  # noqa: BLE001 (a bug or an unexpected API answer must not stop the run)
-        results = [
-            errored(
-                task.check_id,
-                task.target,
-                f"{type(exc).__name__}: {exc}",
-                "unexpected error in the check; rerun with the same options to confirm",
-            )
-        ]
+    except Exception as exc:  # noqa: BLE001 (a bug or an unexpected answer must not stop the run)
+        known = _aws_error(exc)
+        summary, hint = known or (
+            f"{type(exc).__name__}: {exc}",
+            "unexpected error in the check; rerun with the same options to confirm",
+        )
+        results = [errored(task.check_id, task.target, summary, hint)]
     elapsed = time.monotonic() - started
     return [r if r.duration_s else r.with_duration(elapsed) for r in results]
 

@@ -76,6 +76,8 @@ class _Api(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.headers.get("X-Internal-Key") != self.state["key"]:
             self._answer(403, {"detail": "forbidden"})
+        elif self.state.get("echo_key"):  # a careless API that repeats the key it was sent
+            self._answer(200, {"backlog": self.state["backlog"], "key": self.state["key"]})
         else:
             self._answer(200, {"backlog": self.state["backlog"]})
 
@@ -106,7 +108,7 @@ class _Proxy(_Api):
 def _serve(handler: type, state: dict) -> tuple[http.server.ThreadingHTTPServer, str]:
     bound = type(handler.__name__, (handler,), {"state": state})
     server = http.server.ThreadingHTTPServer((LOOPBACK, 0), bound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server, f"http://{LOOPBACK}:{server.server_port}"
 
 
@@ -207,7 +209,8 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
         autoscaling.put_scaling_policy(
             AutoScalingGroupName=group, PolicyName=f"{group}-backlog-per-instance",
             PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
-                "CustomizedMetricSpecification": {"Metrics": _policy_metrics(spec["metric"], group)},
+                "CustomizedMetricSpecification": {
+                    "Metrics": _policy_metrics(spec["metric"], group)},
                 "TargetValue": 20.0})
         worker_types[wt] = {
             "label": spec["label"],

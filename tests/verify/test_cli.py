@@ -1,0 +1,183 @@
+"""`python -m verify` as a user runs it: exit codes, one clear line, no traceback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from verify.errors import UsageError
+from verify.outputs import load_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "k3y-for-tests-0123456789abcdef"
+
+
+def verify(*args: str, env: dict[str, str] | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "verify", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def assert_one_clear_line(done: subprocess.CompletedProcess[str], code: int, words: str) -> None:
+    assert done.returncode == code, done
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], done.stderr
+
+
+def minimal_outputs(public_url: str = "http://127.0.0.1:9") -> dict:
+    metric = {"namespace": "Academy/Workers", "name": "QueueDepth",
+              "dimensions": {"WorkerType": "AI"}, "unit": "Count"}
+    return {"academy": {
+        "project": "academy-workers", "stack": "cli", "mode": "asg", "region": "ap-northeast-2",
+        "worker_types": {"ai": {
+            "label": "AI", "max_job_s": 600, "metric": metric, "published": True,
+            "counting": {"in_flight": True, "delayed": False}, "backlog_api": False, "fleet": None,
+            "queue": {"name": "q", "url": "http://127.0.0.1:9/q", "arn": "arn:q",
+                      "visibility_timeout_s": 900, "retained": False},
+            "dlq": {"name": "d", "url": "http://127.0.0.1:9/d", "arn": "arn:d",
+                    "max_receive_count": 5}}},
+        "publisher": {"function_name": "f", "role_name": "r", "code_sha256": "x",
+                      "key_parameter": "/academy/workers/internal-api-key",
+                      "schedule_rule": "s", "errors_alarm": None,
+                      "source_dir": "lambda/queue_depth"},
+        "batch": None,
+        "api": {"public_base_url": public_url, "local_base_url": "http://127.0.0.1:9",
+                "hosts": [], "nginx": {"config_path": "/x", "config_sha256": "0" * 64}},
+    }}
+
+
+def test_missing_outputs_file(tmp_path):
+    done = verify("all", "--outputs", str(tmp_path / "nope.json"))
+    assert_one_clear_line(done, 2, "cannot read outputs file")
+    assert "nope.json" in done.stderr
+
+
+def test_outputs_that_are_not_json(write_json, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_one_clear_line(verify("all", "--outputs", str(bad)), 2, "is not JSON")
+
+
+def test_outputs_missing_a_key_name_the_key_and_the_file(write_json):
+    document = minimal_outputs()
+    del document["academy"]["publisher"]["role_name"]
+    path = write_json(document)
+    done = verify("queues", "--outputs", str(path))
+    assert_one_clear_line(done, 2, "missing key 'academy.publisher.role_name'")
+    assert str(path) in done.stderr
+
+
+def test_no_stack_named(write_json):
+    assert_one_clear_line(verify("all"), 2, "--stack NAME")
+
+
+def test_a_check_that_does_not_apply_is_a_usage_error(write_json):
+    done = verify("batch", "--outputs", str(write_json(minimal_outputs())))
+    assert_one_clear_line(done, 2, "does not apply")
+
+
+def test_bad_arguments_exit_2():
+    assert verify("all", "--timeout", "soon").returncode == 2
+    assert verify("nosuchcheck").returncode == 2
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers: a hanging public endpoint."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(1)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_an_expired_deadline_is_an_error_and_exit_1(write_json, silent_server, tmp_path):
+    path = write_json(minimal_outputs(silent_server))
+    junit = tmp_path / "reports" / "verify.xml"
+    started = time.monotonic()
+    done = verify("api", "--outputs", str(path), "--timeout", "0.5", "--json",
+                  "--junit", str(junit), env={"ACADEMY_INTERNAL_KEY": KEY})
+    assert time.monotonic() - started < 10
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"] == {"pass": 0, "warn": 0, "fail": 0, "error": 1}
+    check = report["checks"][0]
+    assert (check["id"], check["status"]) == ("api", "error")
+    assert "deadline" in check["summary"] and "--timeout" in check["hint"]
+    suite = ET.parse(junit).getroot().find("testsuite")  # noqa: S314 (our own file)
+    assert suite.get("errors") == "1"
+    assert KEY not in done.stdout + done.stderr + junit.read_text()
+
+
+def test_the_table_is_the_default_output(write_json, silent_server):
+    path = write_json(minimal_outputs(silent_server))
+    done = verify("api", "--outputs", str(path), "--timeout", "0.5",
+                  env={"ACADEMY_INTERNAL_KEY": KEY})
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["CHECK", "TARGET", "STATUS", "EVIDENCE"]
+    assert "ERROR" in lines[1] and "-> hint:" in lines[2]
+    assert "0 pass, 0 warn, 0 fail, 1 error" in lines[-1]
+
+
+def test_sandbox_outputs_and_env_come_from_the_state_directory(tmp_path, write_json):
+    with pytest.raises(UsageError, match="python -m sandbox up"):
+        load_sandbox(tmp_path)
+    state = tmp_path / ".sandbox"
+    state.mkdir()
+    (state / "outputs.json").write_text(json.dumps(minimal_outputs()))
+    (state / "env").write_text(
+        "# comment\nunset AWS_PROFILE AWS_SESSION_TOKEN\n"
+        "export AWS_ENDPOINT_URL=http://127.0.0.1:5000\nexport AWS_REGION='ap-northeast-2'\n")
+    outputs, env = load_sandbox(tmp_path)
+    assert outputs["stack"] == "cli"
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
+    assert env["AWS_REGION"] == "ap-northeast-2" and env["AWS_PROFILE"] == ""
+    (state / "env").write_text("this is not an assignment\n")
+    with pytest.raises(UsageError, match="env:1: expected `export KEY=VALUE`"):
+        load_sandbox(tmp_path)
+
+
+def test_all_against_a_seeded_emulator_through_the_cli(stack, write_json):
+    path = write_json({"academy": stack.outputs})
+    done = verify("all", "--outputs", str(path), "--no-invoke", "--json", "--timeout", "30",
+                  env={**stack.env, "ACADEMY_INTERNAL_KEY": KEY})
+    report = json.loads(done.stdout)
+    by_id: dict[str, set[str]] = {}
+    for check in report["checks"]:
+        by_id.setdefault(check["id"], set()).add(check["status"])
+    assert set(by_id) == {"api", "metric", "scaling", "publisher", "queues"}  # no nginx hosts
+    assert by_id["queues"] == {"pass"} and by_id["scaling"] == {"pass"}
+    assert by_id["publisher"] == {"pass", "warn"}  # warn: the emulator records no Lambda metrics
+    assert done.returncode == 1  # no datapoints and no API in this stack: metric/api fail
+    assert "fail" in by_id["metric"] and "fail" in by_id["api"]
