@@ -122,8 +122,9 @@ class KeyProvider:
             answer = self._aws.client("ssm").get_parameter(Name=self.parameter, WithDecryption=True)
         except (ClientError, BotoCoreError) as exc:
             raise VerifyError(
-                f"cannot read the internal key from SSM parameter {self.parameter} ({exc}); "
-                f"set ${self.env_name} on runners without SSM read access"
+                f"cannot read the internal key from SSM parameter {self.parameter}: {exc}",
+                f"grant ssm:GetParameter (and kms:Decrypt) on it, or set ${self.env_name} on "
+                "runners without SSM read access",
             ) from None
         return answer["Parameter"]["Value"], f"SSM {self.parameter}"
 

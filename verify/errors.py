@@ -6,6 +6,10 @@ class VerifyError(Exception):
 
     exit_code = 1
 
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
 
 class UsageError(VerifyError):
     """Bad arguments or unreadable stack outputs: exit 2."""
@@ -17,6 +21,5 @@ class TransportError(VerifyError):
     """A host could not run a command: unreachable, key refused, unknown host key, timed out."""
 
     def __init__(self, reason: str, hint: str = "") -> None:
-        super().__init__(reason)
+        super().__init__(reason, hint)
         self.reason = reason
-        self.hint = hint

@@ -2,6 +2,7 @@
 their shape once, so checks can index them without guarding every key."""
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -149,8 +150,13 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return env
 
 
+SANDBOX_DIR_ENV = "ACADEMY_SANDBOX_DIR"  # where `python -m sandbox` keeps its state, if set
+
+
 def load_sandbox(root: Path = PROJECT_ROOT) -> tuple[dict, dict[str, str]]:
-    directory = root / ".sandbox"
+    """`.sandbox/outputs.json` and `.sandbox/env` (or under $ACADEMY_SANDBOX_DIR)."""
+    moved = os.environ.get(SANDBOX_DIR_ENV)
+    directory = Path(moved) if moved else root / ".sandbox"
     outputs_path = directory / "outputs.json"
     if not outputs_path.exists():
         raise UsageError(

@@ -115,13 +115,16 @@ def to_junit(report: RunReport) -> bytes:
 
 
 def render_table(report: RunReport, width: int | None = None) -> str:
-    """Columns a person scans: check, target, status, evidence; the hint under every non-pass."""
-    width = width or shutil.get_terminal_size((120, 24)).columns
+    """Columns a person scans: check, target, status, evidence; the hint under every non-pass.
+
+    Evidence is clipped to `width` (the terminal's when stdout is one); logs get it whole."""
+    if width is None:
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
     rows = [("CHECK", "TARGET", "STATUS", "EVIDENCE")] + [
         (c.id, c.target, c.status.value, c.summary) for c in report.checks
     ]
     w_id = max(len(r[0]) for r in rows)
-    w_target = min(max(len(r[1]) for r in rows), 48)
+    w_target = min(max(len(r[1]) for r in rows), 40)
     w_status = 6
     evidence_width = max(30, width - (w_id + w_target + w_status + 6))
     lines = []

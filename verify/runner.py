@@ -43,7 +43,8 @@ def _execute(task: Task) -> list[CheckResult]:
     except TransportError as exc:
         results = [errored(task.check_id, task.target, exc.reason, exc.hint)]
     except VerifyError as exc:
-        results = [errored(task.check_id, task.target, str(exc), "see the message")]
+        results = [errored(task.check_id, task.target, str(exc),
+                           exc.hint or "see the message; rerun this check alone to confirm")]
     except Exception as exc:  # noqa: BLE001 (a bug or an unexpected answer must not stop the run)
         known = _aws_error(exc)
         summary, hint = known or (

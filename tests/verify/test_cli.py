@@ -150,7 +150,8 @@ def test_the_table_is_the_default_output(write_json, silent_server):
     assert "0 pass, 0 warn, 0 fail, 1 error" in lines[-1]
 
 
-def test_sandbox_outputs_and_env_come_from_the_state_directory(tmp_path, write_json):
+def test_sandbox_outputs_and_env_come_from_the_state_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("ACADEMY_SANDBOX_DIR", raising=False)
     with pytest.raises(UsageError, match="python -m sandbox up"):
         load_sandbox(tmp_path)
     state = tmp_path / ".sandbox"
@@ -163,6 +164,8 @@ def test_sandbox_outputs_and_env_come_from_the_state_directory(tmp_path, write_j
     assert outputs["stack"] == "cli"
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
     assert env["AWS_REGION"] == "ap-northeast-2" and env["AWS_PROFILE"] == ""
+    monkeypatch.setenv("ACADEMY_SANDBOX_DIR", str(state))  # as `python -m sandbox` honours it
+    assert load_sandbox(tmp_path / "elsewhere")[0]["stack"] == "cli"
     (state / "env").write_text("this is not an assignment\n")
     with pytest.raises(UsageError, match="env:1: expected `export KEY=VALUE`"):
         load_sandbox(tmp_path)

@@ -95,7 +95,8 @@ def api_count(ctx: CheckContext) -> int:
     count = answer.backlog() if answer.status == 200 else None
     if count is None:
         raise VerifyError(
-            f"cannot read the DB backlog from the API: {answer.evidence()} (see the api check)"
+            f"cannot read the DB backlog from the API: {answer.evidence()}",
+            "run `python -m verify api` for which hop fails",
         )
     return count
 
