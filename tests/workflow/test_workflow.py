@@ -1,0 +1,47 @@
+"""The GitHub workflow: linted with zizmor, and it runs what the README promises."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
+ZIZMOR = Path(sys.executable).parent / "zizmor"
+
+
+def lint(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ZIZMOR), "--offline", "--no-progress", "--config",
+         str(ROOT / ".github" / "zizmor.yml"), str(path)],
+        capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_workflow_passes_the_workflow_linter() -> None:
+    done = lint(WORKFLOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_linter_catches_an_unpinned_third_party_action(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(WORKFLOW.read_text().replace(
+        "pulumi/actions@v6", "some-one/deploy-action@main", 1))
+    assert lint(bad).returncode != 0
+
+
+def test_pull_requests_preview_and_main_deploys_then_verifies() -> None:
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    jobs = flow["jobs"]
+    assert any(s.get("run") == "make test" for s in jobs["test"]["steps"])
+    preview = [s for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/")]
+    assert preview[0]["with"]["command"] == "preview"
+    assert "pull_request" in jobs["preview"]["if"]
+    deploy = jobs["deploy"]
+    assert "refs/heads/main" in deploy["if"]
+    commands = [s.get("with", {}).get("command") for s in deploy["steps"]]
+    assert "up" in commands
+    verify_steps = [i for i, s in enumerate(deploy["steps"])
+                    if "python -m verify all --stack" in s.get("run", "")]
+    assert verify_steps and "--junit" in deploy["steps"][verify_steps[0]]["run"]
+    assert commands.index("up") < verify_steps[0]  # verify what was just deployed
