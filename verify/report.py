@@ -124,7 +124,7 @@ def render_table(report: RunReport, width: int | None = None) -> str:
         (c.id, c.target, c.status.value, c.summary) for c in report.checks
     ]
     w_id = max(len(r[0]) for r in rows)
-    w_target = min(max(len(r[1]) for r in rows), 40)
+    w_target = min(max(len(r[1]) for r in rows), 52)
     w_status = 6
     evidence_width = max(30, width - (w_id + w_target + w_status + 6))
     lines = []

@@ -42,7 +42,7 @@ def _environment_task(ctx: CheckContext) -> Task:
         problems = []
         if ce.get("status") != "VALID":
             problems.append(f"status {ce.get('status')}: {ce.get('statusReason', '')}")
-        if ce.get("state") != "ENABLED":
+        if ce.get("state", "ENABLED") != "ENABLED":  # ENABLED is the API's default
             problems.append(f"state {ce.get('state')}")
         resources = ce.get("computeResources") or {}
         if resources.get("type", "").startswith("FARGATE"):
@@ -75,7 +75,7 @@ def _queue_task(ctx: CheckContext) -> Task:
         problems = []
         if jq.get("status") != "VALID":
             problems.append(f"status {jq.get('status')}: {jq.get('statusReason', '')}")
-        if jq.get("state") != "ENABLED":
+        if jq.get("state", "ENABLED") != "ENABLED":
             problems.append(f"state {jq.get('state')}")
         connected = [_name(o["computeEnvironment"]) for o in jq.get("computeEnvironmentOrder", [])]
         if batch["compute_environment"] not in connected:
@@ -154,12 +154,13 @@ def _canary_task(ctx: CheckContext) -> Task:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         finally:
-            if status not in ("SUCCEEDED", "FAILED"):
+            cleanup = status not in ("SUCCEEDED", "FAILED")
+            if cleanup:
                 client.terminate_job(jobId=job_id, reason="verify canary cleanup")
         waited = time.monotonic() - started
         if ran:
             return passed(CHECK_ID, target, f"canary {job_id} left RUNNABLE ({status}) in "
-                          f"{waited:.1f}s; cleaned up")
+                          f"{waited:.1f}s" + ("; terminated" if cleanup else ""))
         if status == "FAILED":
             return failed(CHECK_ID, target, f"canary {job_id} failed before starting: {reason}",
                           "read the job's statusReason and the CE's instance role / image")
