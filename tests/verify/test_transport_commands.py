@@ -93,3 +93,19 @@ def test_jump_host_parsing():
     assert parse_endpoint("bastion") == SshEndpoint("bastion", 22, None)
     with pytest.raises(ValueError):
         parse_endpoint("bastion:ssh")
+
+
+def test_nginx_probe_is_one_command_and_parses_back(tmp_path):
+    from verify.checks.nginx import parse_probe, probe_script
+
+    conf = tmp_path / "a b.conf"
+    conf.write_text("x")
+    script = probe_script(str(conf), "echo testing; exit 3")
+    done = LocalTransport().run(script)
+    probe = parse_probe(done.rc, done.stdout + done.stderr)
+    assert probe.sum_rc == 0 and probe.deployed_sha256 == (
+        "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")
+    assert (probe.test_rc, probe.test_output) == (3, "testing\n")
+    missing = LocalTransport().run(probe_script(str(tmp_path / "none"), "true"))
+    probe = parse_probe(missing.rc, missing.stdout)
+    assert probe.sum_rc == 1 and "No such file" in probe.sum_output and probe.test_rc == 0
