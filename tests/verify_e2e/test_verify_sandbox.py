@@ -1,0 +1,103 @@
+"""`python -m verify all --stack sandbox` against the real sandbox, healthy and broken.
+
+Each fault of the sandbox reproduces an incident of CONTEXT.md; the check that should
+catch it fails with the right hint, the checks it has nothing to do with still pass, and
+after `heal` everything passes again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import faults
+from sandbox.state import PROJECT_ROOT
+from tests.sandbox_e2e import RunningSandbox
+
+# fault -> (check ids that must fail, a phrase of their hint or evidence, checks allowed to
+# fail as a consequence: what the fault really breaks downstream)
+EXPECTED: Mapping[str, tuple[set[str], str, set[str]]] = {
+    # The public path loses the key: the publisher (which calls it) falls back to SQS, and
+    # the host's nginx config no longer is the stack's: both are true consequences.
+    "strip-internal-key": ({"api"}, "the proxy drops X-Internal-Key", {"nginx", "metric"}),
+    "metric-mismatch": ({"scaling"}, "instead of the published", set()),
+    "stale-publisher": ({"publisher"}, "CodeSha256", set()),
+    "backlog-drift": ({"metric"}, "fell back to SQS", set()),
+}
+
+
+def verify(sb: RunningSandbox, *args: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "verify", "all", "--stack", "sandbox", "--json", *args],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, env=sb.env(), timeout=120,
+        check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def by_status(report: Mapping[str, Any], *statuses: str) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if c["status"] in statuses]
+
+
+def test_a_healthy_sandbox_passes(sandbox: RunningSandbox) -> None:
+    rc, report = verify(sandbox)
+    assert rc == 0, by_status(report, "fail", "error")
+    assert report["mode"] == sandbox.mode and report["stack"] == "sandbox"
+    ids = {c["id"] for c in report["checks"]}
+    expected = {"api", "nginx", "metric", "scaling", "publisher", "queues"}
+    assert expected | ({"batch"} if sandbox.mode == "batch" else set()) <= ids
+    # A warning on the healthy sandbox must be true of it: the emulator never scales.
+    for warning in by_status(report, "warn"):
+        assert "emulator" in warning["summary"], warning
+    assert report["duration_s"] < 10
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+def test_each_fault_fails_the_right_check_and_heal_restores(
+        sandbox: RunningSandbox, fault: str) -> None:
+    if fault == "backlog-drift" and sandbox.mode == "batch":
+        pytest.skip("the video backlog is published in asg mode only")
+    must_fail, phrase, may_fail = EXPECTED[fault]
+    faults.break_fault(fault, sandbox.state.root)
+    try:
+        rc, report = verify(sandbox)
+    finally:
+        faults.heal(sandbox.state.root)
+    bad = by_status(report, "fail", "error")
+    assert rc == 1
+    assert must_fail <= {c["id"] for c in bad}
+    assert {c["id"] for c in bad} <= must_fail | may_fail, bad
+    caught = [c for c in bad if c["id"] in must_fail]
+    assert any(phrase in c["summary"] + c["hint"] for c in caught), caught
+    assert all(c["hint"] for c in bad)
+    rc, report = verify(sandbox)
+    assert rc == 0, by_status(report, "fail", "error")
+
+
+def test_junit_report_is_readable_by_a_junit_parser(sandbox: RunningSandbox,
+                                                   tmp_path: Path) -> None:
+    junit = tmp_path / "verify.xml"
+    rc, report = verify(sandbox, "--junit", str(junit))
+    suite = ET.parse(junit).getroot()  # noqa: S314 - our own report
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    assert suite is not None
+    assert int(suite.get("tests")) == len(report["checks"])
+    assert int(suite.get("failures", 0)) == len(by_status(report, "fail")) == 0
+
+
+def test_the_key_never_appears_in_the_report(sandbox: RunningSandbox) -> None:
+    from sandbox.stack import internal_key
+
+    key = internal_key(sandbox.state, sandbox.outputs)
+    done = subprocess.run([sys.executable, "-m", "verify", "all", "--stack", "sandbox"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=sandbox.env(),
+                          timeout=120, check=False)
+    assert done.returncode == 0
+    assert key not in done.stdout + done.stderr
