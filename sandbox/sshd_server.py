@@ -125,6 +125,9 @@ def render_config(files: SshdFiles, port: int) -> str:
             "LogLevel INFO",
             # Fleet measurements open many sessions at once.
             "MaxStartups 100:30:200",
+            # bash run by sshd reads ~/.bashrc only at shell level 1: the developer's
+            # interactive setup (pyenv init here) is not part of the API host being modelled.
+            "SetEnv SHLVL=1",
             "",
         ]
     )
