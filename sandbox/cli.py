@@ -54,7 +54,8 @@ def print_status(report: dict[str, Any]) -> None:
     for typ, count in sorted(created.items()):
         out.write(f"                  {count:>2} {typ}\n")
     if report["resources"]["not_created"]:
-        out.write("  not created (no emulation needed or possible): "
+        out.write("  not created (the emulator has no API for them; the sandbox runs the "
+                  "association's document over SSH itself): "
                   f"{', '.join(report['resources']['not_created'])}\n")
     out.write("  CloudWatch datapoints (latest minute, average):\n")
     for wt, point in report["latest_datapoints"].items():
