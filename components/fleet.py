@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy
 from components.settings import WorkerSettings
 
 # Group metrics the fleet publishes; GroupInServiceInstances is the divisor of the policy.
@@ -62,21 +62,6 @@ class WorkerFleetArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def _trust_policy(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
-
-
 def _user_data(worker: WorkerSettings, queue_url: str) -> str:
     """Small on purpose: the worker reads its queue and identity from this env file."""
     script = (
@@ -124,7 +109,7 @@ class WorkerFleet(pulumi.ComponentResource):
             f"{name}-role",
             aws.iam.RoleArgs(
                 name=f"{worker.group_name}-role",
-                assume_role_policy=_trust_policy("ec2.amazonaws.com"),
+                assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
                 tags=tags,
             ),
             opts=child,

@@ -6,13 +6,13 @@ scaling policies, so publisher and policy cannot name different metrics.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy
 from components.lambda_archive import write_archive
 from components.metric_spec import BacklogMetricSpec
 from components.settings import PublisherSettings
@@ -87,14 +87,7 @@ class BacklogPublisher(pulumi.ComponentResource):
             f"{name}-role",
             aws.iam.RoleArgs(
                 name=f"{settings.function_name}-role",
-                assume_role_policy=json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }],
-                }),
+                assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             ),
             opts=child,
         )

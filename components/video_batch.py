@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy
 from components.settings import BatchSettings
 
 LOG_RETENTION_DAYS = 30
@@ -31,21 +31,6 @@ class VideoBatchArgs:
     subnet_ids: Sequence[str]
     security_group_ids: Sequence[str]
     tags: Mapping[str, str] = field(default_factory=dict)
-
-
-def _trust_policy(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
 
 
 def retry_strategy(attempts: int) -> aws.batch.JobDefinitionRetryStrategyArgs:
@@ -90,7 +75,7 @@ class VideoBatch(pulumi.ComponentResource):
         self.service_role = aws.iam.Role(
             f"{name}-service-role",
             aws.iam.RoleArgs(
-                assume_role_policy=_trust_policy("batch.amazonaws.com"),
+                assume_role_policy=assume_role_policy("batch.amazonaws.com"),
                 tags=tags,
             ),
             opts=child,
@@ -106,7 +91,7 @@ class VideoBatch(pulumi.ComponentResource):
         self.instance_role = aws.iam.Role(
             f"{name}-instance-role",
             aws.iam.RoleArgs(
-                assume_role_policy=_trust_policy("ec2.amazonaws.com"),
+                assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
                 tags=tags,
             ),
             opts=child,

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from components.api_proxy import document_script
 from components.stack_files import stack_config
+from sandbox import moto_server
 from sandbox.moto_mocks import MotoMocks
 from sandbox.nginx_server import NginxFiles
 from sandbox.program_run import run_program
@@ -92,10 +91,7 @@ def delivery_script(env: Mapping[str, str], outputs: Mapping[str, Any]) -> str:
     moto has no SSM associations: their parameters come from the stack output, which the
     program fills from the same settings.
     """
-    ssm = boto3.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL"],
-                       region_name=env["AWS_DEFAULT_REGION"],
-                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    ssm = moto_server.client(env, "ssm")
     nginx = outputs["academy"]["api"]["nginx"]
     content = json.loads(ssm.get_document(Name=nginx["document_name"])["Content"])
     parameters = {

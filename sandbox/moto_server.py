@@ -11,9 +11,12 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import boto3
 import requests
 
 from sandbox import processes
@@ -44,6 +47,17 @@ def client_env(endpoint_url: str, region: str = REGION) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
         "AWS_PAGER": "",
     }
+
+
+def client(env: Mapping[str, str], service: str) -> Any:
+    """A boto3 client of the emulator described by `env` (as `client_env` returns it)."""
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def render_env_file(env: dict[str, str]) -> str:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 from components.settings import BACKLOG_API_PATH
@@ -59,14 +58,7 @@ def aws_env(state: SandboxState) -> dict[str, str]:
 
 
 def aws_client(state: SandboxState, service: str) -> Any:
-    env = aws_env(state)
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    return moto_server.client(aws_env(state), service)
 
 
 def load_outputs(state: SandboxState) -> dict[str, Any]:

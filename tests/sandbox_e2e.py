@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from sandbox import stack
@@ -64,10 +63,3 @@ def start(mode: str, root: Path, hosts: int = 1) -> Iterator[RunningSandbox]:
         left = [f"{r.name} (pid {r.pid})" for r in records.values() if is_alive(r.pid)]
         if left:
             pytest.fail(f"`down` left processes running: {', '.join(left)}")
-
-
-def boto_client(env: dict[str, str], service: str) -> Any:
-    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"],
-                        region_name=env["AWS_DEFAULT_REGION"],
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])

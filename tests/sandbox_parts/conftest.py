@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from sandbox import moto_server
@@ -26,12 +25,6 @@ def aws(moto: moto_server.MotoServer) -> Callable[[str], Any]:
     env = moto.env()
 
     def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name=env["AWS_DEFAULT_REGION"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
+        return moto_server.client(env, service)
 
     return client
