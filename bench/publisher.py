@@ -38,6 +38,7 @@ import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from components.lambda_archive import build_archive, code_sha256  # noqa: E402
+from components.settings import BACKLOG_API_PATH  # noqa: E402
 
 LAYOUTS = {
     "one namespace": {"ai": "Academy/Workers", "messaging": "Academy/Workers",
@@ -123,6 +124,7 @@ def prepare(endpoint: str, api_url: str, namespaces: dict[str, str]) -> None:
         })
     os.environ.update({
         "BACKLOG_TARGETS": json.dumps(targets), "BACKLOG_API_BASE_URL": api_url,
+        "BACKLOG_API_PATH": BACKLOG_API_PATH,
         "INTERNAL_KEY_PARAMETER": KEY_PARAMETER, "BACKLOG_API_TIMEOUT_S": "3",
     })
 

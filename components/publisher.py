@@ -15,7 +15,7 @@ import pulumi_aws as aws
 from components.iam import assume_role_policy
 from components.lambda_archive import write_archive
 from components.metric_spec import BacklogMetricSpec
-from components.settings import PublisherSettings
+from components.settings import BACKLOG_API_PATH, PublisherSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = "lambda/queue_depth"
@@ -150,6 +150,7 @@ class BacklogPublisher(pulumi.ComponentResource):
                             [_target_env(t) for t in args.targets]
                         ),
                         "BACKLOG_API_BASE_URL": settings.backlog_api_base_url,
+                        "BACKLOG_API_PATH": BACKLOG_API_PATH,
                         "INTERNAL_KEY_PARAMETER": self.key_parameter.name,
                         "BACKLOG_API_TIMEOUT_S": str(settings.api_timeout_seconds),
                     }

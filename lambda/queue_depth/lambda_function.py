@@ -25,7 +25,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-BACKLOG_PATH = "/api/v1/internal/video/backlog-count/"
 KEY_HEADER = "X-Internal-Key"
 DEFAULT_API_TIMEOUT_S = 3.0
 QUEUE_ATTRIBUTES = (
@@ -72,6 +71,7 @@ class BacklogTarget:
 class PublisherSettings:
     targets: tuple[BacklogTarget, ...]
     api_base_url: str
+    api_path: str
     key_parameter: str
     api_timeout_s: float
 
@@ -162,6 +162,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> PublisherSettings:
         raise PublisherConfigError(
             f"BACKLOG_API_BASE_URL must start with https:// or http://, got {base_url!r}"
         )
+    api_path = environ.get("BACKLOG_API_PATH", "").strip()
+    if base_url and not api_path.startswith("/"):
+        raise PublisherConfigError(
+            f"BACKLOG_API_PATH must be the backlog endpoint's path, starting with '/', "
+            f"got {api_path!r}"
+        )
     timeout_raw = environ.get("BACKLOG_API_TIMEOUT_S", "") or str(DEFAULT_API_TIMEOUT_S)
     try:
         timeout = float(timeout_raw)
@@ -174,6 +180,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> PublisherSettings:
     return PublisherSettings(
         targets=targets,
         api_base_url=base_url,
+        api_path=api_path,
         key_parameter=environ.get("INTERNAL_KEY_PARAMETER", "").strip(),
         api_timeout_s=timeout,
     )
@@ -237,7 +244,7 @@ def _fetch_api_count(settings: PublisherSettings) -> tuple[int | None, str | Non
     except (ClientError, BotoCoreError, KeyError) as exc:
         return None, f"internal key unavailable: {_aws_error('ssm', exc)}"
     request = urllib.request.Request(  # noqa: S310 - scheme checked in load_settings
-        settings.api_base_url + BACKLOG_PATH,
+        settings.api_base_url + settings.api_path,
         headers={KEY_HEADER: key, "Accept": "application/json"},
         method="GET",
     )

@@ -24,13 +24,15 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from components.settings import BACKLOG_API_PATH
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "lambda" / "queue_depth"
 HANDLER_PATH = HANDLER_DIR / "lambda_function.py"
 REGION = "ap-northeast-2"
 KEY_PARAMETER = "/academy/workers/internal-api-key"
 INTERNAL_KEY = "test-internal-key-5f1c9e"  # a stand-in secret the tests hunt for in the logs
-BACKLOG_PATH = "/api/v1/internal/video/backlog-count/"
+BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -262,6 +264,7 @@ class Publisher:
         base = self.api.base_url if api_base_url is None else api_base_url
         self.monkeypatch.setenv("BACKLOG_TARGETS", json.dumps(list(self.targets.values())))
         self.monkeypatch.setenv("BACKLOG_API_BASE_URL", base)
+        self.monkeypatch.setenv("BACKLOG_API_PATH", BACKLOG_PATH)
         self.monkeypatch.setenv("INTERNAL_KEY_PARAMETER", KEY_PARAMETER)
         self.monkeypatch.setenv("BACKLOG_API_TIMEOUT_S", str(timeout_s))
 

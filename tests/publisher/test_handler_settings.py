@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from components.settings import BACKLOG_API_PATH
+
 TARGET = {
     "worker_type": "ai",
     "queue_url": "https://sqs.ap-northeast-2.amazonaws.com/123456789012/academy-ai-jobs",
@@ -21,6 +23,7 @@ def _env(**overrides: str) -> dict[str, str]:
     env = {
         "BACKLOG_TARGETS": json.dumps([TARGET]),
         "BACKLOG_API_BASE_URL": "https://api.hakwonplus.com/",
+        "BACKLOG_API_PATH": BACKLOG_API_PATH,
         "INTERNAL_KEY_PARAMETER": "/academy/workers/internal-api-key",
         "BACKLOG_API_TIMEOUT_S": "2.5",
     }
@@ -58,10 +61,12 @@ def test_timeout_defaults_to_three_seconds(handler_module) -> None:
                                                                "unit": None}}])},
          "entry 0 metric: 'unit'"),
         ({"BACKLOG_API_BASE_URL": "api.hakwonplus.com"}, "must start with https://"),
+        ({"BACKLOG_API_PATH": ""}, "BACKLOG_API_PATH must be the backlog endpoint's path"),
         ({"BACKLOG_API_TIMEOUT_S": "soon"}, "BACKLOG_API_TIMEOUT_S must be a positive"),
         ({"BACKLOG_API_TIMEOUT_S": "0"}, "BACKLOG_API_TIMEOUT_S must be a positive"),
     ],
-    ids=["json", "not-list", "queue-url", "flag-type", "unit", "scheme", "timeout", "zero"],
+    ids=["json", "not-list", "queue-url", "flag-type", "unit", "scheme", "path", "timeout",
+         "zero"],
 )
 def test_bad_environment_is_explained(handler_module, overrides, message) -> None:
     with pytest.raises(handler_module.PublisherConfigError, match=message):

@@ -4,9 +4,10 @@
 import json
 from dataclasses import dataclass
 
+from components.settings import BACKLOG_API_PATH
 from verify.transports import Transport
 
-BACKLOG_PATH = "/api/v1/internal/video/backlog-count/"
+BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
 KEY_HEADER = "X-Internal-Key"
 
 
