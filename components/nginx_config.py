@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.settings import INTERNAL_KEY_HEADER
+
 NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"
 SITE_TEMPLATE = NGINX_DIR / "api.conf.template"
 STANDALONE_TEMPLATE = NGINX_DIR / "standalone.conf.template"
@@ -15,7 +17,6 @@ DELIVER_SCRIPT = NGINX_DIR / "deliver.sh"
 
 DEFAULT_UPSTREAM = "127.0.0.1:8000"
 INTERNAL_PATH_PREFIX = "/api/v1/internal/"
-INTERNAL_KEY_HEADER = "X-Internal-Key"
 # Written into every proxying location: nginx drops inherited proxy_set_header lines in any
 # location that sets one of its own, so none are set at server level.
 PROXY_HEADERS: tuple[tuple[str, str], ...] = (

@@ -26,6 +26,7 @@ ARCHITECTURES = ("arm64", "x86_64")
 SQS_MAX_VISIBILITY_S = 43200  # SQS hard limit: 12 hours
 LIFECYCLE_HEARTBEAT_MAX_S = 7200  # EC2 Auto Scaling limit for a lifecycle hook's heartbeat
 BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
+INTERNAL_KEY_HEADER = "X-Internal-Key"
 
 # Per-worker-type keys are `<workerType><Field>`, e.g. `aiMinSize`, `videoMaxJobSeconds`.
 WORKER_FIELDS: tuple[str, ...] = (

@@ -28,14 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from components.settings import BACKLOG_API_PATH
+from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from sandbox import processes
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
 from sandbox.state import PROJECT_ROOT
 
 BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
 HEALTH_PATH = "/healthz"
-KEY_HEADER = "X-Internal-Key"
+KEY_HEADER = INTERNAL_KEY_HEADER
 STATUSES = ("UPLOADED", "PROCESSING", "READY", "FAILED", "DELETED")
 BACKLOG_STATUSES = ("UPLOADED", "PROCESSING")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from components.settings import BACKLOG_API_PATH
+from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from sandbox import deployment, moto_server, nginx_server, sshd_server
 from sandbox.internal_api import VideoStore
 from sandbox.moto_mocks import MotoMocks
@@ -232,7 +232,7 @@ def internal_key(state: SandboxState, outputs: Mapping[str, Any]) -> str:
 
 
 def public_answer(base_url: str, key: str | None) -> tuple[int, str]:
-    headers = {"X-Internal-Key": key} if key is not None else {}
+    headers = {INTERNAL_KEY_HEADER: key} if key is not None else {}
     try:
         response = requests.get(base_url + BACKLOG_API_PATH, headers=headers, timeout=5,
                                 proxies={"http": "", "https": ""})
@@ -247,7 +247,8 @@ def local_answer(info: Mapping[str, Any], base_url: str, key: str) -> tuple[int,
     command = ["curl", "-sS", "--noproxy", "*", "-K", "-", "-w", "\n%{http_code}",
                base_url + BACKLOG_API_PATH]
     try:
-        result = transport.run(command, timeout=10, stdin=f'header = "X-Internal-Key: {key}"\n')
+        header = f'header = "{INTERNAL_KEY_HEADER}: {key}"\n'
+        result = transport.run(command, timeout=10, stdin=header)
     finally:
         transport.close()
     body, _, code = result.stdout.rpartition("\n")

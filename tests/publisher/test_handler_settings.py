@@ -71,3 +71,10 @@ def test_timeout_defaults_to_three_seconds(handler_module) -> None:
 def test_bad_environment_is_explained(handler_module, overrides, message) -> None:
     with pytest.raises(handler_module.PublisherConfigError, match=message):
         handler_module.load_settings(_env(**overrides))
+
+
+def test_the_handler_speaks_the_apis_header(handler_module) -> None:
+    """The archive cannot import the settings module: its header name is guarded here."""
+    from components.settings import INTERNAL_KEY_HEADER
+
+    assert handler_module.KEY_HEADER == INTERNAL_KEY_HEADER

@@ -4,11 +4,11 @@
 import json
 from dataclasses import dataclass
 
-from components.settings import BACKLOG_API_PATH
+from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from verify.transports import Transport
 
 BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
-KEY_HEADER = "X-Internal-Key"
+KEY_HEADER = INTERNAL_KEY_HEADER
 
 
 @dataclass(frozen=True)
