@@ -69,6 +69,7 @@ GLOBAL_KEYS: tuple[str, ...] = (
     "apiLocalBaseUrl",
     "apiUpstream",
     "apiListenPort",
+    "apiClientMaxBodySize",
     "apiHostInstanceIds",
     "apiHostTag",
     "apiHostSsh",
@@ -166,6 +167,7 @@ class ApiSettings:
     local_base_url: str
     upstream: str
     listen_port: int
+    client_max_body_size: str
     host_instance_ids: tuple[str, ...]
     host_tag: tuple[str, str] | None
     host_ssh: tuple[str, ...]  # "user@host[:port]": hosts verify reaches over SSH
@@ -296,9 +298,16 @@ NAME = r"[a-z][a-z0-9-]{0,30}"
 AMI = r"ami-[0-9a-f]{8,17}"
 ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
 INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
+SCHEDULE = r"rate\((1 minute|([2-9]|[1-9]\d+) minutes)\)|cron\(.+\)"  # EventBridge's grammar
 URL = r"https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?"
 # Graviton (arm64) families carry a "g" right after the generation: c7g, m6gd, t4g, c7gn.
-ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)(\.|$)")
+
+
+def instance_architecture(instance_type: str) -> str:
+    """`arm64` for Graviton types or families (a1, and a `g` after the generation: c7g,
+    m6gd.large, t4g.small), else `x86_64`."""
+    return "arm64" if ARM_FAMILY.match(instance_type.lower()) else "x86_64"
 
 
 def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
@@ -336,7 +345,7 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
     )
 
 
-def _check_worker(w: WorkerSettings, mode: str, problems: list[str]) -> None:
+def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -> None:
     wt = w.worker_type
     if w.min_size > w.max_size:
         problems.append(
@@ -350,7 +359,6 @@ def _check_worker(w: WorkerSettings, mode: str, problems: list[str]) -> None:
             f"while its job still runs; raise it to at least {w.max_job_seconds} "
             f"(SQS allows up to {SQS_MAX_VISIBILITY_S})"
         )
-    runs_as_fleet = wt != "video" or mode == "asg"
     if runs_as_fleet and w.min_size == 0 and not w.wake_from_zero:
         problems.append(
             f"{wt}MinSize = 0 with a backlog-per-instance metric and {wt}WakeFromZero = false: "
@@ -364,7 +372,7 @@ def _check_worker(w: WorkerSettings, mode: str, problems: list[str]) -> None:
 def _check_architecture(
     types_key: str, types: tuple[str, ...], arch: str, arch_key: str, problems: list[str]
 ) -> None:
-    wrong = [t for t in types if bool(ARM_FAMILY.match(t)) != (arch == "arm64")]
+    wrong = [t for t in types if instance_architecture(t) != arch]
     if wrong:
         problems.append(
             f"{types_key} has {wrong!r}, which do not run {arch_key} = {arch!r}: "
@@ -403,8 +411,8 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
     )
     publisher = PublisherSettings(
         function_name=f"{prefix}-worker-queue-depth-metric",
-        schedule=r.text("publisherSchedule", r"rate\(\d+ (minute|minutes)\)|cron\(.+\)",
-                        "an EventBridge schedule such as 'rate(1 minute)'"),
+        schedule=r.text("publisherSchedule", SCHEDULE,
+                        "'rate(1 minute)', 'rate(N minutes)' with N > 1, or 'cron(...)'"),
         backlog_api_base_url=r.text("backlogApiBaseUrl", f"|{URL}",
                                     "empty or an http(s) base URL").rstrip("/"),
         api_timeout_seconds=r.integer("backlogApiTimeoutSeconds", 1, 20),
@@ -417,6 +425,8 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
         local_base_url=r.text("apiLocalBaseUrl", URL, "an http(s) base URL").rstrip("/"),
         upstream=r.text("apiUpstream", r"[A-Za-z0-9.-]+:\d+", "'host:port'"),
         listen_port=r.integer("apiListenPort", 1, 65535),
+        client_max_body_size=r.text("apiClientMaxBodySize", r"\d+[kKmMgG]?",
+                                    "an nginx size such as '1m' or '2g'"),
         host_instance_ids=r.strings("apiHostInstanceIds", r"i-[0-9a-f]{8,17}|mi-[0-9a-f]{17}",
                                     "EC2 instance ids"),
         host_tag=tuple(tag.split("=", 1)) if tag else None,  # type: ignore[arg-type]
@@ -445,7 +455,7 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
     problems = r.problems
     if not problems:  # cross-parameter rules only make sense on well-formed values
         for w in workers.values():
-            _check_worker(w, mode, problems)
+            _check_worker(w, w.worker_type in settings.fleet_types, problems)
         if not api.host_instance_ids and api.host_tag is None:
             problems.append(
                 "apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "

@@ -48,7 +48,11 @@ def print_status(report: dict[str, Any]) -> None:
     if not report.get("running") and "mode" not in report:
         out.write("  the sandbox is not running\n")
         return
-    out.write(f"  mode          {report['mode']}\n  AWS endpoint  {report['aws_endpoint']}\n")
+    out.write(f"  mode          {report['mode']}\n"
+              f"  AWS endpoint  {report['aws_endpoint']}  (source .sandbox/env)\n"
+              f"  API host      ssh {report['api_host_ssh']}\n"
+              f"  PUBLIC        {report['public_base_url']}  (nginx)\n"
+              f"  LOCAL         {report['local_base_url']}  (the internal API, on the host)\n")
     created = report["resources"]["created"]
     out.write(f"  resources     {sum(created.values())} created in moto:\n")
     for typ, count in sorted(created.items()):

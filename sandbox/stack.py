@@ -302,6 +302,9 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
         "running": len(live) == len(records),
         "mode": info["mode"],
         "aws_endpoint": info["aws_endpoint"],
+        "api_host_ssh": f"{info['ssh']['user']}@{info['ssh']['host']}:{info['ssh']['port']}",
+        "public_base_url": info["public_base_url"],
+        "local_base_url": info["local_base_url"],
         "resources": info["deployment"],
         "faults": sorted(json.loads((state.root / "faults.json").read_text()))
         if (state.root / "faults.json").exists() else [],

@@ -152,3 +152,23 @@ def test_a_misspelt_keyword_to_a_typed_args_class_raises() -> None:
         )
     with pytest.raises(TypeError, match="attempt_duration"):
         aws.batch.JobDefinitionTimeoutArgs(attempt_duration=14400)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("schedule", ["rate(1 minutes)", "rate(5 minute)", "every minute"])
+def test_a_schedule_eventbridge_would_refuse_is_refused(schedule: str) -> None:
+    (problem,) = _problems(publisherSchedule=schedule)
+    assert problem.startswith(f"publisherSchedule = {schedule!r}: expected 'rate(1 minute)'")
+
+
+@pytest.mark.parametrize("schedule", ["rate(1 minute)", "rate(5 minutes)", "cron(0/2 * * * ? *)"])
+def test_schedules_eventbridge_takes_are_accepted(schedule: str) -> None:
+    assert _parse(publisherSchedule=schedule).publisher.schedule == schedule
+
+
+def test_one_rule_tells_graviton_types_for_settings_and_verify() -> None:
+    from components.settings import instance_architecture
+
+    assert [instance_architecture(t) for t in ("c7g.large", "m6gd.xlarge", "a1.medium", "c7g")] \
+        == ["arm64"] * 4
+    assert [instance_architecture(t) for t in ("c5.large", "m7i.xlarge", "t3.micro")] \
+        == ["x86_64"] * 3

@@ -1,21 +1,15 @@
 """`batch` (batch mode): the compute environment, job queue and job definition are usable and
 as the stack asked; `--canary` proves a job leaves RUNNABLE."""
 
-import re
 import time
 
+from components.settings import instance_architecture
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, failed, passed
 
 CHECK_ID = "batch"
-_GRAVITON = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)$")
 _STARTED = {"STARTING", "RUNNING", "SUCCEEDED"}
 BATCH_FIX = "`pulumi up` restores it"
-
-
-def instance_architecture(instance_type: str) -> str:
-    family = instance_type.split(".", 1)[0].lower()
-    return "arm64" if _GRAVITON.match(family) else "x86_64"
 
 
 def environment_architecture(environment: dict) -> set[str]:
