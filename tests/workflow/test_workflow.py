@@ -45,3 +45,12 @@ def test_pull_requests_preview_and_main_deploys_then_verifies() -> None:
                     if "python -m verify all --stack" in s.get("run", "")]
     assert verify_steps and "--junit" in deploy["steps"][verify_steps[0]]["run"]
     assert commands.index("up") < verify_steps[0]  # verify what was just deployed
+
+
+def test_a_failed_verify_fails_the_deploy_job() -> None:
+    """verify's output goes through tee: without pipefail tee's 0 would hide verify's 1."""
+    deploy = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy"]
+    step = next(s for s in deploy["steps"] if "verify all" in s.get("run", ""))
+    assert "| tee" in step["run"]
+    # GitHub runs an explicit `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
+    assert step.get("shell") == "bash" or "set -o pipefail" in step["run"]
