@@ -227,7 +227,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def _http_reason(status: int) -> str:
+REFUSED_BY_HEADER = "X-Refused-By"  # nginx marks the 403 it gives a request with no key
+
+
+def _http_reason(status: int, refused_by: str | None = None) -> str:
+    if status == 403 and refused_by:
+        return f"HTTP 403 from {refused_by}: the key did not reach it (dropped before it)"
     if status == 403:
         return "HTTP 403: key rejected or dropped by a proxy"
     if 300 <= status < 400:
@@ -236,13 +241,28 @@ def _http_reason(status: int) -> str:
 
 
 def _fetch_api_count(settings: PublisherSettings) -> tuple[int | None, str | None]:
-    """(count, None) on success, (None, reason) on any failure; the reason never holds the key."""
+    """(count, None) on success, (None, reason) on any failure; the reason never holds the key.
+
+    A 403 with a key cached by an earlier invocation re-reads the parameter once: after a
+    key rotation a warm container would otherwise fall back to SQS counts until recycled.
+    """
+    global _internal_key
     if not settings.key_parameter:
         return None, "INTERNAL_KEY_PARAMETER is not set"
+    was_cached = _internal_key is not None
+    count, reason, status = _ask_api(settings)
+    if status == 403 and was_cached:
+        _internal_key = None
+        count, reason, status = _ask_api(settings)
+    return count, reason
+
+
+def _ask_api(settings: PublisherSettings) -> tuple[int | None, str | None, int | None]:
+    """One request: (count, reason, HTTP status when there was one)."""
     try:
         key = _internal_api_key(settings.key_parameter)
     except (ClientError, BotoCoreError, KeyError) as exc:
-        return None, f"internal key unavailable: {_aws_error('ssm', exc)}"
+        return None, f"internal key unavailable: {_aws_error('ssm', exc)}", None
     request = urllib.request.Request(  # noqa: S310 - scheme checked in load_settings
         settings.api_base_url + settings.api_path,
         headers={KEY_HEADER: key, "Accept": "application/json"},
@@ -252,25 +272,23 @@ def _fetch_api_count(settings: PublisherSettings) -> tuple[int | None, str | Non
         with _opener.open(request, timeout=settings.api_timeout_s) as response:
             body = response.read(65536)
     except urllib.error.HTTPError as exc:
-        return None, _http_reason(exc.code)
+        return None, _http_reason(exc.code, exc.headers.get(REFUSED_BY_HEADER)), exc.code
     except TimeoutError:
-        return None, f"timeout after {settings.api_timeout_s:g}s"
+        return None, f"timeout after {settings.api_timeout_s:g}s", None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
-            return None, f"timeout after {settings.api_timeout_s:g}s"
-        return None, f"unreachable: {exc.reason}"
+            return None, f"timeout after {settings.api_timeout_s:g}s", None
+        return None, f"unreachable: {exc.reason}", None
     except OSError as exc:
-        return None, f"connection error: {type(exc).__name__}: {exc}"
+        return None, f"connection error: {type(exc).__name__}: {exc}", None
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return None, "bad response: body is not JSON"
-    count = None
-    if isinstance(payload, dict):
-        count = payload.get("backlog", payload.get("count"))
+        return None, "bad response: body is not JSON", 200
+    count = payload.get("backlog") if isinstance(payload, dict) else None
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        return None, "bad response: expected {\"backlog\": <non-negative int>}"
-    return count, None
+        return None, "bad response: expected {\"backlog\": <non-negative int>}", 200
+    return count, None, 200
 
 
 def _count(target: BacklogTarget, settings: PublisherSettings) -> WorkerResult:

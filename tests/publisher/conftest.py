@@ -174,16 +174,18 @@ class BacklogApiStub:
     body: bytes = b'{"backlog": 0}'
     delay_s: float = 0.0
     location: str | None = None
+    refused_by: str | None = None  # the X-Refused-By header nginx puts on its own 403
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
 
     def answer(
         self, body: Any = None, status: int | None = None, delay_s: float = 0.0,
-        location: str | None = None,
+        location: str | None = None, refused_by: str | None = None,
     ) -> None:
         if body is not None:
             self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.status, self.delay_s, self.location = status, delay_s, location
+        self.refused_by = refused_by
 
 
 def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
@@ -203,6 +205,8 @@ def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
                 self.send_response(status)
                 if stub.location:
                     self.send_header("Location", stub.location)
+                if stub.refused_by:
+                    self.send_header("X-Refused-By", stub.refused_by)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -40,19 +40,51 @@ def test_api_count_is_published_with_source_api(publisher) -> None:
     }
 
 
-def test_api_answering_count_instead_of_backlog_is_accepted(publisher) -> None:
+def test_an_answer_without_backlog_is_not_a_count(publisher) -> None:
+    """The contract is {"backlog": N}, the one shape verify reads too."""
     publisher.api.answer({"count": 4})
 
     result = publisher.invoke()
 
+    assert result["worker_types"]["video"]["source"] == "sqs"
+    assert result["worker_types"]["video"]["reason"].startswith("bad response")
+
+
+def test_a_rotated_key_is_picked_up_by_a_warm_container(publisher, aws_calls) -> None:
+    """After `pulumi up` changes the key, a warm container's cached key gets a 403: it
+    re-reads the parameter once instead of falling back to SQS until it is recycled."""
+    publisher.api.answer({"backlog": 3})
+    assert publisher.invoke()["worker_types"]["video"]["source"] == "api"
+    publisher.aws.ssm.put_parameter(Name=publisher.key_parameter, Value="rotated-key",
+                                    Type="SecureString", Overwrite=True)
+    publisher.api.expected_key = "rotated-key"
+
+    result = publisher.invoke()
+
     assert result["worker_types"]["video"]["source"] == "api"
-    assert publisher.value("video") == 4
+    assert result["worker_types"]["video"]["value"] == 3
+    assert aws_calls["ssm.GetParameter"] == 2
+    assert [r["key"] for r in publisher.api.requests[-2:]] == [publisher.key, "rotated-key"]
+
+
+def test_a_key_that_stays_wrong_is_asked_for_once_more_only(publisher, aws_calls) -> None:
+    publisher.api.answer({"backlog": 3})
+    publisher.invoke()
+    publisher.api.expected_key = "a-key-nobody-has"
+
+    result = publisher.invoke()
+
+    assert result["worker_types"]["video"]["reason"] == (
+        "HTTP 403: key rejected or dropped by a proxy")
+    assert aws_calls["ssm.GetParameter"] == 2  # one re-read, no loop
 
 
 @pytest.mark.parametrize(
     ("answer", "timeout_s", "reason"),
     [
         ({"status": 403}, 3.0, "HTTP 403: key rejected or dropped by a proxy"),
+        ({"status": 403, "refused_by": "nginx"}, 3.0,
+         "HTTP 403 from nginx: the key did not reach it (dropped before it)"),
         ({"status": 500}, 3.0, "HTTP 500"),
         ({"delay_s": 1.5}, 0.3, "timeout after 0.3s"),
         ({"body": b"<html>bad gateway</html>", "status": 200}, 3.0, "bad response"),
@@ -60,7 +92,7 @@ def test_api_answering_count_instead_of_backlog_is_accepted(publisher) -> None:
         ({"status": 302, "location": "http://127.0.0.1:9/elsewhere"}, 3.0,
          "HTTP 302: redirect not followed"),
     ],
-    ids=["403", "500", "timeout", "not-json", "negative", "redirect"],
+    ids=["403", "403-nginx", "500", "timeout", "not-json", "negative", "redirect"],
 )
 def test_api_failure_falls_back_to_sqs_and_says_why(
     publisher, answer: dict, timeout_s: float, reason: str
