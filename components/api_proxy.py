@@ -34,9 +34,13 @@ def nginx_params(api: ApiSettings) -> NginxParams:
             listen_address="127.0.0.1",
             access_log=f"{api.nginx_runtime_dir}/access.log",
             error_log=f"{api.nginx_runtime_dir}/error.log",
+            client_max_body_size=api.client_max_body_size,
         )
     return NginxParams(
-        server_name=api.server_name, upstream=api.upstream, listen_port=api.listen_port
+        server_name=api.server_name,
+        upstream=api.upstream,
+        listen_port=api.listen_port,
+        client_max_body_size=api.client_max_body_size,
     )
 
 

@@ -33,6 +33,7 @@ _SERVER_NAME = re.compile(r"^[A-Za-z0-9*_.-]+( [A-Za-z0-9*_.-]+)*$")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 _UNIX_SOCKET = re.compile(r"^unix:/[^\s;{}'\"$#]+$")
 _SAFE_PATH = re.compile(r"^/[^\s;{}'\"$#\\]*$")
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _BODY_SIZE = re.compile(r"^\d+[kKmMgG]?$")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
@@ -55,6 +56,9 @@ class NginxParams:
     # standalone only: include this file (or glob) instead of inlining the server block,
     # so deliver.sh can replace the site file while the main conf stays put.
     site_include: str | None = None
+    # standalone only: the workers' user when nginx starts as root (else they run as nobody,
+    # who cannot enter a private state directory to buffer request bodies and responses).
+    worker_user: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -123,7 +127,7 @@ def _validate(p: NginxParams) -> None:
             "client_max_body_size", p.client_max_body_size, "a size like '1m', '512k' or '0'"
         )
     if not p.standalone:
-        for field in ("pid_file", "temp_dir", "site_include"):
+        for field in ("pid_file", "temp_dir", "site_include", "worker_user"):
             if getattr(p, field) is not None:
                 raise _fail(field, getattr(p, field), "None unless standalone=True")
         return
@@ -134,6 +138,10 @@ def _validate(p: NginxParams) -> None:
         _check_path(field, value)
     if p.site_include is not None:
         _check_path("site_include", p.site_include)
+    if p.worker_user is not None and not (
+        isinstance(p.worker_user, str) and _USER_NAME.match(p.worker_user)
+    ):
+        raise _fail("worker_user", p.worker_user, "a user name such as 'root', or None")
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -181,6 +189,7 @@ def render_standalone(params: NginxParams) -> str:
     return _fill(
         STANDALONE_TEMPLATE.read_text(),
         {
+            "worker_user": f"user {params.worker_user};" if params.worker_user else "",
             "pid_file": str(params.pid_file),
             "error_log": params.error_log,
             "error_log_level": params.error_log_level,

@@ -7,6 +7,7 @@ conf.d/academy-api.conf (what deliver.sh replaces), pid, logs and temp dirs.
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -101,6 +102,7 @@ class NginxFiles:
             pid_file=str(self.pid_file),
             temp_dir=str(self.temp_dir),
             site_include=str(self.site_dir / "*.conf"),
+            worker_user=worker_user(),
         )
 
     def prepare(self, port: int, upstream: str, server_name: str = "localhost") -> NginxFiles:
@@ -110,6 +112,16 @@ class NginxFiles:
         self.conf.write_text(render(self.main_params(port, upstream, server_name)))
         self.site.write_text(render(self.site_params(port, upstream, server_name)))
         return self
+
+
+def worker_user() -> str | None:
+    """The user nginx's workers must run as to use this process's private files (None: not root).
+
+    Only a root master switches users; it would pick nobody, locked out of our state directory.
+    """
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def check_config(conf: Path, error_log: Path | None = None) -> str:

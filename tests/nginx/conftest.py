@@ -23,6 +23,7 @@ class Seen:
 
     path: str
     headers: list[tuple[str, str]]
+    body_length: int = 0
 
     def header(self, name: str) -> str | None:
         values = [v for k, v in self.headers if k == name.lower()]
@@ -47,11 +48,27 @@ class EchoUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                self.echo(0)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                received = 0
+                while received < length:
+                    chunk = self.rfile.read(min(1 << 16, length - received))
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                self.echo(received)
+
+            def echo(self, body_length: int) -> None:
                 headers = [(k.lower(), v) for k, v in self.headers.items()]
-                upstream.seen.append(Seen(self.path, headers))
-                body = json.dumps(
-                    {"upstream": upstream.name, "path": self.path, "headers": headers}
-                ).encode()
+                upstream.seen.append(Seen(self.path, headers, body_length))
+                body = json.dumps({
+                    "upstream": upstream.name,
+                    "path": self.path,
+                    "headers": headers,
+                    "body_length": body_length,
+                }).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -83,13 +100,25 @@ class Reply:
 
 def http_get(port: int, path: str, headers: list[tuple[str, str]] | None = None) -> Reply:
     """GET with header names sent exactly as given (urllib would re-case X_Internal_Key)."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    return http_request(port, "GET", path, headers)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes | None = None,
+) -> Reply:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
     try:
         skip_host = any(name.lower() == "host" for name, _ in headers or [])
-        conn.putrequest("GET", path, skip_host=skip_host, skip_accept_encoding=True)
+        conn.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
         for name, value in headers or []:
             conn.putheader(name, value)
-        conn.endheaders()
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
         resp = conn.getresponse()
         return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
@@ -132,11 +161,18 @@ class NginxFactory:
     started: list[NginxServer] = field(default_factory=list)
 
     def start(
-        self, name: str, upstream: str, edit_site: Callable[[str], str] | None = None
+        self,
+        name: str,
+        upstream: str,
+        edit_site: Callable[[str], str] | None = None,
+        site: Callable[[NginxFiles, int], str] | None = None,
     ) -> RunningNginx:
-        """nginx on a free port -> upstream; edit_site rewrites the rendered site file first."""
+        """nginx on a free port -> upstream; edit_site rewrites the rendered site file first,
+        site(files, port) replaces it (e.g. with the program's own rendering)."""
         port = free_port()
         files = NginxFiles.under(self.base / name).prepare(port, upstream)
+        if site is not None:
+            files.site.write_text(site(files, port))
         if edit_site is not None:
             files.site.write_text(edit_site(files.site.read_text()))
         server = NginxServer.start(files.conf, port, files.error_log)
@@ -152,6 +188,9 @@ class RunningNginx:
 
     def get(self, path: str, headers: list[tuple[str, str]] | None = None) -> Reply:
         return http_get(self.port, path, headers)
+
+    def post(self, path: str, body: bytes, headers: list[tuple[str, str]] | None = None) -> Reply:
+        return http_request(self.port, "POST", path, headers, body)
 
 
 @pytest.fixture(scope="module")

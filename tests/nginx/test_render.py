@@ -111,6 +111,9 @@ def test_standalone_inlines_or_includes_the_same_server_block(tmp_path) -> None:
     assert f"pid {tmp_path}/nginx.pid;" in inline
     assert f"proxy_temp_path {tmp_path}/t/proxy;" in inline
     assert "daemon" not in [d.name for d in parse(inline)]  # given on the command line
+    assert "user" not in [d.name for d in parse(inline)]  # nginx's default unless one is named
+    as_root = render(NginxParams(server_name="localhost", **paths, **base, worker_user="root"))
+    assert [d.args for d in parse(as_root) if d.name == "user"] == [["root"]]
     assert missing_proxy_headers(inline) == []
     assert [line.strip() for line in site[site.index("log_format") :].splitlines() if line] == [
         line.strip()
@@ -141,6 +144,11 @@ def test_standalone_inlines_or_includes_the_same_server_block(tmp_path) -> None:
         ({"pid_file": "/tmp/nginx.pid"}, "pid_file"),
         ({"standalone": True, "temp_dir": "/tmp/t"}, "pid_file"),
         ({"standalone": True, "pid_file": "/tmp/p", "temp_dir": "t"}, "temp_dir"),
+        ({"worker_user": "root"}, "worker_user"),
+        (
+            {"standalone": True, "pid_file": "/p", "temp_dir": "/t", "worker_user": "root; x"},
+            "worker_user",
+        ),
     ],
 )
 def test_bad_params_name_the_field(changes: dict, field: str) -> None:
