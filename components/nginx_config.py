@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.settings import INTERNAL_KEY_HEADER
+from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 
 NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"
 SITE_TEMPLATE = NGINX_DIR / "api.conf.template"
@@ -16,14 +16,55 @@ STANDALONE_TEMPLATE = NGINX_DIR / "standalone.conf.template"
 DELIVER_SCRIPT = NGINX_DIR / "deliver.sh"
 
 DEFAULT_UPSTREAM = "127.0.0.1:8000"
+# nginx's keyless-403 defence and the key allow-list are bound to this prefix.
 INTERNAL_PATH_PREFIX = "/api/v1/internal/"
+
+
+def check_internal_prefix(prefix: str, path: str) -> None:
+    """Raise unless path lies under prefix: an internal path outside it would lose nginx's guard."""
+    if not path.startswith(prefix):
+        raise RuntimeError(
+            f"components.settings.BACKLOG_API_PATH = {path!r} is not under nginx's "
+            f"INTERNAL_PATH_PREFIX = {prefix!r} (components/nginx_config.py): nginx would "
+            "neither refuse keyless calls to it nor restrict its headers; move the endpoint "
+            "under the prefix or change INTERNAL_PATH_PREFIX to cover it"
+        )
+
+
+check_internal_prefix(INTERNAL_PATH_PREFIX, BACKLOG_API_PATH)
+
+
+@dataclass(frozen=True)
+class ForwardedValue:
+    """An http-level `map`: the value the CDN sent in a header, else nginx's own variable."""
+
+    variable: str
+    sent: str
+    fallback: str
+
+    def map_block(self) -> str:
+        return (
+            f"map {self.sent} {self.variable} {{\n"
+            f"    default {self.sent};\n"
+            f'    "" {self.fallback};\n'
+            "}"
+        )
+
+
+# Behind Cloudflare this nginx speaks plain HTTP and sees the edge's address, not the client's.
+FORWARDED_PROTO = ForwardedValue(
+    "$academy_forwarded_proto", "$http_x_forwarded_proto", "$scheme"
+)
+REAL_IP = ForwardedValue("$academy_real_ip", "$http_cf_connecting_ip", "$remote_addr")
+FORWARDING_MAPS: tuple[ForwardedValue, ...] = (FORWARDED_PROTO, REAL_IP)
+
 # Written into every proxying location: nginx drops inherited proxy_set_header lines in any
 # location that sets one of its own, so none are set at server level.
 PROXY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Host", "$host"),
-    ("X-Real-IP", "$remote_addr"),
+    ("X-Real-IP", REAL_IP.variable),
     ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
-    ("X-Forwarded-Proto", "$scheme"),
+    ("X-Forwarded-Proto", FORWARDED_PROTO.variable),
     (INTERNAL_KEY_HEADER, "$http_x_internal_key"),
 )
 # info and debug write whole invalid header lines (values included) to the error log.
@@ -171,6 +212,7 @@ def render_site(params: NginxParams) -> str:
             "access_log": params.access_log,
             "error_log": params.error_log,
             "error_log_level": params.error_log_level,
+            "forwarding_maps": "\n\n".join(m.map_block() for m in FORWARDING_MAPS),
             "proxy_headers": proxy_header_lines(),
             "upstream": params.upstream,
             "internal_prefix": INTERNAL_PATH_PREFIX,
@@ -285,14 +327,18 @@ def parse(text: str) -> list[Directive]:
 
 
 def missing_proxy_headers(
-    text: str, required: tuple[tuple[str, str], ...] = PROXY_HEADERS
+    text: str,
+    required: tuple[tuple[str, str], ...] = PROXY_HEADERS,
+    maps: tuple[ForwardedValue, ...] = FORWARDING_MAPS,
 ) -> list[str]:
-    """One message per proxy_pass block whose effective proxy_set_header lines lack a required one.
+    """One message per proxy_pass block whose effective proxy_set_header lines lack a required one,
+    and one per required value whose `map` is missing or maps something else.
 
     Applies nginx's inheritance rule: a block with any proxy_set_header of its own uses only its
     own; a block with none inherits its parent's effective set.
     """
     problems: list[str] = []
+    tree = parse(text)
 
     def walk(directives: list[Directive], inherited: dict[str, str], where: str) -> None:
         own = {
@@ -313,5 +359,35 @@ def missing_proxy_headers(
                 label = " ".join([d.name, *d.args])
                 walk(d.children, effective, f"{label} (line {d.line})")
 
-    walk(parse(text), {}, "top level")
+    walk(tree, {}, "top level")
+    used = {value for _, value in required}
+    defined = _map_blocks(tree)
+    for wanted in maps:
+        if wanted.variable not in used:
+            continue
+        expected = {"default": wanted.sent, "": wanted.fallback}
+        found = defined.get(wanted.variable)
+        if found is None:
+            problems.append(
+                f"no `map {wanted.sent} {wanted.variable}` at http level "
+                f"(it should give {wanted.sent} when sent, else {wanted.fallback})"
+            )
+        elif found != (wanted.sent, expected):
+            source, entries = found
+            problems.append(
+                f"map {source} {wanted.variable} (entries {entries}) is not "
+                f"`map {wanted.sent} {wanted.variable}` with entries {expected}"
+            )
     return problems
+
+
+def _map_blocks(directives: list[Directive]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every `map SOURCE $VAR { KEY VALUE; ... }` in the tree: $VAR -> (SOURCE, entries)."""
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for d in directives:
+        if d.name == "map" and len(d.args) == 2 and d.children is not None:
+            entries = {c.name: " ".join(c.args) for c in d.children}
+            found[d.args[1]] = (d.args[0], entries)
+        elif d.children is not None:
+            found.update(_map_blocks(d.children))
+    return found

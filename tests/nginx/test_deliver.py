@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.nginx_config import DELIVER_SCRIPT, INTERNAL_PATH_PREFIX, config_sha256, render
+from components.nginx_config import DELIVER_SCRIPT, config_sha256, render
+from components.settings import BACKLOG_API_PATH
 
-BACKLOG_PATH = f"{INTERNAL_PATH_PREFIX}video/backlog-count/"
+BACKLOG_PATH = BACKLOG_API_PATH
 
 
 @pytest.fixture(scope="module")

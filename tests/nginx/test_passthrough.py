@@ -15,9 +15,10 @@ from components.nginx_config import (
     missing_proxy_headers,
     render,
 )
+from components.settings import BACKLOG_API_PATH
 from sandbox.nginx_server import NginxError, check_command_args, check_config
 
-BACKLOG_PATH = f"{INTERNAL_PATH_PREFIX}video/backlog-count/"
+BACKLOG_PATH = BACKLOG_API_PATH  # the path the publisher calls, not a copy
 CLIENT_IP = "203.0.113.7"
 PUBLIC_HOST = "api.hakwonplus.com"
 
@@ -84,6 +85,42 @@ def test_nginx_refuses_internal_path_without_a_key_and_says_so(good, upstream) -
         assert reply.headers.get("x-refused-by") == "nginx"
         assert reply.json() == {"detail": "X-Internal-Key missing (refused by nginx)"}
     assert len(upstream.seen) == before, "a keyless internal request reached the upstream"
+
+
+def assert_edge_values(running, path: str, sent: list[tuple[str, str]], proto: str, ip: str):
+    """What gunicorn hears about the scheme and the client, given what Cloudflare sent."""
+    reply = running.get(path, [("X-Internal-Key", "k"), *sent])
+    assert reply.status == 200, f"nginx answered {reply.status}: {reply.body[:200]!r}"
+    seen = dict(reply.json()["headers"])
+    got = (seen.get("x-forwarded-proto"), seen.get("x-real-ip"))
+    assert got == (proto, ip), f"{path} with {sent}: (X-Forwarded-Proto, X-Real-IP) = {got}"
+
+
+EDGE_HEADERS = [("X-Forwarded-Proto", "https"), ("CF-Connecting-IP", CLIENT_IP)]
+
+
+@pytest.mark.parametrize("path", [BACKLOG_PATH, "/api/v1/videos/"])
+def test_behind_cloudflare_gunicorn_hears_https_and_the_client_address(good, path) -> None:
+    assert_edge_values(good, path, EDGE_HEADERS, "https", CLIENT_IP)
+    # Straight to nginx, nothing sent: nginx's own scheme and peer.
+    assert_edge_values(good, path, [], "http", "127.0.0.1")
+    assert_edge_values(good, path, [("X-Forwarded-Proto", ""), ("CF-Connecting-IP", "")],
+                       "http", "127.0.0.1")
+
+
+def test_scheme_and_remote_addr_alone_would_lie_about_the_edge(nginx_factory, upstream) -> None:
+    """The config before the maps: the same check fails, so it can catch a regression."""
+
+    def edge_blind(text: str) -> str:
+        return text.replace("$academy_forwarded_proto;", "$scheme;").replace(
+            "$academy_real_ip;", "$remote_addr;"
+        )
+
+    running = nginx_factory.start("edge-blind", upstream.address, edit_site=edge_blind)
+    problems = missing_proxy_headers(running.files.site.read_text())
+    assert any("X-Forwarded-Proto" in p for p in problems)
+    with pytest.raises(AssertionError, match=r"= \('http', '127.0.0.1'\)"):
+        assert_edge_values(running, BACKLOG_PATH, EDGE_HEADERS, "https", CLIENT_IP)
 
 
 def test_a_wrong_key_is_for_the_api_to_judge(good) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +14,15 @@ from components.nginx_config import (
     INTERNAL_PATH_PREFIX,
     PROXY_HEADERS,
     NginxParams,
+    check_internal_prefix,
     config_sha256,
     missing_proxy_headers,
     parse,
     render,
 )
+from components.settings import BACKLOG_API_PATH
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PROD = NginxParams(server_name="api.hakwonplus.com")
 KEY_LINE = "proxy_set_header X-Internal-Key $http_x_internal_key;"
@@ -80,6 +87,86 @@ def test_broken_variants_are_reported_by_the_static_check() -> None:
     assert problems and all(INTERNAL_PATH_PREFIX in p for p in problems)
     assert any("X-Internal-Key" in p for p in problems)
     assert not any("location / " in p for p in problems)
+
+
+def test_forwarded_values_come_from_http_level_maps() -> None:
+    text = render(PROD)
+    maps = {d.args[1]: d for d in parse(text) if d.name == "map"}
+    assert set(maps) == {"$academy_forwarded_proto", "$academy_real_ip"}
+    proto, real_ip = maps["$academy_forwarded_proto"], maps["$academy_real_ip"]
+    assert proto.args[0] == "$http_x_forwarded_proto"
+    assert [(c.name, c.args) for c in proto.children or []] == [
+        ("default", ["$http_x_forwarded_proto"]),
+        ("", ["$scheme"]),
+    ]
+    assert real_ip.args[0] == "$http_cf_connecting_ip"
+    assert [(c.name, c.args) for c in real_ip.children or []] == [
+        ("default", ["$http_cf_connecting_ip"]),
+        ("", ["$remote_addr"]),
+    ]
+    for lines in locations(text).values():
+        assert "proxy_set_header X-Forwarded-Proto $academy_forwarded_proto" in lines
+        assert "proxy_set_header X-Real-IP $academy_real_ip" in lines
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: t.replace("Proto $academy_forwarded_proto;", "Proto $scheme;"),
+            "proxy_set_header X-Forwarded-Proto is '$scheme', not '$academy_forwarded_proto'",
+        ),
+        (
+            lambda t: t.replace("X-Real-IP $academy_real_ip;", "X-Real-IP $remote_addr;"),
+            "proxy_set_header X-Real-IP is '$remote_addr', not '$academy_real_ip'",
+        ),
+        (
+            lambda t: t.replace("default $http_cf_connecting_ip;", "default $remote_addr;"),
+            "map $http_cf_connecting_ip $academy_real_ip (entries",
+        ),
+        (
+            lambda t: t.replace("map $http_x_forwarded_proto", "map $http_x_scheme"),
+            "map $http_x_scheme $academy_forwarded_proto (entries",
+        ),
+        (
+            lambda t: t.replace('"" $scheme;', "https https;"),
+            "map $http_x_forwarded_proto $academy_forwarded_proto (entries",
+        ),
+        (
+            lambda t: t.replace("map $http_cf_connecting_ip $academy_real_ip", "map $x $other"),
+            "no `map $http_cf_connecting_ip $academy_real_ip` at http level",
+        ),
+    ],
+)
+def test_the_check_catches_an_edge_blind_config(edit, message) -> None:
+    text = render(PROD)
+    edited = edit(text)
+    assert edited != text
+    problems = missing_proxy_headers(edited)
+    assert any(message in p for p in problems), problems
+
+
+def test_the_internal_prefix_covers_the_backlog_endpoint() -> None:
+    assert BACKLOG_API_PATH.startswith(INTERNAL_PATH_PREFIX)
+    assert f"location {INTERNAL_PATH_PREFIX} {{" in render(PROD)
+    check_internal_prefix(INTERNAL_PATH_PREFIX, BACKLOG_API_PATH)
+    with pytest.raises(RuntimeError, match=r"BACKLOG_API_PATH = '/api/v1/video/backlog/' is not"):
+        check_internal_prefix(INTERNAL_PATH_PREFIX, "/api/v1/video/backlog/")
+
+
+def test_importing_the_config_fails_when_the_endpoint_leaves_the_prefix() -> None:
+    """The guard runs at import time: a moved endpoint stops the program, not nginx's defence."""
+    moved = (
+        "import components.settings as s; s.BACKLOG_API_PATH = '/api/v2/backlog/'; "
+        "import components.nginx_config"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", moved], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode != 0
+    assert "BACKLOG_API_PATH = '/api/v2/backlog/' is not under nginx's INTERNAL_PATH_PREFIX" in (
+        result.stderr
+    )
 
 
 def test_the_check_reads_a_wrong_value_as_a_loss() -> None:
