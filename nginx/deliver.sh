@@ -7,15 +7,19 @@
 #   TEST_COMMAND    default "nginx -t"; sandbox: "nginx -t -c /abs/nginx.conf"
 # The new config comes on stdin (the SSM document pipes in its base64-decoded copy).
 #
-# Steps: same bytes already in place -> exit 0, no reload. Otherwise keep a copy of the previous
-# file, move the new one into place (rename in the same directory: atomic), run TEST_COMMAND
-# (nginx can only test its whole config, so the file must be in place; the running nginx reads
-# nothing until the reload), then RELOAD_COMMAND. If either fails, the previous file goes back
-# (or the new one is removed when there was none), nginx is reloaded back if a reload was tried,
-# and the script exits non-zero with the reason on stderr.
+# Steps: same bytes already in place -> exit 0, no reload. Otherwise test the new file on its
+# own first, still at its temporary path: `nginx -t` on a throwaway main conf (private prefix,
+# pid, error log and temp paths; `http { include NEW; }`), so a broken file is refused before it
+# ever replaces the old one. Then keep a copy of the previous file, move the new one into place
+# (rename in the same directory: atomic), run TEST_COMMAND (only the whole config can reveal a
+# conflict with the host's other files; the running nginx reads nothing until the reload), then
+# RELOAD_COMMAND. If either fails, the previous file goes back (or the new one is removed when
+# there was none), nginx is reloaded back if a reload was tried, and the script exits non-zero
+# with the reason on stderr.
 #
-# Exit codes: 0 installed or unchanged; 1 refused by TEST_COMMAND (previous file restored);
-# 2 bad usage or input; 3 reload failed (previous file restored); 4 the restore itself failed.
+# Exit codes: 0 installed or unchanged; 1 refused by nginx -t on its own (nothing moved) or by
+# TEST_COMMAND (previous file restored); 2 bad usage or input; 3 reload failed (previous file
+# restored); 4 the restore itself failed.
 set -u
 
 prog=deliver.sh
@@ -49,9 +53,11 @@ base=$(basename -- "$target")
 
 new=""
 previous=""
+check_dir=""
 cleanup() {
     [ -n "$new" ] && rm -f -- "$new"
     [ -n "$previous" ] && rm -f -- "$previous"
+    [ -n "$check_dir" ] && rm -rf -- "$check_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -68,14 +74,45 @@ if [ -f "$target" ] && cmp -s "$new" "$target"; then
     exit 0
 fi
 
+show() { [ -n "$1" ] && printf '%s\n' "$1" >&2; }
+
+# The first test: the new file alone, inside a main conf of our own, before anything is moved.
+nginx_bin=$(command -v nginx 2>/dev/null) || nginx_bin=""
+if [ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ]; then
+    nginx_bin=/usr/sbin/nginx
+fi
+[ -n "$nginx_bin" ] || die 2 "nginx not found (PATH, /usr/sbin/nginx); install it; nothing installed"
+check_dir=$(mktemp -d) || die 2 "cannot create a temporary directory to test the new config in"
+cat >"$check_dir/nginx.conf" <<EOF || die 2 "cannot write the test config in $check_dir"
+pid $check_dir/nginx.pid;
+error_log $check_dir/error.log;
+events {}
+http {
+    client_body_temp_path $check_dir/client_body;
+    proxy_temp_path $check_dir/proxy;
+    fastcgi_temp_path $check_dir/fastcgi;
+    uwsgi_temp_path $check_dir/uwsgi;
+    scgi_temp_path $check_dir/scgi;
+    include "$new";
+}
+EOF
+if ! alone_out=$("$nginx_bin" -t -q -p "$check_dir" -c "$check_dir/nginx.conf" \
+    -e "$check_dir/error.log" 2>&1); then
+    show "$alone_out"
+    untouched="$target was not created"
+    [ -e "$target" ] && untouched="$target was not touched"
+    die 1 "nginx -t refused the new config (sha256 $new_sha) on its own, at its temporary path" \
+        "$new, before any move; $untouched and nginx was not reloaded"
+fi
+rm -rf -- "$check_dir"
+check_dir=""
+
 had_previous=0
 if [ -e "$target" ]; then
     previous=$(mktemp "$dir/.$base.previous.XXXXXX") || die 2 "cannot create a backup in $dir"
     cp -p -- "$target" "$previous" || die 2 "cannot copy $target to $previous"
     had_previous=1
 fi
-
-show() { [ -n "$1" ] && printf '%s\n' "$1" >&2; }
 
 restore() {
     if [ "$had_previous" = 1 ]; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -19,21 +20,32 @@ def host(nginx_factory, upstream):
 
 
 def deliver(
-    host, text: str | bytes, reload: str | None = None, target: Path | None = None
+    host,
+    text: str | bytes,
+    reload: str | None = None,
+    target: Path | None = None,
+    test: str | None = None,
+    tmpdir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """Runs deliver.sh; tmpdir (TMPDIR) shows whether its own temporary directory is cleaned."""
     data = text if isinstance(text, str) else text.decode()
+    env = None
+    if tmpdir is not None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
     return subprocess.run(
         [
             "sh",
             str(DELIVER_SCRIPT),
             str(target or host.files.site),
             reload or host.server.reload_command,
-            host.server.test_command,
+            test or host.server.test_command,
         ],
         input=data,
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
 
 
@@ -110,7 +122,7 @@ def test_a_bad_config_is_refused_and_the_previous_one_keeps_serving(
     assert result.returncode == 1
     assert 'unknown directive "this_is_not_a_directive"' in result.stderr
     assert "refused the new config" in result.stderr
-    assert "the previous" in result.stderr and "is back in place" in result.stderr
+    assert f"{host.files.site} was not touched" in result.stderr
     assert "Traceback" not in result.stderr
     assert not marker.exists(), "nginx was reloaded after nginx -t refused the config"
     assert host.files.site.read_text() == good
@@ -140,9 +152,65 @@ def test_a_refused_first_install_leaves_no_file(host, upstream_b, poll) -> None:
     target = host.files.site_dir / "extra.conf"
     result = deliver(host, "server { listen\n", target=target)
     assert result.returncode == 1
-    assert "is removed again (there was none before)" in result.stderr
+    assert f"{target} was not created" in result.stderr
     assert not target.exists() and leftovers(host) == []
     served_by(host, poll, "gunicorn-b")
+
+
+def test_a_broken_file_is_refused_before_it_is_moved(host, upstream_b, poll, tmp_path) -> None:
+    """nginx -t on the file alone, at its temporary path: the installed file is never touched."""
+    good = site_for(host, upstream_b)
+    assert deliver(host, good).returncode == 0
+    before = host.files.site.stat()
+    whole_config_tested = tmp_path / "whole-config-tested"
+    reloaded = tmp_path / "reloaded"
+    result = deliver(
+        host,
+        good.replace("proxy_pass_request_headers off;", "proxy_pass_request_headers off", 1),
+        reload=f"touch {reloaded}",
+        test=f"touch {whole_config_tested} && {host.server.test_command}",
+        tmpdir=tmp_path / "tmp",
+    )
+    assert result.returncode == 1, result.stderr
+    after = host.files.site.stat()
+    assert host.files.site.read_text() == good
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), (
+        "the installed file was replaced (and put back) instead of never being touched"
+    )
+    assert not whole_config_tested.exists(), "the candidate got as far as the whole-config test"
+    assert not reloaded.exists()
+    assert "refused the new config" in result.stderr and "before any move" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert leftovers(host) == [] and list((tmp_path / "tmp").iterdir()) == []
+    served_by(host, poll, "gunicorn-b")
+
+
+def test_a_conflict_only_the_whole_config_shows_is_rolled_back(
+    host, upstream, upstream_b, poll, tmp_path
+) -> None:
+    """Fine on its own, refused next to the host's other files: move, TEST_COMMAND, restore."""
+    good = site_for(host, upstream_b)
+    assert deliver(host, good).returncode == 0
+    other = host.files.site_dir / "other.conf"
+    other.write_text("log_format other_site '$status';\n")
+    try:
+        clashing = site_for(host, upstream) + "log_format other_site '$status';\n"
+        result = deliver(host, clashing, tmpdir=tmp_path / "tmp")
+    finally:
+        other.unlink()
+    assert result.returncode == 1, result.stderr
+    assert 'duplicate "log_format" name "other_site"' in result.stderr
+    assert "the previous" in result.stderr and "is back in place" in result.stderr
+    assert host.files.site.read_text() == good
+    assert leftovers(host) == [] and list((tmp_path / "tmp").iterdir()) == []
+    served_by(host, poll, "gunicorn-b")
+
+
+def test_the_test_directory_is_cleaned_after_an_install(host, upstream, upstream_b, tmp_path):
+    for target in (upstream, upstream_b):
+        result = deliver(host, site_for(host, target), tmpdir=tmp_path / "tmp")
+        assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 @pytest.mark.parametrize(
