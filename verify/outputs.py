@@ -74,6 +74,11 @@ def validate(document: Any, source: str) -> dict:
         raise UsageError(f"{source}: 'academy.api.hosts' should be a list")
     for index, host in enumerate(academy["api"]["hosts"]):
         v.require(host, f"academy.api.hosts[{index}]", ("name",))
+    tag = academy["api"].get("host_tag")
+    if tag not in (None, "") and (not isinstance(tag, str) or not tag.partition("=")[0]
+                                  or "=" not in tag):
+        raise UsageError(f"{source}: 'academy.api.host_tag' is {tag!r}, expected 'Key=Value' "
+                         "or null")
     return academy
 
 

@@ -130,12 +130,15 @@ def test_an_expired_deadline_is_an_error_and_exit_1(write_json, silent_server, t
     assert done.returncode == 1, done
     assert "Traceback" not in done.stderr
     report = json.loads(done.stdout)
-    assert report["summary"] == {"pass": 0, "warn": 0, "fail": 0, "error": 1}
-    check = report["checks"][0]
+    # no hosts listed and no tag: that part FAILs; the public key check hangs to the deadline
+    assert report["summary"] == {"pass": 0, "warn": 0, "fail": 1, "error": 1}
+    checks = {c["target"]: c for c in report["checks"]}
+    assert checks["api hosts"]["status"] == "fail"
+    check = checks["public key check"]
     assert (check["id"], check["status"]) == ("api", "error")
     assert "deadline" in check["summary"] and "--timeout" in check["hint"]
     suite = ET.parse(junit).getroot().find("testsuite")  # noqa: S314 (our own file)
-    assert suite.get("errors") == "1"
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "1")
     assert KEY not in done.stdout + done.stderr + junit.read_text()
 
 
@@ -146,8 +149,9 @@ def test_the_table_is_the_default_output(write_json, silent_server):
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["CHECK", "TARGET", "STATUS", "EVIDENCE"]
-    assert "ERROR" in lines[1] and "-> hint:" in lines[2]
-    assert "0 pass, 0 warn, 0 fail, 1 error" in lines[-1]
+    assert "FAIL" in lines[1] and "no API hosts" in lines[1] and "-> hint:" in lines[2]
+    assert "ERROR" in lines[3] and "-> hint:" in lines[4]
+    assert "0 pass, 0 warn, 1 fail, 1 error" in lines[-1]
 
 
 def test_sandbox_outputs_and_env_come_from_the_state_directory(tmp_path, monkeypatch):
@@ -179,7 +183,8 @@ def test_all_against_a_seeded_emulator_through_the_cli(stack, write_json):
     by_id: dict[str, set[str]] = {}
     for check in report["checks"]:
         by_id.setdefault(check["id"], set()).add(check["status"])
-    assert set(by_id) == {"api", "metric", "scaling", "publisher", "queues"}  # no nginx hosts
+    assert set(by_id) == {"api", "nginx", "metric", "scaling", "publisher", "queues"}
+    assert by_id["nginx"] == {"fail"}  # no API host listed or tagged: never a silent pass
     assert by_id["queues"] == {"pass"} and by_id["scaling"] == {"pass"}
     assert by_id["publisher"] == {"pass", "warn"}  # warn: the emulator records no Lambda metrics
     assert done.returncode == 1  # no datapoints and no API in this stack: metric/api fail

@@ -4,6 +4,7 @@ public path refuses a missing or wrong key."""
 import secrets
 from dataclasses import dataclass
 
+from verify.checks.hosts import per_host_tasks
 from verify.checks.http_probe import ApiAnswer, ask_on_host, ask_public
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, Status
@@ -170,4 +171,4 @@ def _auth_task(ctx: CheckContext) -> Task:
 
 
 def tasks(ctx: CheckContext) -> list[Task]:
-    return [_host_task(ctx, host) for host in ctx.outputs["api"]["hosts"]] + [_auth_task(ctx)]
+    return per_host_tasks(ctx, CHECK_ID, _host_task) + [_auth_task(ctx)]

@@ -3,6 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from verify.checks.hosts import api_hosts
 from verify.checks.http_probe import ask_on_host, ask_public
 from verify.context import CheckContext
 from verify.errors import TransportError, VerifyError
@@ -96,7 +97,13 @@ def api_count(ctx: CheckContext) -> int:
     key = ctx.key.get()
     answer = ask_public(api["public_base_url"], key, ctx.call_timeout())
     tried = [f"PUBLIC {answer.evidence()}"]
-    for host in [] if answer.status == 200 else api["hosts"]:
+    hosts: list[dict] = []
+    if answer.status != 200:
+        try:
+            hosts = api_hosts(ctx)
+        except Exception as exc:  # noqa: BLE001 (one more source that failed, said why)
+            tried.append(f"API hosts unresolved: {exc}")
+    for host in hosts:
         try:
             answer = ask_on_host(ctx.hosts.for_host(host), api["local_base_url"], key,
                                  ctx.call_timeout())

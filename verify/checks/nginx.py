@@ -3,6 +3,7 @@
 import shlex
 from dataclasses import dataclass
 
+from verify.checks.hosts import per_host_tasks
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, failed, passed
 
@@ -93,4 +94,4 @@ def _host_task(ctx: CheckContext, host: dict) -> Task:
 
 
 def tasks(ctx: CheckContext) -> list[Task]:
-    return [_host_task(ctx, host) for host in ctx.outputs["api"]["hosts"]]
+    return per_host_tasks(ctx, CHECK_ID, _host_task)

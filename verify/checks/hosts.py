@@ -1,0 +1,99 @@
+"""The API hosts: those the outputs list, plus the running instances their host tag selects.
+
+Production selects the hosts by tag only (`apiHostTag`), so `api.hosts` can be empty: the tag
+is resolved with `ec2.describe_instances` and each instance is reached through SSM. A check
+with no host at all fails; it never passes by planning nothing.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from verify.context import CheckContext, Task
+from verify.errors import VerifyError
+from verify.report import CheckResult, failed
+
+NO_HOSTS_TARGET = "api hosts"
+
+
+def parse_tag(tag: str) -> tuple[str, str]:
+    key, sep, value = tag.partition("=")
+    if not sep or not key:
+        raise VerifyError(
+            f"api.host_tag {tag!r} is not Key=Value",
+            "set apiHostTag to Key=Value (e.g. Role=academy-api) and `pulumi up`",
+        )
+    return key, value
+
+
+def tagged_instances(ec2: Any, tag: str) -> list[str]:
+    """Ids of the running instances carrying the tag, in the order EC2 lists them."""
+    key, value = parse_tag(tag)
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
+        {"Name": f"tag:{key}", "Values": [value]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ])
+    return [instance["InstanceId"]
+            for page in pages
+            for reservation in page.get("Reservations", [])
+            for instance in reservation.get("Instances", [])]
+
+
+def merge_hosts(listed: list[dict], instance_ids: list[str]) -> list[dict]:
+    """The listed hosts, then each tagged instance not already among them (reached by SSM)."""
+    hosts = list(listed)
+    known = {h.get("instance_id") for h in listed if h.get("instance_id")}
+    for instance_id in instance_ids:
+        if instance_id not in known:
+            known.add(instance_id)
+            hosts.append({"name": instance_id, "instance_id": instance_id, "ssh": None})
+    return hosts
+
+
+def api_hosts(ctx: CheckContext) -> list[dict]:
+    """Resolved once per run; the api, nginx and metric checks share the answer."""
+    def resolve() -> list[dict]:
+        api = ctx.outputs["api"]
+        tag = api.get("host_tag")
+        tagged = tagged_instances(ctx.aws.client("ec2"), tag) if tag else []
+        return merge_hosts(api["hosts"], tagged)
+
+    return ctx.once("api-hosts", resolve)
+
+
+def no_hosts(check_id: str, outputs: dict) -> CheckResult:
+    tag = outputs["api"].get("host_tag")
+    if tag:
+        key, _, value = tag.partition("=")
+        return failed(
+            check_id, NO_HOSTS_TARGET,
+            f"no API hosts: the outputs list none and the tag {tag} matches no running instance",
+            "set apiHostInstanceIds or apiHostTag in the stack settings and `pulumi up`; check "
+            f"the API instances are running and tagged {tag} (aws ec2 describe-instances "
+            f"--filters Name=tag:{key},Values={value} Name=instance-state-name,Values=running)",
+        )
+    return failed(
+        check_id, NO_HOSTS_TARGET,
+        "no API hosts: the outputs list none and no host tag is set",
+        "set apiHostInstanceIds or apiHostTag in the stack settings and `pulumi up`",
+    )
+
+
+def per_host_tasks(ctx: CheckContext, check_id: str,
+                   make: Callable[[CheckContext, dict], Task]) -> list[Task]:
+    """One task per API host; one FAIL task when there is none; the resolution's error, if
+    any, becomes that check's ERROR row (raised again inside the task, where the runner
+    reports it)."""
+    try:
+        hosts = api_hosts(ctx)
+    except Exception as exc:  # noqa: BLE001 (reported as the task's ERROR by the runner)
+        error = exc
+        tag = ctx.outputs["api"].get("host_tag")
+
+        def resolve_failed() -> CheckResult:
+            raise error
+
+        return [Task(check_id, f"hosts tagged {tag}" if tag else NO_HOSTS_TARGET,
+                     resolve_failed)]
+    if not hosts:
+        return [Task(check_id, NO_HOSTS_TARGET, lambda: no_hosts(check_id, ctx.outputs))]
+    return [make(ctx, host) for host in hosts]
