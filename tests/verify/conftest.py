@@ -63,7 +63,8 @@ def aws_env(moto_url: str) -> dict[str, str]:
 
 @dataclass
 class BacklogApi:
-    """A loopback backlog API (LOCAL) and a proxy in front of it (PUBLIC) that can drop the key."""
+    """A loopback backlog API (LOCAL) and a proxy in front of it (PUBLIC) that refuses keyless
+    requests as nginx does and can drop the key (state: proxy_passes_key, edge_strips_key)."""
 
     local_url: str
     public_url: str
@@ -81,10 +82,12 @@ class _Api(http.server.BaseHTTPRequestHandler):
         else:
             self._answer(200, {"backlog": self.state["backlog"]})
 
-    def _answer(self, code: int, body: dict) -> None:
+    def _answer(self, code: int, body: dict, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -98,9 +101,15 @@ class _Proxy(_Api):
         if self.state.get("proxy_status"):
             self._answer(self.state["proxy_status"], {"error": "proxy"})
             return
+        # Like Cloudflare with a rule that strips the header: the key never reaches the proxy.
+        arrived = None if self.state.get("edge_strips_key") else self.headers.get("X-Internal-Key")
+        if not arrived:  # like nginx/api.conf.template: a keyless request stops here
+            self._answer(403, {"detail": "X-Internal-Key missing (refused by nginx)"},
+                         {"X-Refused-By": "nginx"})
+            return
         headers = {}
-        if self.state.get("proxy_passes_key", True) and "X-Internal-Key" in self.headers:
-            headers["X-Internal-Key"] = self.headers["X-Internal-Key"]
+        if self.state.get("proxy_passes_key", True):
+            headers["X-Internal-Key"] = arrived
         upstream = requests.get(self.state["upstream"] + self.path, headers=headers, timeout=5)
         self._answer(upstream.status_code, upstream.json())
 

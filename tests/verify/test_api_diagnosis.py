@@ -3,19 +3,24 @@
 import pytest
 
 from verify.checks.api import bodies_agree, diagnose_auth, diagnose_paths
-from verify.checks.http_probe import ApiAnswer
+from verify.checks.http_probe import ApiAnswer, kept_headers
 from verify.report import Status
 
 OK = ApiAnswer(200, '{"backlog": 3}')
 DENIED = ApiAnswer(403, '{"detail": "forbidden"}')
+REFUSED_BY_NGINX = ApiAnswer(403, '{"detail": "X-Internal-Key missing (refused by nginx)"}',
+                             headers=(("x-refused-by", "nginx"),))
 
 
 @pytest.mark.parametrize(
     ("local", "public", "status", "summary", "hint"),
     [
         (OK, OK, Status.PASS, "agree", ""),
-        (OK, DENIED, Status.FAIL, "the proxy drops X-Internal-Key",
+        (OK, DENIED, Status.FAIL,
+         "the key reached nginx but not the API: the proxy drops X-Internal-Key",
          "proxy_set_header X-Internal-Key"),
+        (OK, REFUSED_BY_NGINX, Status.FAIL,
+         "the key did not reach nginx (lost before it: client, CDN/Cloudflare)", "Cloudflare"),
         (DENIED, DENIED, Status.FAIL, "differs from the API's", "put-parameter"),
         (OK, ApiAnswer(502, "bad gateway"), Status.FAIL, "upstream (gunicorn) did not",
          "proxy_pass"),
@@ -65,3 +70,20 @@ def test_a_count_that_moved_between_samples_still_agrees():
     assert bodies_agree(before, ApiAnswer(200, '{"backlog": 4}'), after)
     assert not bodies_agree(before, ApiAnswer(200, '{"backlog": 7}'), after)
     assert bodies_agree(before, ApiAnswer(200, '{"backlog": 3}'), before)
+
+
+def test_the_nginx_marker_tells_where_the_key_was_lost():
+    lost_before = diagnose_paths(OK, REFUSED_BY_NGINX, bodies_match=True)
+    assert "did not reach nginx" in lost_before.summary
+    assert "proxy drops" not in lost_before.summary
+    assert "proxy_set_header" not in lost_before.hint  # nginx is not what to fix
+    lost_inside = diagnose_paths(OK, DENIED, bodies_match=True)
+    assert "reached nginx but not the API" in lost_inside.summary
+    assert "proxy_set_header X-Internal-Key" in lost_inside.hint
+
+
+def test_the_marker_is_read_whatever_the_header_case():
+    assert ApiAnswer(403, "", headers=(("x-refused-by", "Nginx"),)).refused_by_nginx
+    assert not DENIED.refused_by_nginx
+    assert kept_headers({"X-Refused-By": "nginx", "Set-Cookie": "a=b"}) == (
+        ("x-refused-by", "nginx"),)

@@ -242,8 +242,19 @@ def test_api_names_the_proxy_when_it_drops_the_key(stack, backlog_api):
                   transport=TransportOptions(mode="local"))
     host = results["web-local"]
     assert host.status is Status.FAIL and "the proxy drops X-Internal-Key" in host.summary
+    assert "the key reached nginx but not the API" in host.summary
     assert "proxy_set_header X-Internal-Key $http_x_internal_key" in host.hint
     assert results["public key check"].status is Status.PASS
+
+
+def test_api_says_the_key_was_lost_before_nginx_when_nginx_refuses_it(stack, backlog_api):
+    backlog_api.state["edge_strips_key"] = True
+    results = run(_api_stack(stack, backlog_api, [LOCAL_HOST]), "api",
+                  transport=TransportOptions(mode="local"))
+    host = results["web-local"]
+    assert host.status is Status.FAIL
+    assert "the key did not reach nginx (lost before it: client, CDN/Cloudflare)" in host.summary
+    assert "X-Refused-By: nginx" in host.summary and "Cloudflare" in host.hint
 
 
 def test_api_says_the_key_differs_when_both_paths_refuse_it(stack, backlog_api):

@@ -5,7 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from verify.checks.hosts import per_host_tasks
-from verify.checks.http_probe import ApiAnswer, ask_on_host, ask_public
+from verify.checks.http_probe import REFUSED_BY, ApiAnswer, ask_on_host, ask_public
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, Status
 
@@ -14,6 +14,12 @@ NGINX_HEADER_FIX = (
     "pass the header through nginx: `proxy_set_header X-Internal-Key $http_x_internal_key;` in "
     "the API location (a location-level proxy_set_header replaces the server-level ones), "
     "redeliver the config with `pulumi up`, then `python -m verify nginx`"
+)
+
+EDGE_HEADER_FIX = (
+    "nginx is not the cause: find what removes the header before it: the client (does it send "
+    "X-Internal-Key, spelt with hyphens?), the CDN (Cloudflare Transform Rules or a Worker "
+    "that strips request headers), or another proxy in front of nginx"
 )
 
 
@@ -76,8 +82,19 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool,
             "the public path reaches another API or database than this host: check nginx's "
             "upstream and the CDN's origin",
         )
+    if local.status == 200 and public.status == 403 and public.refused_by_nginx:
+        return Verdict(
+            Status.FAIL,
+            "the key did not reach nginx (lost before it: client, CDN/Cloudflare): nginx "
+            f"refused a request without X-Internal-Key ({REFUSED_BY}: nginx): {evidence}",
+            EDGE_HEADER_FIX,
+        )
     if local.status == 200 and public.status == 403:
-        return Verdict(Status.FAIL, f"the proxy drops X-Internal-Key: {evidence}", NGINX_HEADER_FIX)
+        return Verdict(
+            Status.FAIL,
+            f"the key reached nginx but not the API: the proxy drops X-Internal-Key: {evidence}",
+            NGINX_HEADER_FIX,
+        )
     if local.status == 403 and public.status == 403:
         return Verdict(
             Status.FAIL,

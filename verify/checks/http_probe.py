@@ -2,6 +2,7 @@
 (LOCAL, with curl). The key travels in a header fed on stdin, never on a command line."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
@@ -11,11 +12,25 @@ BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
 KEY_HEADER = INTERNAL_KEY_HEADER
 
 
+# The response headers the diagnosis reads; nginx marks its own refusal of a keyless request.
+KEPT_HEADERS = ("x-refused-by",)
+REFUSED_BY = "X-Refused-By"
+
+
 @dataclass(frozen=True)
 class ApiAnswer:
     status: int | None  # None: no HTTP answer at all (error says why)
     body: str = ""
     error: str = ""
+    headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value), KEPT_HEADERS only
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key == wanted), None)
+
+    @property
+    def refused_by_nginx(self) -> bool:
+        return (self.header(REFUSED_BY) or "").strip().lower() == "nginx"
 
     def backlog(self) -> int | None:
         try:
@@ -77,7 +92,12 @@ def ask_public(base_url: str, key: str | None, timeout_s: float) -> ApiAnswer:
         return ApiAnswer(None, "", f"connection failed: {_short(exc)}")
     except requests.exceptions.RequestException as exc:
         return ApiAnswer(None, "", _short(exc))
-    return ApiAnswer(response.status_code, response.text)
+    return ApiAnswer(response.status_code, response.text, headers=kept_headers(response.headers))
+
+
+def kept_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    found = {name.lower(): value for name, value in headers.items()}
+    return tuple((name, found[name]) for name in KEPT_HEADERS if name in found)
 
 
 def _short(exc: Exception) -> str:
