@@ -120,23 +120,29 @@ def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
     )
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
+    """`masker` learns the key when a check reads it; everything printed goes through it."""
+    masker = masker or Masker()
     args = build_parser().parse_args(argv)
     outputs, env = _load(args)
     names = select_checks(outputs, args.check)
     options = _options(args, env)
     progress = ProgressLine()
     try:
-        report = run_checks(outputs, names, options, env, progress=progress.update)
+        report = run_checks(
+            outputs, names, options, env, masker=masker,
+            progress=lambda done, total, running: progress.update(
+                done, total, [masker.mask(line) for line in running]),
+        )
     finally:
         progress.clear()
     if args.junit is not None:
         try:
             args.junit.parent.mkdir(parents=True, exist_ok=True)
-            args.junit.write_bytes(to_junit(report))
+            args.junit.write_bytes(masker.mask(to_junit(report).decode("utf-8")).encode("utf-8"))
         except OSError as exc:
             raise UsageError(f"cannot write --junit {args.junit}: {exc.strerror or exc}") from None
-    print(to_json(report) if args.json else render_table(report))
+    print(masker.mask(to_json(report) if args.json else render_table(report)))
     return 0 if report.ok else 1
 
 
@@ -144,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     # paramiko logs connection failures with tracebacks; the report already says why.
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
     logging.getLogger("paramiko").propagate = False
-    masker = Masker()
+    masker = Masker()  # the one masker of the run: the key is registered here once read
     try:
-        return run(argv)
+        return run(argv, masker)
     except VerifyError as exc:
         print(f"verify: error: {masker.mask(str(exc))}", file=sys.stderr)
         return exc.exit_code

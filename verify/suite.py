@@ -45,9 +45,10 @@ def run_checks(
     progress: Progress | None = None,
     context: CheckContext | None = None,
     extra_tasks: list[Task] | None = None,
+    masker: Masker | None = None,
 ) -> RunReport:
     started = time.monotonic()
-    ctx = context or build_context(outputs, options, env)
+    ctx = context or build_context(outputs, options, env, masker)
     ctx.deadline = started + options.timeout_s
     try:
         tasks: list[Task] = []

@@ -189,3 +189,18 @@ def test_all_against_a_seeded_emulator_through_the_cli(stack, write_json):
     assert by_id["publisher"] == {"pass", "warn"}  # warn: the emulator records no Lambda metrics
     assert done.returncode == 1  # no datapoints and no API in this stack: metric/api fail
     assert "fail" in by_id["metric"] and "fail" in by_id["api"]
+
+
+def test_an_error_after_the_key_is_known_does_not_print_it(write_json, tmp_path):
+    # The api check reads the key (LOCAL asks a host for it); writing the report then fails
+    # with a message that names the path, which here happens to contain the key.
+    document = minimal_outputs()
+    document["academy"]["api"]["hosts"] = [{"name": "web", "instance_id": None, "ssh": None}]
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    junit = blocker / KEY / "verify.xml"
+    done = verify("api", "--outputs", str(write_json(document)), "--transport", "local",
+                  "--timeout", "20", "--junit", str(junit), env={"ACADEMY_INTERNAL_KEY": KEY})
+    assert "cannot write --junit" in done.stderr and done.returncode == 2, done
+    assert KEY not in done.stdout + done.stderr
+    assert "not-a-directory/****/verify.xml" in done.stderr
