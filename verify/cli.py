@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from verify.checks import CHECKS
-from verify.context import CALL_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
+from verify.context import CALL_TIMEOUT_S, CANARY_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
 from verify.errors import UsageError, VerifyError
 from verify.outputs import SANDBOX_STACK, load_file, load_pulumi_stack, load_sandbox
 from verify.report import ProgressLine, render_table, to_json, to_junit
@@ -24,7 +24,7 @@ outputs and the live resources, and says PASS / WARN / FAIL / ERROR with a hint.
 
 Read-only, except two things: `metric` invokes the publisher once (it only publishes a
 datapoint; skip with --no-invoke), and `batch --canary` submits a short job (then terminates
-it if it is still queued)."""
+it if it is still queued). A real canary takes minutes: Batch starts an instance for it."""
 
 
 def _shared_options() -> argparse.ArgumentParser:
@@ -39,13 +39,19 @@ def _shared_options() -> argparse.ArgumentParser:
     report.add_argument("--junit", metavar="FILE", type=Path, help="also write JUnit XML here")
     run = shared.add_argument_group("run")
     run.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                     help="bound for the whole run (default 60); unfinished checks are ERROR")
+                     help="bound for the whole run (default 60; with batch --canary at least "
+                          "--canary-timeout + 30); unfinished checks are ERROR")
     run.add_argument("--parallel", type=int, default=8, metavar="N",
                      help="checks and hosts run at once (default 8)")
     run.add_argument("--no-invoke", action="store_true",
                      help="metric: read the latest datapoint instead of invoking the publisher")
     run.add_argument("--canary", action="store_true",
-                     help="batch: submit a short job and wait for it to leave RUNNABLE")
+                     help="batch: submit a short job and wait for it to leave RUNNABLE; on AWS "
+                          "a real canary takes minutes (a compute environment at 0 vCPUs must "
+                          "start an instance first)")
+    run.add_argument("--canary-timeout", type=float, default=CANARY_TIMEOUT_S, metavar="SECONDS",
+                     help=f"batch --canary: how long the job may take to start (default "
+                          f"{CANARY_TIMEOUT_S:g}); the run's --timeout is raised to cover it")
     run.add_argument("--internal-key-env", default=DEFAULT_KEY_ENV, metavar="NAME",
                      help=f"env var holding the internal key when SSM is not readable "
                           f"(default {DEFAULT_KEY_ENV}); the key is never printed")
@@ -91,6 +97,8 @@ def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
 
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    if args.canary_timeout <= 0:
+        raise UsageError(f"--canary-timeout must be positive, got {args.canary_timeout:g}")
     if args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
     jump = setting(args.jump_host, "VERIFY_JUMP_HOST")
@@ -113,6 +121,7 @@ def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
     return RunOptions(
         invoke=not args.no_invoke,
         canary=args.canary,
+        canary_timeout_s=args.canary_timeout,
         timeout_s=args.timeout,
         parallel=args.parallel,
         internal_key_env=args.internal_key_env,

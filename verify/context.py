@@ -15,6 +15,8 @@ from verify.secrets import Masker
 from verify.transports import HostTransports, TransportOptions
 
 CALL_TIMEOUT_S = 10.0
+CANARY_TIMEOUT_S = 900.0
+CANARY_MARGIN_S = 30.0  # the run outlasts the canary by this: submit, cleanup, report
 DEFAULT_KEY_ENV = "ACADEMY_INTERNAL_KEY"
 
 
@@ -22,6 +24,7 @@ DEFAULT_KEY_ENV = "ACADEMY_INTERNAL_KEY"
 class RunOptions:
     invoke: bool = True
     canary: bool = False
+    canary_timeout_s: float = CANARY_TIMEOUT_S  # a CE at 0 vCPUs takes minutes on AWS
     timeout_s: float = 60.0
     call_timeout_s: float = CALL_TIMEOUT_S
     parallel: int = 8

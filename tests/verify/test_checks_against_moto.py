@@ -4,13 +4,14 @@ when wrong."""
 import json
 import shlex
 import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from verify.context import RunOptions
 from verify.report import Status
-from verify.suite import run_checks
+from verify.suite import build_context, run_checks, run_timeout
 from verify.transports import TransportOptions
 from verify.transports.ssh import SshOptions
 
@@ -371,3 +372,52 @@ def test_a_retained_video_queue_with_messages_warns_in_batch_mode(batch_stack):
     result = run(batch_stack, "queues")["academy-video-jobs"]
     assert result.status is Status.WARN and "video runs on Batch" in result.summary
     assert "purge-queue" in result.hint
+
+
+class _SlowToStart:
+    """Batch as on AWS with a compute environment at 0 vCPUs: the job stays RUNNABLE a while."""
+
+    def __init__(self, real, runnable_s: float) -> None:
+        self._real, self._until = real, time.monotonic() + runnable_s
+
+    def describe_jobs(self, **kwargs):
+        answer = self._real.describe_jobs(**kwargs)
+        if time.monotonic() < self._until:
+            for job in answer["jobs"]:
+                job.update(status="RUNNABLE", statusReason="waiting for an instance")
+                job.pop("startedAt", None)
+        return answer
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+
+class _AwsWithSlowBatch:
+    def __init__(self, aws, runnable_s: float) -> None:
+        self._aws, self._batch = aws, _SlowToStart(aws.client("batch"), runnable_s)
+
+    def client(self, service: str):
+        return self._batch if service == "batch" else self._aws.client(service)
+
+
+def test_the_canary_waits_by_its_own_bound_not_the_runs_timeout(batch_stack):
+    options = RunOptions(invoke=False, canary=True, timeout_s=1.0, canary_timeout_s=8.0)
+    ctx = build_context(batch_stack.outputs, options, batch_stack.env)
+    ctx.aws = _AwsWithSlowBatch(ctx.aws, runnable_s=2.0)
+    report = run_checks(batch_stack.outputs, ["batch"], options, context=ctx)
+    canary = {r.target: r for r in report.checks}["academy-video-batch-queue canary"]
+    assert canary.status is Status.PASS, canary
+    assert "left RUNNABLE" in canary.summary and canary.duration_s >= 2.0
+    assert run_timeout(options, ["batch"]) == 38.0  # canary-timeout + 30 > --timeout
+    assert run_timeout(options, ["queues"]) == 1.0  # no canary in this run: --timeout as given
+
+
+def test_the_canary_reports_batch_s_reason_when_its_own_bound_passes(batch_stack):
+    options = RunOptions(invoke=False, canary=True, timeout_s=30.0, canary_timeout_s=1.0)
+    ctx = build_context(batch_stack.outputs, options, batch_stack.env)
+    ctx.aws = _AwsWithSlowBatch(ctx.aws, runnable_s=60.0)
+    report = run_checks(batch_stack.outputs, ["batch"], options, context=ctx)
+    canary = {r.target: r for r in report.checks}["academy-video-batch-queue canary"]
+    assert canary.status is Status.FAIL, canary
+    assert "still RUNNABLE" in canary.summary and "waiting for an instance" in canary.summary
+    assert canary.duration_s < 5

@@ -204,3 +204,16 @@ def test_an_error_after_the_key_is_known_does_not_print_it(write_json, tmp_path)
     assert "cannot write --junit" in done.stderr and done.returncode == 2, done
     assert KEY not in done.stdout + done.stderr
     assert "not-a-directory/****/verify.xml" in done.stderr
+
+
+def test_the_canary_has_its_own_bound_and_the_help_says_it_takes_minutes(write_json):
+    from verify.cli import _options, build_parser
+
+    args = build_parser().parse_args(["batch", "--outputs", "x.json", "--canary"])
+    options = _options(args, {})
+    assert (options.canary, options.canary_timeout_s, options.timeout_s) == (True, 900.0, 60.0)
+    help_text = " ".join(verify("batch", "--help").stdout.split())
+    assert "a real canary takes minutes" in help_text and "--canary-timeout SECONDS" in help_text
+    done = verify("all", "--outputs", str(write_json(minimal_outputs())), "--canary",
+                  "--canary-timeout", "0")
+    assert_one_clear_line(done, 2, "--canary-timeout must be positive")

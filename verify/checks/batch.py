@@ -129,7 +129,9 @@ def _canary_task(ctx: CheckContext) -> Task:
             tags={"purpose": "verify-canary"},
         )
         job_id = job["jobId"]
-        limit = min(float(batch.get("runnable_timeout_s") or 300), ctx.remaining() - 1)
+        # Its own bound (--canary-timeout); the run's deadline was raised to cover it. Past
+        # the job queue's runnable_timeout_s Batch cancels the job itself (FAILED, with why).
+        limit = min(ctx.options.canary_timeout_s, ctx.remaining() - 1)
         stop = time.monotonic() + max(limit, 0.5)
         status, reason, started = "SUBMITTED", "", time.monotonic()
         ran = False
