@@ -21,9 +21,13 @@ def describe_metric(metric: dict) -> str:
     return f"{metric['namespace']}/{metric['name']}{{{dims}}}"
 
 
-def latest_datapoint(ctx: CheckContext, metric: dict, minutes: int = 5) -> Datapoint | None:
-    """The newest 1-minute period of a metric with exactly these dimensions (min and max)."""
+def latest_datapoint(ctx: CheckContext, metric: dict, minutes: int = 5,
+                     since: dt.datetime | None = None) -> Datapoint | None:
+    """The newest 1-minute period of a metric with exactly these dimensions (min and max);
+    with `since`, only periods from the minute of `since` on (datapoints at or after it)."""
     now = dt.datetime.now(dt.UTC)
+    start = (since.astimezone(dt.UTC).replace(second=0, microsecond=0) if since is not None
+             else now - dt.timedelta(minutes=minutes))
     stat = {
         "Metric": {
             "Namespace": metric["namespace"],
@@ -39,7 +43,7 @@ def latest_datapoint(ctx: CheckContext, metric: dict, minutes: int = 5) -> Datap
             {"Id": "lo", "MetricStat": {**stat, "Stat": "Minimum"}, "ReturnData": True},
             {"Id": "hi", "MetricStat": {**stat, "Stat": "Maximum"}, "ReturnData": True},
         ],
-        StartTime=now - dt.timedelta(minutes=minutes),
+        StartTime=start,
         EndTime=now + dt.timedelta(minutes=1),
         ScanBy="TimestampDescending",
     )

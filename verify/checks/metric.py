@@ -1,19 +1,25 @@
 """`metric`: what the publisher puts in CloudWatch equals the backlog it stands for.
 
-Forces a fresh datapoint by invoking the publisher synchronously (unless --no-invoke), reads
-it back with the exact dimensions, and compares it with the count sampled before and after.
+Forces a fresh datapoint by invoking the publisher synchronously (unless --no-invoke): the
+value it published must lie within the count sampled before and after, and the datapoint read
+back (the invoke's minute or later, exact dimensions) must hold that value.
 """
 
+import datetime as dt
 import json
 import time
 
-from verify.checks.backlog import describe_metric, latest_datapoint, reference_count
+from verify.checks.backlog import Datapoint, describe_metric, latest_datapoint, reference_count
 from verify.context import CheckContext, Task
 from verify.errors import VerifyError
-from verify.report import CheckResult, failed, passed
+from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "metric"
 READ_BACK_S = 8.0
+NO_DATAPOINT_HINT = ("the publisher does not publish these exact dimensions: `python -m verify "
+                     "publisher` (BACKLOG_TARGETS) and its schedule")
+NOT_FOLLOWING_HINT = ("the metric does not follow the backlog: check what the publisher counts "
+                      "(counting.in_flight/delayed in the outputs) and its log line")
 
 
 def invoke_publisher(ctx: CheckContext) -> dict:
@@ -70,50 +76,115 @@ def judge_publisher_answer(worker_type: str, worker: dict, answer: dict) -> Chec
     return None
 
 
+def _seen(point: Datapoint) -> str:
+    if point.minimum == point.maximum:
+        return f"{point.maximum:g}"
+    return f"{point.minimum:g}..{point.maximum:g}"
+
+
+def _fits(point: Datapoint, low: float, high: float) -> bool:
+    return low <= point.maximum <= high or low <= point.minimum <= high
+
+
+def _holds(point: Datapoint | None, value: float) -> bool:
+    return point is not None and point.minimum <= value <= point.maximum
+
+
+def _read_back(ctx: CheckContext, metric: dict, since: dt.datetime,
+               published: float) -> Datapoint | None:
+    """The datapoint of the invoke's minute or later, polled a few seconds until it holds the
+    invoke's value (CloudWatch is eventually consistent); None if no such period appeared."""
+    stop = time.monotonic() + min(READ_BACK_S, ctx.remaining())
+    delay = 0.25
+    while True:
+        point = latest_datapoint(ctx, metric, since=since)
+        if _holds(point, published) or time.monotonic() + delay > stop:
+            return point
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def judge_latest(worker_type: str, name: str, point: Datapoint | None, low: int, high: int,
+                 counted: str) -> CheckResult:
+    """--no-invoke: the newest datapoint against the count sampled before and after."""
+    if point is None:
+        return failed(CHECK_ID, worker_type,
+                      f"no datapoint of {name} in the last 5 min ({counted})", NO_DATAPOINT_HINT)
+    evidence = f"{name} = {_seen(point)}"
+    if not _fits(point, low, high):
+        return failed(CHECK_ID, worker_type, f"{evidence}, but {counted}", NOT_FOLLOWING_HINT)
+    return passed(CHECK_ID, worker_type, f"{evidence}; {counted}")
+
+
+def judge_invoked(worker_type: str, name: str, published: float, source: str | None,
+                  fresh: Datapoint | None, older: Datapoint | None, low: int, high: int,
+                  counted: str) -> CheckResult:
+    """The invoke's own value must lie within the count sampled before and after it; the
+    datapoint read back (the invoke's minute or later) must hold that value."""
+    if not low <= published <= high:
+        where = ("its BACKLOG_API_BASE_URL reaches another API or database than this one"
+                 if source == "api" else
+                 "it counts other messages than the backlog (counting.in_flight/delayed in "
+                 "the outputs against BACKLOG_TARGETS)")
+        return failed(
+            CHECK_ID, worker_type, f"the publisher published {published:g} to {name}, but "
+            f"{counted}",
+            f"the value the policy reads is wrong: {where}; read the publisher's log line for "
+            "this invocation (visible, in_flight, delayed, api_count, source)",
+        )
+    if fresh is not None and _holds(fresh, published):
+        return passed(CHECK_ID, worker_type,
+                      f"{name} = {_seen(fresh)} (invoke: {published:g}); {counted}")
+    if fresh is not None:
+        return failed(
+            CHECK_ID, worker_type,
+            f"the datapoint read back disagrees with the invoke: {name} = {_seen(fresh)} for the "
+            f"invoke's minute, the invoke published {published:g} ({counted})",
+            "something else publishes these exact dimensions (an old Lambda, script or schedule "
+            "still running), or the publisher's PutMetricData did not land; rerun `python -m "
+            "verify metric` to rule out CloudWatch's lag",
+        )
+    if older is None:
+        return failed(CHECK_ID, worker_type,
+                      f"no datapoint of {name} in the last 5 min, though the invoke published "
+                      f"{published:g} ({counted})", NO_DATAPOINT_HINT)
+    return warned(
+        CHECK_ID, worker_type,
+        f"the invoke's datapoint did not appear in {READ_BACK_S:g}s: {name} = {_seen(older)} at "
+        f"{older.timestamp:%H:%M} UTC is older (invoke: {published:g}); {counted}",
+        "CloudWatch can lag: rerun `python -m verify metric`; if it persists the publisher's "
+        "datapoint does not reach these dimensions (read its log line)",
+    )
+
+
 def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
     metric = worker["metric"]
+    name = describe_metric(metric)
+
+    def invoke() -> tuple[dt.datetime, dict]:
+        return dt.datetime.now(dt.UTC), invoke_publisher(ctx)
 
     def run() -> CheckResult:
         before, source = reference_count(ctx, worker)
-        published = None
+        invoked_at: dt.datetime | None = None
+        answer: dict | None = None
         if ctx.options.invoke:
-            answer = ctx.once("publisher-invoke", lambda: invoke_publisher(ctx))
+            invoked_at, answer = ctx.once("publisher-invoke", invoke)
             verdict = judge_publisher_answer(worker_type, worker, answer)
             if verdict is not None:
                 return verdict
-            published = answer["worker_types"][worker_type]["value"]
         after, _ = reference_count(ctx, worker)
         low, high = min(before, after), max(before, after)
-        # CloudWatch is eventually consistent: poll a few seconds for the forced datapoint.
-        budget = READ_BACK_S if published is not None else 0.0
-        stop = time.monotonic() + min(budget, ctx.remaining())
-        delay = 0.25
-        while True:
-            point = latest_datapoint(ctx, metric)
-            fits = point is not None and (
-                low <= point.maximum <= high or low <= point.minimum <= high)
-            if fits or time.monotonic() + delay > stop:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        name = describe_metric(metric)
         counted = f"{source} backlog {before} before, {after} after"
-        if point is None:
-            return failed(
-                CHECK_ID, worker_type, f"no datapoint of {name} in the last 5 min ({counted})",
-                "the publisher does not publish these exact dimensions: `python -m verify "
-                "publisher` (BACKLOG_TARGETS) and its schedule",
-            )
-        seen = f"{point.maximum:g}" if point.minimum == point.maximum else \
-            f"{point.minimum:g}..{point.maximum:g}"
-        evidence = f"{name} = {seen}" + (f" (invoke: {published})" if published is not None else "")
-        if not fits:
-            return failed(
-                CHECK_ID, worker_type, f"{evidence}, but {counted}",
-                "the metric does not follow the backlog: check what the publisher counts "
-                "(counting.in_flight/delayed in the outputs) and its log line",
-            )
-        return passed(CHECK_ID, worker_type, f"{evidence}; {counted}")
+        if answer is None or invoked_at is None:
+            return judge_latest(worker_type, name, latest_datapoint(ctx, metric), low, high,
+                                counted)
+        info = answer["worker_types"][worker_type]
+        published = float(info["value"])
+        fresh = _read_back(ctx, metric, invoked_at, published)
+        older = latest_datapoint(ctx, metric) if fresh is None else None
+        return judge_invoked(worker_type, name, published, info.get("source"), fresh, older,
+                             low, high, counted)
 
     return Task(CHECK_ID, worker_type, run)
 
