@@ -46,6 +46,9 @@ def client_env(endpoint_url: str, region: str = REGION) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
         "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
         "AWS_PAGER": "",
+        # Everything of the sandbox is on loopback: never through a proxy of the shell.
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
     }
 
 

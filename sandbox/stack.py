@@ -18,9 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from sandbox import deployment, moto_server, nginx_server, sshd_server
 from sandbox.internal_api import VideoStore
 from sandbox.moto_mocks import MotoMocks
@@ -28,6 +25,7 @@ from sandbox.ports import free_port, wait_for_port
 from sandbox.processes import ProcessRegistry, up_lock
 from sandbox.seed import seed_queues, seed_videos
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
+from verify.checks.http_probe import ask_on_host, ask_public
 
 MODES = ("batch", "asg")
 SCHEDULE_EVERY_S = 5.0
@@ -232,27 +230,19 @@ def internal_key(state: SandboxState, outputs: Mapping[str, Any]) -> str:
 
 
 def public_answer(base_url: str, key: str | None) -> tuple[int, str]:
-    headers = {INTERNAL_KEY_HEADER: key} if key is not None else {}
-    try:
-        response = requests.get(base_url + BACKLOG_API_PATH, headers=headers, timeout=5,
-                                proxies={"http": "", "https": ""})
-        return response.status_code, response.text.strip()
-    except requests.RequestException as exc:
-        return 0, f"unreachable: {exc}"
+    """The API through nginx, as a client sees it (verify's own probe); 0 when unreachable."""
+    answer = ask_public(base_url, key, timeout_s=5)
+    return answer.status or 0, (answer.body.strip() if answer.status else answer.error)
 
 
 def local_answer(info: Mapping[str, Any], base_url: str, key: str) -> tuple[int, str]:
-    """The API as the host sees it, through SSH; the key travels on stdin, not argv."""
+    """The API as the host sees it, through SSH (verify's own probe; the key on stdin)."""
     transport = deployment.ssh_transport(ssh_endpoint(info))
-    command = ["curl", "-sS", "--noproxy", "*", "-K", "-", "-w", "\n%{http_code}",
-               base_url + BACKLOG_API_PATH]
     try:
-        header = f'header = "{INTERNAL_KEY_HEADER}: {key}"\n'
-        result = transport.run(command, timeout=10, stdin=header)
+        answer = ask_on_host(transport, base_url, key, timeout_s=10)
     finally:
         transport.close()
-    body, _, code = result.stdout.rpartition("\n")
-    return (int(code) if code.isdigit() else 0), body.strip() or result.stderr.strip()
+    return answer.status or 0, (answer.body.strip() if answer.status else answer.error)
 
 
 def latest_datapoints(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
