@@ -35,10 +35,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import boto3  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 from components.lambda_archive import build_archive, code_sha256  # noqa: E402
 from components.settings import BACKLOG_API_PATH  # noqa: E402
+from sandbox.moto_server import in_process as moto_server  # noqa: E402
 
 LAYOUTS = {
     "one namespace": {"ai": "Academy/Workers", "messaging": "Academy/Workers",
@@ -46,17 +46,6 @@ LAYOUTS = {
     "video in its own namespace": {"ai": "Academy/Workers", "messaging": "Academy/Workers",
                                    "video": "Academy/VideoProcessing"},
 }
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @contextmanager

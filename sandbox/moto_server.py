@@ -6,12 +6,13 @@ functions created before the switch are not seen after it, so configure before c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,20 @@ def client(env: Mapping[str, str], service: str) -> Any:
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+@contextlib.contextmanager
+def in_process() -> Iterator[str]:
+    """A moto server in a thread of this process, on a free loopback port (tests, benches)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 def render_env_file(env: dict[str, str]) -> str:

@@ -22,9 +22,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components.settings import BACKLOG_API_PATH
+from sandbox import moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "lambda" / "queue_depth"
@@ -54,13 +54,8 @@ def handler_module() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server.in_process() as url:
+        yield url
 
 
 @dataclass

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
-from sandbox.ports import LOOPBACK, free_port
+from sandbox import moto_server
+from sandbox.ports import LOOPBACK
 
 REGION = "ap-northeast-2"
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,13 +22,8 @@ KEY = "k3y-for-tests-0123456789abcdef"  # a test value, not a secret of any depl
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.stop()
+    with moto_server.in_process() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
