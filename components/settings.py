@@ -56,6 +56,7 @@ GLOBAL_KEYS: tuple[str, ...] = (
     "publisherSchedule",
     "backlogApiBaseUrl",
     "backlogApiTimeoutSeconds",
+    "backlogApiMaxCount",
     "videoBatchComputeEnvName",
     "videoBatchImage",
     "videoBatchVcpus",
@@ -152,6 +153,7 @@ class PublisherSettings:
     schedule: str
     backlog_api_base_url: str
     api_timeout_seconds: int
+    max_backlog_count: int  # a DB count above this is not believed (falls back to SQS)
     key_parameter_name: str
 
     @property
@@ -416,6 +418,7 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
         backlog_api_base_url=r.text("backlogApiBaseUrl", f"|{URL}",
                                     "empty or an http(s) base URL").rstrip("/"),
         api_timeout_seconds=r.integer("backlogApiTimeoutSeconds", 1, 20),
+        max_backlog_count=r.integer("backlogApiMaxCount", 1, 10_000_000),
         key_parameter_name=f"/{prefix}/workers/internal-api-key",
     )
     tag = r.text("apiHostTag", r"|[^=\s]+=[^=\s]*", "empty or 'Key=Value'")
