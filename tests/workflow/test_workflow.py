@@ -54,3 +54,48 @@ def test_a_failed_verify_fails_the_deploy_job() -> None:
     assert "| tee" in step["run"]
     # GitHub runs an explicit `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
     assert step.get("shell") == "bash" or "set -o pipefail" in step["run"]
+
+
+def pulumi_steps() -> list[tuple[str, dict]]:
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    return [(name, step) for name, job in jobs.items() for step in job["steps"]
+            if step.get("uses", "").startswith("pulumi/actions@")]
+
+
+def pinned_sdk_version() -> str:
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.startswith("pulumi=="):
+            return line.split("==", 1)[1].strip()
+    raise AssertionError("requirements.txt pins no pulumi SDK")
+
+
+def test_a_job_that_comments_on_pull_requests_may_write_to_them() -> None:
+    """pulumi/actions' comment call gets a 403 without `pull-requests: write`."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    commenting = [name for name, step in pulumi_steps() if step["with"].get("comment-on-pr")]
+    assert commenting, "the preview is meant to be commented on the pull request"
+    for name in commenting:
+        assert jobs[name].get("permissions", {}).get("pull-requests") == "write", name
+
+
+def test_every_pulumi_step_pins_the_cli_to_the_sdk_version() -> None:
+    steps = pulumi_steps()
+    assert len(steps) >= 2
+    for name, step in steps:
+        assert step["with"].get("pulumi-version") == pinned_sdk_version(), name
+
+
+def test_the_stack_name_is_organization_qualified() -> None:
+    """pulumi/actions wants `org-name/stack-name`; the org comes from a repository variable
+    and an empty one stops the job before Pulumi runs."""
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    stack = flow["env"]["PULUMI_STACK"]
+    org, _, short = stack.partition("/")
+    assert org == "${{ vars.PULUMI_ORG }}" and short == "prod"
+    assert (ROOT / f"Pulumi.{short}.yaml").exists()
+    for name, step in pulumi_steps():
+        assert step["with"]["stack-name"] == "${{ env.PULUMI_STACK }}", name
+        steps = flow["jobs"][name]["steps"]
+        before = steps[:steps.index(step)]
+        assert any("PULUMI_ORG" in s.get("run", "") and "exit 1" in s.get("run", "")
+                   for s in before), f"{name}: no guard for an unset PULUMI_ORG"
