@@ -52,6 +52,21 @@ DimensionArgs = _asg.PolicyTargetTrackingConfigurationCustomizedMetricSpecificat
 MixedTemplateSpecArgs = _asg.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs
 
 
+def wake_from_zero_spec(group_name: str) -> dict[str, Any]:
+    """The wake policy and alarm as declared: the resources and the stack output (verify's
+    reference) are both built from this. m1 is the fleet's backlog metric, m2 its in-service
+    instances, the expression returns 1 while backlog waits with none in service."""
+    return {
+        "policy_name": f"{group_name}-wake-from-zero",
+        "alarm_name": f"{group_name}-wake-from-zero",
+        "expression": WAKE_EXPRESSION,
+        "threshold": 1.0,
+        "comparison_operator": "GreaterThanOrEqualToThreshold",
+        "adjustment_type": "ExactCapacity",
+        "scaling_adjustment": 1,
+    }
+
+
 @dataclass(frozen=True)
 class WorkerFleetArgs:
     worker: WorkerSettings
@@ -317,27 +332,28 @@ class WorkerFleet(pulumi.ComponentResource):
         """At 0 instances m1 / m2 has no value; this alarm starts the first instance."""
         worker = self._worker
         spec = worker.metric
+        wake = wake_from_zero_spec(worker.group_name)
         self.wake_policy = aws.autoscaling.Policy(
             f"{name}-wake-from-zero",
             aws.autoscaling.PolicyArgs(
-                name=f"{worker.group_name}-wake-from-zero",
+                name=wake["policy_name"],
                 autoscaling_group_name=self.group.name,
                 policy_type="SimpleScaling",
                 # Idempotent: the alarm re-invokes the policy every minute while in ALARM.
-                adjustment_type="ExactCapacity",
-                scaling_adjustment=1,
+                adjustment_type=wake["adjustment_type"],
+                scaling_adjustment=wake["scaling_adjustment"],
             ),
             opts=child,
         )
         self.wake_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-wake-from-zero",
             aws.cloudwatch.MetricAlarmArgs(
-                name=f"{worker.group_name}-wake-from-zero",
+                name=wake["alarm_name"],
                 alarm_description=(
                     f"{worker.label} backlog > 0 with no instance in service: start one"
                 ),
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                threshold=1,
+                comparison_operator=wake["comparison_operator"],
+                threshold=wake["threshold"],
                 evaluation_periods=1,
                 datapoints_to_alarm=1,
                 treat_missing_data="notBreaching",
@@ -366,7 +382,7 @@ class WorkerFleet(pulumi.ComponentResource):
                     ),
                     aws.cloudwatch.MetricAlarmMetricQueryArgs(
                         id="e1",
-                        expression=WAKE_EXPRESSION,
+                        expression=wake["expression"],
                         label="backlog waiting with no instance",
                         return_data=True,
                     ),
@@ -388,4 +404,5 @@ class WorkerFleet(pulumi.ComponentResource):
             "instance_warmup_s": w.instance_warmup_seconds,
             "policy_name": self.policy_name,
             "wake_from_zero": w.wake_from_zero,
+            "wake": wake_from_zero_spec(w.group_name) if w.wake_from_zero else None,
         }

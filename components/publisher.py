@@ -132,6 +132,17 @@ class BacklogPublisher(pulumi.ComponentResource):
         )
 
         self.code_sha256 = write_archive(ROOT / SOURCE_DIR, ARCHIVE_PATH)
+        # One declaration: the function's environment and the stack output verify compares
+        # the live function against.
+        self.environment: dict[str, pulumi.Input[str]] = {
+            "BACKLOG_TARGETS": pulumi.Output.json_dumps(
+                [_target_env(t) for t in args.targets]
+            ),
+            "BACKLOG_API_BASE_URL": settings.backlog_api_base_url,
+            "BACKLOG_API_PATH": BACKLOG_API_PATH,
+            "INTERNAL_KEY_PARAMETER": self.key_parameter.name,
+            "BACKLOG_API_TIMEOUT_S": str(settings.api_timeout_seconds),
+        }
         self.function = aws.lambda_.Function(
             f"{name}-function",
             aws.lambda_.FunctionArgs(
@@ -144,17 +155,7 @@ class BacklogPublisher(pulumi.ComponentResource):
                 source_code_hash=self.code_sha256,
                 timeout=settings.lambda_timeout_seconds,
                 memory_size=128,
-                environment=aws.lambda_.FunctionEnvironmentArgs(
-                    variables={
-                        "BACKLOG_TARGETS": pulumi.Output.json_dumps(
-                            [_target_env(t) for t in args.targets]
-                        ),
-                        "BACKLOG_API_BASE_URL": settings.backlog_api_base_url,
-                        "BACKLOG_API_PATH": BACKLOG_API_PATH,
-                        "INTERNAL_KEY_PARAMETER": self.key_parameter.name,
-                        "BACKLOG_API_TIMEOUT_S": str(settings.api_timeout_seconds),
-                    }
-                ),
+                environment=aws.lambda_.FunctionEnvironmentArgs(variables=self.environment),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
@@ -220,4 +221,5 @@ class BacklogPublisher(pulumi.ComponentResource):
             "schedule_rule": self.schedule.name,
             "errors_alarm": self.errors_alarm.name,
             "source_dir": SOURCE_DIR,
+            "environment": self.environment,  # names and values, never the key itself
         }

@@ -59,6 +59,15 @@ def test_stack_output_describes_each_fleet_and_batch(prod, prod_asg) -> None:
         "instance_warmup_s": 300,
         "policy_name": "academy-video-worker-asg-backlog-per-instance",
         "wake_from_zero": True,
+        "wake": {
+            "policy_name": "academy-video-worker-asg-wake-from-zero",
+            "alarm_name": "academy-video-worker-asg-wake-from-zero",
+            "expression": "IF(m1 > 0 AND FILL(m2, 0) < 1, 1, 0)",
+            "threshold": 1.0,
+            "comparison_operator": "GreaterThanOrEqualToThreshold",
+            "adjustment_type": "ExactCapacity",
+            "scaling_adjustment": 1,
+        },
     }
     assert prod.academy["worker_types"]["video"]["fleet"] is None
     assert prod.academy["batch"] == {
