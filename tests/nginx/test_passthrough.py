@@ -57,8 +57,12 @@ def good(nginx_factory, upstream):
 
 def test_internal_path_carries_the_key_and_the_forwarding_headers(good, key) -> None:
     seen = assert_key_passthrough(good, key)
-    # The internal location adds a header of its own and still forwards the key (checked above).
-    assert seen["x-request-path"] == BACKLOG_PATH
+    # The internal location sets Content-Type of its own and still forwards the key (checked
+    # above); the path travels in the request line only, never in a header (issue 9).
+    assert "x-request-path" not in seen
+    assert good.get(BACKLOG_PATH + "?probe=1", [("X-Internal-Key", key)]).json()["path"] == (
+        BACKLOG_PATH + "?probe=1"
+    )
 
 
 def test_internal_path_forwards_only_the_allow_list(good, key) -> None:
@@ -66,7 +70,7 @@ def test_internal_path_forwards_only_the_allow_list(good, key) -> None:
         BACKLOG_PATH, [("X-Internal-Key", key), ("Cookie", "session=abc"), ("X-Debug", "1")]
     )
     names = {k for k, _ in reply.json()["headers"]}
-    allowed = {h.lower() for h, _ in PROXY_HEADERS} | {"x-request-path", "connection"}
+    allowed = {h.lower() for h, _ in PROXY_HEADERS} | {"connection"}
     assert names <= allowed, names - allowed
 
 

@@ -55,10 +55,21 @@ def test_no_proxy_headers_at_server_level_where_a_location_could_shadow_them() -
     assert [d for d in server.children or [] if d.name == "proxy_set_header"] == []
 
 
-def test_internal_location_forwards_an_allow_list_and_adds_its_own_header() -> None:
+def test_internal_location_forwards_an_allow_list_and_no_decoded_value() -> None:
     lines = locations(render(PROD))[INTERNAL_PATH_PREFIX]
     assert "proxy_pass_request_headers off" in lines
-    assert "proxy_set_header X-Request-Path $uri" in lines
+    # $uri and friends are decoded: a %0d%0a in them writes header lines upstream (issue 9).
+    header_values = " ".join(line for line in lines if line.startswith("proxy_set_header "))
+    assert not re.search(r"\$(uri|document_uri|args|arg_\w+|query_string|is_args)\b",
+                         header_values), header_values
+
+
+def test_server_tokens_off_and_the_access_log_escapes_deliberately() -> None:
+    text = render(PROD)
+    server = next(d for d in parse(text) if d.name == "server")
+    assert [d.args for d in server.children or [] if d.name == "server_tokens"] == [["off"]]
+    formats = [d for d in parse(text) if d.name == "log_format"]
+    assert formats[0].args[1] == "escape=default"
 
 
 def test_underscored_headers_stay_invalid_and_the_key_is_never_logged() -> None:
