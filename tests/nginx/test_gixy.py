@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from components.nginx_config import NginxParams, render
+from components.nginx_config import render
 from components.settings import parse_settings
 from components.stack_files import plain_settings, stack_config
 from sandbox.nginx_server import NginxFiles
@@ -88,7 +89,7 @@ def variants(root: Path) -> dict[str, tuple[Path, Path]]:
     inline.mkdir()
     params = NginxFiles.under(inline).main_params(8080, UPSTREAM)
     conf = inline / "nginx.conf"
-    conf.write_text(render(NginxParams(**{**params.__dict__, "site_include": None})))
+    conf.write_text(render(replace(params, site_include=None)))
     out["standalone, site inlined"] = (conf, conf)
     return out
 
