@@ -5,6 +5,7 @@ Exit status: 0 nothing failed or errored, 1 something did, 2 bad usage or unread
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -95,10 +96,9 @@ def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
     def setting(flag: str | None, name: str) -> str | None:
         return flag or env.get(name) or os.environ.get(name) or None
 
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
-    if args.canary_timeout <= 0:
-        raise UsageError(f"--canary-timeout must be positive, got {args.canary_timeout:g}")
+    for flag, seconds in (("--timeout", args.timeout), ("--canary-timeout", args.canary_timeout)):
+        if not math.isfinite(seconds) or seconds <= 0:  # nan passes every comparison
+            raise UsageError(f"{flag} must be a positive number of seconds, got {seconds:g}")
     if args.parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
     jump = setting(args.jump_host, "VERIFY_JUMP_HOST")
@@ -129,6 +129,20 @@ def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
     )
 
 
+def _writable(path: Path) -> None:
+    """Refuse a --junit path that cannot be written before any check runs (the run would
+    otherwise invoke the publisher and then lose the report)."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write --junit {path}: {exc.strerror or exc}") from None
+
+
 def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     """`masker` learns the key when a check reads it; everything printed goes through it."""
     masker = masker or Masker()
@@ -136,6 +150,10 @@ def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     outputs, env = _load(args)
     names = select_checks(outputs, args.check)
     options = _options(args, env)
+    # A key given in the environment is known from the start, so even early errors mask it.
+    masker.add(env.get(options.internal_key_env) or os.environ.get(options.internal_key_env))
+    if args.junit is not None:
+        _writable(args.junit)
     progress = ProgressLine()
     try:
         report = run_checks(

@@ -191,9 +191,9 @@ def test_all_against_a_seeded_emulator_through_the_cli(stack, write_json):
     assert "fail" in by_id["metric"] and "fail" in by_id["api"]
 
 
-def test_an_error_after_the_key_is_known_does_not_print_it(write_json, tmp_path):
-    # The api check reads the key (LOCAL asks a host for it); writing the report then fails
-    # with a message that names the path, which here happens to contain the key.
+def test_an_error_naming_the_key_does_not_print_it(write_json, tmp_path):
+    # The --junit path is refused with a message that names it, and here it happens to contain
+    # the key (given in the environment, so known to the masker from the start).
     document = minimal_outputs()
     document["academy"]["api"]["hosts"] = [{"name": "web", "instance_id": None, "ssh": None}]
     blocker = tmp_path / "not-a-directory"
@@ -216,4 +216,52 @@ def test_the_canary_has_its_own_bound_and_the_help_says_it_takes_minutes(write_j
     assert "a real canary takes minutes" in help_text and "--canary-timeout SECONDS" in help_text
     done = verify("all", "--outputs", str(write_json(minimal_outputs())), "--canary",
                   "--canary-timeout", "0")
-    assert_one_clear_line(done, 2, "--canary-timeout must be positive")
+    assert_one_clear_line(done, 2, "--canary-timeout must be a positive number of seconds")
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--canary-timeout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1"])
+def test_bounds_must_be_finite_and_positive(write_json, option, value):
+    done = verify("all", "--outputs", str(write_json(minimal_outputs())), f"{option}={value}")
+    assert_one_clear_line(done, 2, f"{option} must be a positive number of seconds")
+
+
+@pytest.fixture
+def counting_server():
+    """Accepts connections, counts them, answers nothing."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join(1)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_an_unwritable_junit_path_is_refused_before_any_check_runs(write_json, tmp_path,
+                                                                   counting_server):
+    url, accepted = counting_server
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = verify("api", "--outputs", str(write_json(minimal_outputs(url))), "--timeout", "2",
+                  "--junit", str(blocker / "verify.xml"), env={"ACADEMY_INTERNAL_KEY": KEY})
+    assert_one_clear_line(done, 2, "cannot write --junit")
+    assert accepted == []  # nothing was asked: the public API never saw a connection
+    assert done.stdout == ""

@@ -1,0 +1,112 @@
+"""Every unreadable or ill-shaped outputs file is a usage error (exit 2) that names the place in
+the document and what was expected; never an internal error."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.verify.test_cli import assert_one_clear_line, minimal_outputs, verify
+from verify.errors import UsageError
+from verify.outputs import load_file, validate
+
+
+def fleet() -> dict:
+    return {"group_name": "g", "min_size": 0, "max_size": 2, "target_backlog_per_instance": 20,
+            "instance_warmup_s": 120, "policy_name": "p", "wake_from_zero": True}
+
+
+def with_fleet() -> dict:
+    document = minimal_outputs()
+    document["academy"]["worker_types"]["ai"]["fleet"] = fleet()
+    return document
+
+
+def test_the_minimal_outputs_with_a_fleet_are_valid():
+    assert validate(with_fleet(), "f")["worker_types"]["ai"]["fleet"]["min_size"] == 0
+
+
+def test_non_utf8_bytes_exit_2_naming_the_file(tmp_path: Path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"academy": "caf\xe9"}')
+    done = verify("all", "--outputs", str(path))
+    assert_one_clear_line(done, 2, "not UTF-8")
+    assert str(path) in done.stderr
+
+
+def test_json_nested_100000_deep_exit_2(tmp_path: Path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    done = verify("all", "--outputs", str(path))
+    assert_one_clear_line(done, 2, "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda a: a["worker_types"]["ai"].__setitem__("queue", 5),
+         "'academy.worker_types.ai.queue' should be an object, got int"),
+        (lambda a: a["worker_types"]["ai"].__setitem__("fleet", "x"),
+         "'academy.worker_types.ai.fleet' should be an object or null, got str"),
+        (lambda a: a["worker_types"]["ai"]["fleet"].__setitem__("min_size", "1"),
+         "'academy.worker_types.ai.fleet.min_size' should be an integer, got str"),
+        (lambda a: a["worker_types"]["ai"]["fleet"].__setitem__("max_size", True),
+         "'academy.worker_types.ai.fleet.max_size' should be an integer, got bool"),
+        (lambda a: a["worker_types"]["ai"]["queue"].__setitem__("visibility_timeout_s", 9.5),
+         "'academy.worker_types.ai.queue.visibility_timeout_s' should be an integer, got float"),
+        (lambda a: a["worker_types"]["ai"]["metric"].__setitem__("dimensions", {"A": 1}),
+         "'academy.worker_types.ai.metric.dimensions.A' should be a string, got int"),
+        (lambda a: a["worker_types"]["ai"].__setitem__("published", "yes"),
+         "'academy.worker_types.ai.published' should be true or false, got str"),
+        (lambda a: a["api"].__setitem__("hosts", [{"name": "h", "ssh": {"host": "h"}}]),
+         "missing key 'academy.api.hosts[0].ssh.port'"),
+        (lambda a: a["api"]["hosts"].append({"name": "h", "ssh": {"host": "h", "port": "22",
+                                                                   "user": "u"}}),
+         "'academy.api.hosts[0].ssh.port' should be an integer, got str"),
+        (lambda a: a.__setitem__("worker_types", []),
+         "'academy.worker_types' should be an object, got list"),
+        (lambda a: a.__setitem__("stack", None), "'academy.stack' should be a string, got null"),
+        (lambda a: a["publisher"].pop("code_sha256"),
+         "missing key 'academy.publisher.code_sha256'"),
+        (lambda a: a["api"]["nginx"].__setitem__("association_names", "doc"),
+         "'academy.api.nginx.association_names' should be a list, got str"),
+    ],
+)
+def test_wrong_types_name_the_path_and_what_was_expected(change, words):
+    document = with_fleet()
+    change(document["academy"])
+    with pytest.raises(UsageError) as raised:
+        validate(document, "saved.json")
+    assert words in str(raised.value)
+    assert str(raised.value).startswith("saved.json: ")
+
+
+def test_a_wrong_type_through_the_cli_is_exit_2_not_an_internal_error(write_json):
+    document = with_fleet()
+    document["academy"]["worker_types"]["ai"]["fleet"]["min_size"] = "1"
+    done = verify("scaling", "--outputs", str(write_json(document)))
+    assert_one_clear_line(done, 2, "fleet.min_size' should be an integer, got str")
+
+
+def test_a_batch_block_with_wrong_types(write_json):
+    document = minimal_outputs()
+    academy = document["academy"]
+    academy["mode"] = "batch"
+    academy["batch"] = {"compute_environment": "ce", "job_queue": "q", "job_definition": "d",
+                        "architecture": "arm64", "retry_attempts": [1], "timeout_s": 14400}
+    done = verify("batch", "--outputs", str(write_json(document)))
+    assert_one_clear_line(done, 2, "'academy.batch.retry_attempts' should be an integer, got list")
+
+
+def test_the_validator_does_not_change_a_valid_document():
+    document = with_fleet()
+    before = copy.deepcopy(document)
+    validate(document, "f")
+    assert document == before
+
+
+def test_load_file_accepts_what_the_sandbox_and_the_tests_write(tmp_path: Path):
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(with_fleet()))
+    assert load_file(path)["stack"] == "cli"
