@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the sandbox and the tests run for real: nginx, sshd, and
-# curl (what an API host answers LOCAL is asked with curl, as on a real host).
+# Installs the Debian packages the sandbox and the tests run for real: nginx, sshd,
+# curl (what an API host answers LOCAL is asked with curl, as on a real host), and Debian's
+# AWS CLI (the README's `aws ... --endpoint-url` commands are tested against the sandbox).
 # As root it installs what is missing; otherwise it prints the exact command to run.
 set -euo pipefail
 need=()
@@ -8,6 +9,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/bin/aws ] || need+=(awscli)
 [ ${#need[@]} -eq 0 ] && exit 0
 cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${need[*]}"
 if [ "$(id -u)" -ne 0 ]; then
