@@ -5,7 +5,14 @@ import secrets
 from dataclasses import dataclass
 
 from verify.checks.hosts import per_host_tasks
-from verify.checks.http_probe import REFUSED_BY, ApiAnswer, ask_on_host, ask_public
+from verify.checks.http_probe import (
+    BACKLOG_PATH,
+    COUNT_SHAPE,
+    REFUSED_BY,
+    ApiAnswer,
+    ask_on_host,
+    ask_public,
+)
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, Status
 
@@ -74,6 +81,15 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool,
             "check it runs (systemctl status) and listens on that address",
         )
     if local.status == 200 and public.status == 200:
+        for side, answer in (("LOCAL", local), ("PUBLIC", public)):
+            if answer.backlog() is None:  # agreeing on a wrong answer proves nothing
+                return Verdict(
+                    Status.FAIL,
+                    f"{side} answered 200 but not a backlog count: {evidence}",
+                    f"{BACKLOG_PATH} must answer {COUNT_SHAPE}; the publisher refuses anything "
+                    "else and falls back to SQS: check the path reaches the backlog view (not "
+                    "another page or a login) and the view's code",
+                )
         if bodies_match:
             return Verdict(Status.PASS, f"LOCAL and PUBLIC agree: {local.evidence()}")
         return Verdict(

@@ -33,17 +33,29 @@ class ApiAnswer:
         return (self.header(REFUSED_BY) or "").strip().lower() == "nginx"
 
     def backlog(self) -> int | None:
-        try:
-            value = json.loads(self.body).get("backlog")
-        except (ValueError, AttributeError):
-            return None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return parse_backlog(self.body)
 
     def evidence(self) -> str:
         if self.status is None:
             return f"no answer ({self.error})"
         body = " ".join(self.body.split())
         return f"{self.status} {body[:60]}"
+
+
+COUNT_SHAPE = '{"backlog": <int >= 0>}'
+
+
+def parse_backlog(body: str) -> int | None:
+    """The count, or None unless the body is a JSON object whose "backlog" is an int (not a
+    bool) >= 0: the publisher's rule (lambda/ keeps its own copy: it must stay self-contained)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # ValueError covers ints of more than 4,300 digits
+        return None
+    value = document.get("backlog") if isinstance(document, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def backlog_url(base_url: str) -> str:

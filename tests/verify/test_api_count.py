@@ -1,0 +1,60 @@
+"""LOCAL and PUBLIC agreeing on something that is not a count is a FAIL, never a PASS: the
+only count is a JSON object {"backlog": N}, N an int (not bool) >= 0 (the publisher's rule)."""
+
+import json
+
+import pytest
+
+from tests.verify.test_cli import KEY, minimal_outputs, verify
+from verify.checks.api import diagnose_paths
+from verify.checks.http_probe import ApiAnswer, parse_backlog
+from verify.report import Status
+
+NOT_COUNTS = ["garbage", "-1", '"3"', "2.5", "null", "3", "[3]", "{}", '{"backlog": -1}',
+              '{"backlog": "3"}', '{"backlog": 2.5}', '{"backlog": null}', '{"backlog": true}',
+              '{"backlog": 3.0}', '{"backlog": ' + "9" * 5000 + "}", ""]
+
+
+@pytest.mark.parametrize("body", NOT_COUNTS)
+def test_agreeing_on_a_wrong_answer_fails(body):
+    answer = ApiAnswer(200, body)
+    verdict = diagnose_paths(answer, answer, bodies_match=True)
+    assert verdict.status is Status.FAIL
+    assert "not a backlog count" in verdict.summary
+    assert '{"backlog": <int >= 0>}' in verdict.hint
+
+
+@pytest.mark.parametrize("body", NOT_COUNTS)
+def test_only_an_object_with_a_non_negative_int_is_a_count(body):
+    assert parse_backlog(body) is None
+
+
+@pytest.mark.parametrize(("body", "count"), [('{"backlog": 0}', 0), ('{"backlog": 3}', 3),
+                                             ('{"backlog": 7, "other": "x"}', 7)])
+def test_counts(body, count):
+    assert parse_backlog(body) == count
+    verdict = diagnose_paths(ApiAnswer(200, body), ApiAnswer(200, body), bodies_match=True)
+    assert verdict.status is Status.PASS
+
+
+def test_a_public_answer_that_is_not_a_count_is_named(write_json):
+    verdict = diagnose_paths(ApiAnswer(200, '{"backlog": 3}'), ApiAnswer(200, "<html>"),
+                             bodies_match=False)
+    assert verdict.status is Status.FAIL and "PUBLIC answered 200 but not a backlog count" in (
+        verdict.summary)
+
+
+@pytest.mark.parametrize("backlog", [-1, "3", 2.5, None])
+def test_the_api_check_fails_when_both_paths_agree_on_a_wrong_count(write_json, backlog_api,
+                                                                     backlog):
+    backlog_api.state["backlog"] = backlog
+    document = minimal_outputs(backlog_api.public_url)
+    document["academy"]["api"]["local_base_url"] = backlog_api.local_url
+    document["academy"]["api"]["hosts"] = [{"name": "web", "instance_id": None, "ssh": None}]
+    done = verify("api", "--outputs", str(write_json(document)), "--transport", "local",
+                  "--json", "--timeout", "20", env={"ACADEMY_INTERNAL_KEY": KEY})
+    rows = {c["target"]: c for c in json.loads(done.stdout)["checks"]}
+    assert rows["web"]["status"] == "fail", rows["web"]
+    assert "not a backlog count" in rows["web"]["summary"]
+    assert rows["public key check"]["status"] == "pass"
+    assert done.returncode == 1
