@@ -184,6 +184,44 @@ def _policy_metrics(metric: dict, group: str) -> list[dict]:
     ]
 
 
+def wake_alarm_metrics(metric: dict, group: str) -> list[dict]:
+    """The wake-from-zero alarm's queries as components/fleet.py declares them."""
+    from components.fleet import BACKLOG_STAT, WAKE_EXPRESSION
+
+    def stat(namespace: str, name: str, dimensions: dict, statistic: str) -> dict:
+        return {"Period": 60, "Stat": statistic, "Metric": {
+            "Namespace": namespace, "MetricName": name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]}}
+
+    return [
+        {"Id": "m1", "ReturnData": False, "MetricStat": stat(
+            metric["namespace"], metric["name"], metric["dimensions"], BACKLOG_STAT)},
+        {"Id": "m2", "ReturnData": False, "MetricStat": stat(
+            "AWS/AutoScaling", "GroupInServiceInstances", {"AutoScalingGroupName": group},
+            "Average")},
+        {"Id": "e1", "Expression": WAKE_EXPRESSION, "ReturnData": True},
+    ]
+
+
+def _seed_wake_from_zero(stack: "SeededStack", group: str, metric: dict) -> dict:
+    """The wake policy and alarm as the fleet declares them; returns the output's `wake`."""
+    from components.fleet import wake_from_zero_spec
+
+    wake = wake_from_zero_spec(group)
+    autoscaling = stack.client("autoscaling")
+    autoscaling.put_scaling_policy(
+        AutoScalingGroupName=group, PolicyName=wake["policy_name"], PolicyType="SimpleScaling",
+        AdjustmentType=wake["adjustment_type"], ScalingAdjustment=wake["scaling_adjustment"])
+    arn = autoscaling.describe_policies(AutoScalingGroupName=group, PolicyNames=[
+        wake["policy_name"]])["ScalingPolicies"][0]["PolicyARN"]
+    stack.client("cloudwatch").put_metric_alarm(
+        AlarmName=wake["alarm_name"], AlarmActions=[arn], EvaluationPeriods=1,
+        DatapointsToAlarm=1, Threshold=wake["threshold"],
+        ComparisonOperator=wake["comparison_operator"], TreatMissingData="notBreaching",
+        Metrics=wake_alarm_metrics(metric, group))
+    return wake
+
+
 def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> SeededStack:
     """Create what `pulumi up` would in asg mode, by hand, and return matching outputs."""
     from components.lambda_archive import build_archive, code_sha256
@@ -216,6 +254,7 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
                 "CustomizedMetricSpecification": {
                     "Metrics": _policy_metrics(spec["metric"], group)},
                 "TargetValue": 20.0})
+        wake = _seed_wake_from_zero(stack, group, spec["metric"])
         worker_types[wt] = {
             "label": spec["label"],
             "queue": {"name": f"academy-{wt}-jobs", "url": url, "arn": arn,
@@ -229,7 +268,8 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
             "backlog_api": spec["backlog_api"] and api_urls is not None,
             "fleet": {"group_name": group, "min_size": 0, "max_size": 10,
                       "target_backlog_per_instance": 20, "instance_warmup_s": 120,
-                      "policy_name": f"{group}-backlog-per-instance", "wake_from_zero": True},
+                      "policy_name": f"{group}-backlog-per-instance", "wake_from_zero": True,
+                      "wake": wake},
         }
         targets.append({"worker_type": wt, "queue_url": url, "metric": spec["metric"],
                         "count_in_flight": True, "count_delayed": False,
@@ -243,14 +283,15 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
             {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*"},
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": "*"}]}))
     archive = build_archive(ROOT / "lambda" / "queue_depth")
+    environment = {
+        "BACKLOG_TARGETS": json.dumps(targets),
+        "BACKLOG_API_BASE_URL": api_urls[1] if api_urls else "",
+        "INTERNAL_KEY_PARAMETER": KEY_PARAMETER,
+        "BACKLOG_API_TIMEOUT_S": "3"}
     function_arn = lam.create_function(
         FunctionName=FUNCTION, Runtime="python3.12", Role=role_arn,
         Handler="lambda_function.handler", Code={"ZipFile": archive},
-        Environment={"Variables": {
-            "BACKLOG_TARGETS": json.dumps(targets),
-            "BACKLOG_API_BASE_URL": api_urls[1] if api_urls else "",
-            "INTERNAL_KEY_PARAMETER": KEY_PARAMETER,
-            "BACKLOG_API_TIMEOUT_S": "3"}},
+        Environment={"Variables": environment},
     )["FunctionArn"]
     events.put_rule(Name=RULE, ScheduleExpression="rate(1 minute)", State="ENABLED")
     events.put_targets(Rule=RULE, Targets=[{"Id": "publisher", "Arn": function_arn}])
@@ -261,7 +302,7 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
         "publisher": {"function_name": FUNCTION, "role_name": PUBLISHER_ROLE,
                       "code_sha256": code_sha256(archive), "key_parameter": KEY_PARAMETER,
                       "schedule_rule": RULE, "errors_alarm": None,
-                      "source_dir": "lambda/queue_depth"},
+                      "source_dir": "lambda/queue_depth", "environment": environment},
         "batch": None,
         "api": {"public_base_url": api_urls[1] if api_urls else "http://127.0.0.1:9",
                 "local_base_url": api_urls[0] if api_urls else "http://127.0.0.1:9",

@@ -1,5 +1,6 @@
 """`scaling` (asg mode): each fleet's target-tracking policy reads exactly the publisher's
-metric per in-service instance; the group can compute it; the publisher cannot scale."""
+metric per in-service instance; no policy the stack did not declare; the wake-from-zero alarm
+is the stack's; the group can compute the metric; the publisher cannot scale."""
 
 import json
 import math
@@ -7,20 +8,19 @@ import re
 from urllib.parse import unquote
 
 from verify.checks.backlog import describe_metric, latest_datapoint, reference_count
+from verify.checks.fleet_policies import (
+    ENABLED_UNSEEN,
+    enabled_problem,
+    foreign_policies_task,
+    group_policies,
+)
+from verify.checks.metric_math import IN_SERVICE, read_queries
+from verify.checks.wake_alarm import wake_alarm_task
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "scaling"
-IN_SERVICE = "GroupInServiceInstances"
 POLICY_FIX = "`pulumi up` puts the stack's policy back (never edit it in the console)"
-
-
-def _dims(metric: dict) -> dict[str, str]:
-    return {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
-
-
-def _wanted_dims(metric: dict) -> dict[str, str]:
-    return {k: str(v) for k, v in metric["dimensions"].items()}
 
 
 def policy_problems(policy: dict, metric: dict, group: str, target_value: float) -> list[str]:
@@ -34,44 +34,27 @@ def policy_problems(policy: dict, metric: dict, group: str, target_value: float)
     if not queries:
         return [f"the policy reads {custom.get('Namespace')}/{custom.get('MetricName')} as a "
                 "total, not per instance (no metric math dividing by GroupInServiceInstances)"]
-    backlog_ids, instance_ids, others = [], [], []
-    for query in queries:
-        stat = query.get("MetricStat")
-        if not stat:
-            continue
-        seen = stat["Metric"]
-        if seen.get("Namespace") == "AWS/AutoScaling" and seen.get("MetricName") == IN_SERVICE:
-            if _dims(seen) == {"AutoScalingGroupName": group}:
-                instance_ids.append(query["Id"])
-            else:
-                others.append(f"{IN_SERVICE} of {_dims(seen)}")
-        elif (seen.get("Namespace"), seen.get("MetricName"), _dims(seen)) == (
-            metric["namespace"], metric["name"], _wanted_dims(metric)
-        ):
-            backlog_ids.append(query["Id"])
-        else:
-            others.append(describe_metric({"namespace": seen.get("Namespace"),
-                                           "name": seen.get("MetricName"),
-                                           "dimensions": _dims(seen)}))
-    if not backlog_ids:
-        problems.append(f"the policy reads {', '.join(others) or 'no metric'} instead of the "
-                        f"published {describe_metric(metric)}")
-    elif others:
-        problems.append(f"the policy also reads {', '.join(others)}")
-    if not instance_ids:
+    reading = read_queries(queries, metric, group)
+    if not reading.backlog_ids:
+        problems.append(f"the policy reads {', '.join(reading.others) or 'no metric'} instead "
+                        f"of the published {describe_metric(metric)}")
+    elif reading.others:
+        problems.append(f"the policy also reads {', '.join(reading.others)}")
+    if not reading.instance_ids:
         problems.append(f"the policy does not divide by {IN_SERVICE} of {group}")
-    returned = [q for q in queries if q.get("ReturnData", True) and q.get("Expression")]
-    if backlog_ids and instance_ids:
-        wanted = {f"{b}/{i}" for b in backlog_ids for i in instance_ids}
-        expressions = [re.sub(r"[\s()]", "", q["Expression"]) for q in returned]
+    if reading.backlog_ids and reading.instance_ids:
+        wanted = {f"{b}/{i}" for b in reading.backlog_ids for i in reading.instance_ids}
+        expressions = [re.sub(r"[\s()]", "", q["Expression"]) for q in reading.returned]
         if not any(e in wanted for e in expressions):
             problems.append(
-                f"the returned expression is {[q.get('Expression') for q in returned]}, not "
-                f"backlog / {IN_SERVICE} ({backlog_ids[0]} / {instance_ids[0]})"
+                f"the returned expression is {[q.get('Expression') for q in reading.returned]}, "
+                f"not backlog / {IN_SERVICE} ({reading.backlog_ids[0]} / "
+                f"{reading.instance_ids[0]})"
             )
     if float(config.get("TargetValue", -1)) != float(target_value):
         problems.append(f"TargetValue {config.get('TargetValue')} != stack {target_value:g}")
-    return problems
+    disabled = enabled_problem(policy)
+    return problems + ([disabled] if disabled else [])
 
 
 def expected_capacity(backlog: float, target: float, min_size: int, max_size: int) -> int:
@@ -99,9 +82,8 @@ def _policy_task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
         if IN_SERVICE not in enabled:
             problems.append(f"group metrics collection lacks {IN_SERVICE} (the policy's "
                             "divisor has no data)")
-        policies = autoscaling.describe_policies(
-            AutoScalingGroupName=group_name, PolicyTypes=["TargetTrackingScaling"]
-        )["ScalingPolicies"]
+        policies = [p for p in group_policies(ctx, group_name)
+                    if p.get("PolicyType") == "TargetTrackingScaling"]
         policy = next((p for p in policies if p["PolicyName"] == fleet["policy_name"]), None)
         if policy is None:
             names = [p["PolicyName"] for p in policies] or "none"
@@ -115,7 +97,8 @@ def _policy_task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
             CHECK_ID, group_name,
             f"policy {fleet['policy_name']}: {describe_metric(worker['metric'])} / {IN_SERVICE}, "
             f"target {fleet['target_backlog_per_instance']:g}; min/max "
-            f"{fleet['min_size']}/{fleet['max_size']}",
+            f"{fleet['min_size']}/{fleet['max_size']}"
+            + (f" ({ENABLED_UNSEEN})" if "Enabled" not in policy else ""),
         )
 
     return Task(CHECK_ID, group_name, run)
@@ -210,6 +193,10 @@ def _role_task(ctx: CheckContext) -> Task:
 def tasks(ctx: CheckContext) -> list[Task]:
     planned = []
     for wt, worker in ctx.outputs["worker_types"].items():
-        if worker.get("fleet"):
-            planned += [_policy_task(ctx, wt, worker), _capacity_task(ctx, wt, worker)]
+        fleet = worker.get("fleet")
+        if fleet:
+            planned += [_policy_task(ctx, wt, worker), foreign_policies_task(ctx, fleet)]
+            if fleet.get("wake"):
+                planned.append(wake_alarm_task(ctx, worker))
+            planned.append(_capacity_task(ctx, wt, worker))
     return planned + [_role_task(ctx)]
