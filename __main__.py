@@ -73,7 +73,8 @@ publisher = BacklogPublisher(
             )
             for wt in settings.published_types
         ),
-        internal_api_key=pulumi.Config().require_secret("internalApiKey"),
+        # Validated with the other settings; a secret Output from here on.
+        internal_api_key=pulumi.Output.secret(settings.publisher.internal_api_key.reveal()),
     ),
 )
 

@@ -7,13 +7,25 @@ allowed, all at once, before any resource is declared.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from components.aws_limits import (
+    BATCH_ATTEMPT_TIMEOUT_MIN_S,
+    INSTANCE_SPECS,
+    LIFECYCLE_HEARTBEAT_MAX_S,
+    LIFECYCLE_HEARTBEAT_MIN_S,
+    NAME_LIMITS,
+    RESERVED_NAMESPACE_PREFIX,
+    SCHEDULE_ALLOWED,
+    SQS_MAX_VISIBILITY_S,
+    is_valid_schedule,
+)
 from components.metric_spec import BacklogMetricSpec
 
 PROJECT = "academy-workers"
@@ -23,8 +35,8 @@ WORKER_LABELS: Mapping[str, str] = MappingProxyType(
 )
 VIDEO_MODES = ("asg", "batch")
 ARCHITECTURES = ("arm64", "x86_64")
-SQS_MAX_VISIBILITY_S = 43200  # SQS hard limit: 12 hours
-LIFECYCLE_HEARTBEAT_MAX_S = 7200  # EC2 Auto Scaling limit for a lifecycle hook's heartbeat
+# Namespaces a stack file may carry besides the project's own (provider and engine keys).
+PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
 BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
 INTERNAL_KEY_HEADER = "X-Internal-Key"
 
@@ -86,6 +98,23 @@ def all_keys() -> tuple[str, ...]:
     """Every non-secret key the program reads (Pulumi.yaml must declare exactly these)."""
     per_worker = tuple(wt + field for wt in WORKER_TYPES for field in WORKER_FIELDS)
     return GLOBAL_KEYS + per_worker
+
+
+class SecretText:
+    """A secret setting's value: validated with the others, never shown by repr or str."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretText('********')"
+
+    __str__ = __repr__
 
 
 class SettingsError(ValueError):
@@ -155,6 +184,7 @@ class PublisherSettings:
     api_timeout_seconds: int
     max_backlog_count: int  # a DB count above this is not believed (falls back to SQS)
     key_parameter_name: str
+    internal_api_key: SecretText = field(compare=False)
 
     @property
     def lambda_timeout_seconds(self) -> int:
@@ -192,6 +222,8 @@ class Settings:
     batch: BatchSettings
     publisher: PublisherSettings
     api: ApiSettings
+    # Said at preview, not refused: e.g. an instance type whose size this program does not know.
+    warnings: tuple[str, ...] = ()
 
     @property
     def fleet_types(self) -> tuple[str, ...]:
@@ -209,6 +241,15 @@ class Settings:
 
 
 T = TypeVar("T")
+SHOWN_MAX = 60  # a value longer than this is shown cut, with its length
+
+
+def shown(value: object) -> str:
+    """A value as a problem quotes it: repr, cut when long (a 5,000-digit number, say)."""
+    text = repr(value)
+    if len(text) <= SHOWN_MAX:
+        return text
+    return f"{text[:40]}... ({len(str(value))} characters)"
 
 
 class _Reader:
@@ -225,21 +266,23 @@ class _Reader:
             return fallback
         try:
             return convert(value)
-        except (ValueError, TypeError):
-            self.problems.append(f"{key} = {value!r}: expected {allowed}")
+        except (ValueError, TypeError, RecursionError):
+            self.problems.append(f"{key} = {shown(value)}: expected {allowed}")
             return fallback
 
     def text(self, key: str, pattern: str | None = None, allowed: str = "a string") -> str:
         value = self._get(key, str, allowed, "")
-        if pattern is not None and key in self.raw and not re.fullmatch(pattern, value):
-            self.problems.append(f"{key} = {value!r}: expected {allowed}")
+        if key in self.raw and not (
+            value.isascii() and (pattern is None or re.fullmatch(pattern, value))
+        ):
+            self.problems.append(f"{key} = {shown(value)}: expected {allowed}")
         return value
 
     def integer(self, key: str, low: int, high: int) -> int:
         allowed = f"an integer from {low} to {high}"
         value = self._get(key, _to_int, allowed, low)
         if key in self.raw and not low <= value <= high and not self._failed(key):
-            self.problems.append(f"{key} = {value!r}: expected {allowed}")
+            self.problems.append(f"{key} = {shown(value)}: expected {allowed}")
         return value
 
     def boolean(self, key: str) -> bool:
@@ -249,7 +292,7 @@ class _Reader:
         allowed = " or ".join(repr(o) for o in options)
         value = self._get(key, str, allowed, options[0])
         if key in self.raw and value not in options:
-            self.problems.append(f"{key} = {value!r}: expected {allowed}")
+            self.problems.append(f"{key} = {shown(value)}: expected {allowed}")
             return options[0]
         return value
 
@@ -258,15 +301,32 @@ class _Reader:
     ) -> tuple[str, ...]:
         what = f"a list of {allowed}" + (f" (at least {min_items})" if min_items else "")
         items = self._get(key, _to_str_list, what, ())
-        bad = [i for i in items if not re.fullmatch(pattern, i)]
+        bad = [i for i in items if not (i.isascii() and re.fullmatch(pattern, i))]
         if bad:
-            self.problems.append(f"{key} has {bad!r}: expected {what}")
+            self.problems.append(f"{key} has {shown(bad)}: expected {what}")
         elif key in self.raw and len(items) < min_items and not self._failed(key):
-            self.problems.append(f"{key} = {list(items)!r}: expected {what}")
+            self.problems.append(f"{key} = {shown(list(items))}: expected {what}")
         return items
+
+    def secret(self, key: str, how: str) -> SecretText:
+        """A secret: checked for presence and shape, never quoted in a problem."""
+        value = self.raw.get(key)
+        if value is None:
+            self.problems.append(f"{key} is not set: {how}")
+        elif not str(value).strip():
+            self.problems.append(f"{key} is empty: {how}")
+        elif not re.fullmatch(r"[!-~]+", str(value)):
+            self.problems.append(
+                f"{key} has spaces or characters an HTTP header cannot carry "
+                f"(printable ASCII only): {how}"
+            )
+        return SecretText(str(value or ""))
 
     def _failed(self, key: str) -> bool:
         return any(p.startswith(f"{key} ") for p in self.problems)
+
+
+INT_MAX_DIGITS = 18  # every range here is far below 10**18; longer input is refused unread
 
 
 def _to_int(value: str) -> int:
@@ -275,7 +335,8 @@ def _to_int(value: str) -> int:
     if isinstance(value, int):
         return value
     text = str(value).strip()
-    if not re.fullmatch(r"-?\d+", text):
+    # [0-9], not \d: Python's \d takes other scripts' digits ('٢'), which AWS would not.
+    if not re.fullmatch(rf"-?[0-9]{{1,{INT_MAX_DIGITS}}}", text):
         raise ValueError(value)
     return int(text)
 
@@ -290,6 +351,7 @@ def _to_bool(value: str) -> bool:
 
 
 def _to_str_list(value: str) -> tuple[str, ...]:
+    # A deeply nested value makes json.loads raise RecursionError: refused like any bad list.
     items: Any = json.loads(value) if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise ValueError(value)
@@ -298,10 +360,28 @@ def _to_str_list(value: str) -> tuple[str, ...]:
 
 NAME = r"[a-z][a-z0-9-]{0,30}"
 AMI = r"ami-[0-9a-f]{8,17}"
-ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
+SSM_AMI_PARAMETER = r"resolve:ssm:/[A-Za-z0-9_./-]{1,1010}"
+AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
 INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
-SCHEDULE = r"rate\((1 minute|([2-9]|[1-9]\d+) minutes)\)|cron\(.+\)"  # EventBridge's grammar
-URL = r"https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?"
+URL = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?"
+HOST_PORT = r"[A-Za-z0-9.-]+:[0-9]{1,5}"
+# Paths nginx or a shell script reads: a conservative set, so no quote or ';' gets through.
+SAFE_PATH = r"/[A-Za-z0-9._/-]+"
+COMMAND = r"[ -&(-~]+"  # printable ASCII without ' (substituted inside single quotes)
+# Batch's ContainerProperties.image: "Up to 255 letters ..., numbers, hyphens, underscores,
+# colons, periods, forward slashes, and number signs"; '@' for a digest reference.
+IMAGE = r"[A-Za-z0-9][A-Za-z0-9._:/#@-]{0,254}"
+EXAMPLE_ACCOUNT = "123456789012"  # the account id of AWS's documentation examples
+FIND_BATCH_IMAGE = (
+    "set it to the video worker's image, e.g. "
+    "'<account>.dkr.ecr.ap-northeast-2.amazonaws.com/<repository>:<tag>' "
+    "(the repository URIs: `aws ecr describe-repositories --query "
+    "'repositories[].repositoryUri'`), with `pulumi config set videoBatchImage <image>`"
+)
+SET_INTERNAL_KEY = (
+    "set it with `pulumi config set --secret internalApiKey <the X-Internal-Key of the API>`"
+)
 # Graviton (arm64) families carry a "g" right after the generation: c7g, m6gd, t4g, c7gn.
 ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)(\.|$)")
 
@@ -312,12 +392,21 @@ def instance_architecture(instance_type: str) -> str:
     return "arm64" if ARM_FAMILY.match(instance_type.lower()) else "x86_64"
 
 
+def image_architecture(image_id: str) -> str | None:
+    """The architecture an `resolve:ssm:` AMI parameter names (AWS's public ones end in it)."""
+    if image_id.startswith("resolve:ssm:"):
+        for arch in ARCHITECTURES:
+            if image_id.endswith(arch):
+                return arch
+    return None
+
+
 def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
     def key(field: str) -> str:
         return wt + field
 
     spec = BacklogMetricSpec(
-        namespace=r.text(key("MetricNamespace"), r"[A-Za-z0-9/_.#:-]{1,255}",
+        namespace=r.text(key("MetricNamespace"), r"[A-Za-z0-9/_.#-][A-Za-z0-9/_.#:-]{0,254}",
                          "a CloudWatch namespace such as 'Academy/Workers'"),
         name=r.text(key("MetricName"), r"[A-Za-z0-9_.-]{1,255}", "a metric name"),
         dimensions=(("WorkerType", WORKER_LABELS[wt]),),
@@ -330,7 +419,9 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
         instance_types=r.strings(key("InstanceTypes"), INSTANCE_TYPE,
                                  "EC2 instance types such as 'c7g.large'", min_items=1),
         architecture=r.choice(key("Architecture"), ARCHITECTURES),
-        image_id=r.text(key("ImageId"), AMI, "an AMI id such as 'ami-0123456789abcdef0'"),
+        image_id=r.text(key("ImageId"), f"{AMI}|{SSM_AMI_PARAMETER}",
+                        "an AMI id such as 'ami-0abcdef1234567890' or "
+                        f"'{AL2023_AMI.format(arch='arm64')}'"),
         target_backlog_per_instance=r.integer(key("TargetBacklogPerInstance"), 1, 10000),
         max_job_seconds=r.integer(key("MaxJobSeconds"), 1, 86400),
         visibility_timeout_seconds=r.integer(key("VisibilityTimeoutSeconds"), 0,
@@ -354,7 +445,17 @@ def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -
             f"{wt}MinSize = {w.min_size} is greater than {wt}MaxSize = {w.max_size}: "
             f"the minimum must not exceed the maximum"
         )
-    if w.visibility_timeout_seconds < w.max_job_seconds:
+    if w.max_job_seconds > SQS_MAX_VISIBILITY_S:
+        if runs_as_fleet:  # in batch mode the video queue is kept but carries no job
+            problems.append(
+                f"{wt}MaxJobSeconds = {w.max_job_seconds} is longer than SQS lets a message "
+                f"stay in flight: its visibility timeout, even extended with "
+                f"ChangeMessageVisibility, ends at most {SQS_MAX_VISIBILITY_S} s (12 hours from "
+                f"its receipt); either split the work into jobs under {SQS_MAX_VISIBILITY_S} s, "
+                f"or run it on AWS Batch (for video: videoMode = 'batch', where the job's "
+                f"timeout is {wt}MaxJobSeconds and no message is held)"
+            )
+    elif w.visibility_timeout_seconds < w.max_job_seconds:
         problems.append(
             f"{wt}VisibilityTimeoutSeconds = {w.visibility_timeout_seconds} is shorter than "
             f"{wt}MaxJobSeconds = {w.max_job_seconds}: a message would reappear and run twice "
@@ -367,8 +468,27 @@ def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -
             f"at 0 instances the metric has no value and the group never wakes; "
             f"set {wt}MinSize >= 1 or {wt}WakeFromZero = true"
         )
+    if runs_as_fleet and w.lifecycle_heartbeat_seconds < LIFECYCLE_HEARTBEAT_MIN_S:
+        problems.append(
+            f"{wt}MaxJobSeconds = {w.max_job_seconds} makes the termination hook's heartbeat "
+            f"{w.lifecycle_heartbeat_seconds} s, and EC2 Auto Scaling takes "
+            f"{LIFECYCLE_HEARTBEAT_MIN_S} to {LIFECYCLE_HEARTBEAT_MAX_S} s: set "
+            f"{wt}MaxJobSeconds to at least {LIFECYCLE_HEARTBEAT_MIN_S}"
+        )
+    if w.metric.namespace.startswith(RESERVED_NAMESPACE_PREFIX):
+        problems.append(
+            f"{wt}MetricNamespace = {w.metric.namespace!r}: namespaces starting with "
+            f"{RESERVED_NAMESPACE_PREFIX!r} are reserved for AWS's own metrics and PutMetricData "
+            f"refuses them; use your own, such as 'Academy/Workers'"
+        )
     _check_architecture(f"{wt}InstanceTypes", w.instance_types, w.architecture,
                         f"{wt}Architecture", problems)
+    image_arch = image_architecture(w.image_id)
+    if image_arch is not None and image_arch != w.architecture:
+        problems.append(
+            f"{wt}ImageId = {w.image_id!r} is an {image_arch} image but {wt}Architecture = "
+            f"{w.architecture!r}: use {AL2023_AMI.format(arch=w.architecture)!r}"
+        )
 
 
 def _check_architecture(
@@ -382,25 +502,181 @@ def _check_architecture(
         )
 
 
-def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
-    """Parses raw config strings (as Pulumi hands them over) into Settings, or raises."""
-    r = _Reader(raw)
-    known = set(all_keys()) | set(SECRET_KEYS)
-    for key in sorted(set(raw) - known):
-        close = [k for k in known if k.lower() == key.lower()]
+def _check_batch(b: BatchSettings, problems: list[str], warnings: list[str]) -> None:
+    """What AWS Batch would accept but never run: a job no allowed instance can hold."""
+    if b.job_timeout_seconds < BATCH_ATTEMPT_TIMEOUT_MIN_S:
+        problems.append(
+            f"videoMaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt timeout, "
+            f"and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set videoMaxJobSeconds "
+            f">= {BATCH_ATTEMPT_TIMEOUT_MIN_S}"
+        )
+    job = f"videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib = {b.memory_mib}"
+    unknown = [t for t in b.instance_types if t not in INSTANCE_SPECS]
+    known = {t: INSTANCE_SPECS[t] for t in b.instance_types if t in INSTANCE_SPECS}
+    fits = [t for t, s in known.items() if b.vcpus <= s.vcpus and b.memory_mib <= s.job_memory_mib]
+    stuck = "AWS Batch leaves a job that fits no type RUNNABLE until videoBatchRunnableTimeout" \
+            "Seconds cancels it"
+    if unknown and not fits:
+        # An unknown type may well fit: say so at preview rather than refuse a real type.
+        warnings.append(
+            f"videoInstanceTypes has {unknown!r}, whose vCPUs and memory this program does not "
+            f"know: whether a job of {job} fits is not checked ({stuck})"
+        )
+    elif not fits:
+        sizes = ", ".join(
+            f"{t} ({s.vcpus} vCPUs, {s.job_memory_mib} MiB for jobs)" for t, s in known.items()
+        )
+        problems.append(
+            f"{job} fit no type of videoInstanceTypes: {sizes}; {stuck}: lower them or add a "
+            f"larger type"
+        )
+
+
+@dataclass(frozen=True)
+class PhysicalName:
+    """A name AWS stores and limits in length, and the setting it comes from."""
+
+    what: str  # a key of aws_limits.NAME_LIMITS
+    value: str
+    key: str
+
+    @property
+    def limit(self) -> int:
+        return NAME_LIMITS[self.what]
+
+
+def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
+    """Every physical name the program gives a resource in this stack's mode."""
+    def p(what: str, value: str) -> PhysicalName:
+        return PhysicalName(what, value, "namePrefix")
+
+    names: list[PhysicalName] = []
+    for wt, w in s.workers.items():
+        names += [p("SQS queue name", w.queue_name), p("SQS queue name", w.dlq_name)]
+        if wt in s.fleet_types:
+            g = w.group_name
+            names += [
+                p("Auto Scaling group name", g),
+                p("IAM role name", f"{g}-role"),
+                p("IAM instance profile name", f"{g}-profile"),
+                p("EC2 launch template name", f"{g}-template"),
+                p("lifecycle hook name", f"{g}-terminating"),
+                p("scaling policy name", f"{g}-backlog-per-instance"),
+            ]
+            if w.wake_from_zero:
+                names += [p("scaling policy name", f"{g}-wake-from-zero"),
+                          p("CloudWatch alarm name", f"{g}-wake-from-zero")]
+    fn = s.publisher.function_name
+    names += [
+        p("Lambda function name", fn),
+        p("IAM role name", f"{fn}-role"),
+        p("EventBridge rule name", f"{fn}-schedule"),
+        p("CloudWatch alarm name", f"{fn}-errors"),
+        p("CloudWatch Logs group name", f"/aws/lambda/{fn}"),
+        p("SSM parameter name", s.publisher.key_parameter_name),
+        p("SSM document name", f"{s.name_prefix}-api-nginx-config"),
+    ]
+    targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
+    names += [p("SSM association name", f"{s.name_prefix}-api-nginx-config-{i}")
+              for i in range(targets)]
+    if s.mode == "batch":
+        b = s.batch
+        names += [
+            PhysicalName("Batch compute environment name", b.compute_environment_name,
+                         "videoBatchComputeEnvName"),
+            p("Batch job queue name", b.job_queue_name),
+            p("Batch job definition name", b.job_definition_name),
+            p("CloudWatch Logs group name", b.log_group_name),
+        ]
+    return tuple(names)
+
+
+def _check_name_lengths(s: Settings, problems: list[str]) -> None:
+    too_long = [n for n in physical_names(s) if len(n.value) > n.limit]
+    if not too_long:
+        return
+    # The tightest name says how short namePrefix must be; one problem, not one per name.
+    worst = min(too_long, key=lambda n: n.limit - len(n.value))
+    fit = worst.limit - (len(worst.value) - len(s.name_prefix))
+    others = f" (and {len(too_long) - 1} other names)" if len(too_long) > 1 else ""
+    problems.append(
+        f"namePrefix = {s.name_prefix!r} makes the {worst.what} {worst.value!r} "
+        f"{len(worst.value)} characters; AWS allows at most {worst.limit}{others}: use a "
+        f"namePrefix of at most {fit} characters"
+    )
+
+
+def _check_api(api: ApiSettings, problems: list[str]) -> None:
+    """Values nginx would refuse (components/nginx_config.py raises on them mid-program)."""
+    ports = [("apiUpstream", api.upstream, api.upstream.rpartition(":")[2])]
+    ports += [("apiHostSsh", e, e.rpartition(":")[2]) for e in api.host_ssh if e.count(":")]
+    for key, value, port in ports:
+        if not 1 <= int(port) <= 65535:
+            problems.append(f"{key} = {value!r}: the port must be 1 to 65535")
+    if not api.host_instance_ids and api.host_tag is None:
+        problems.append(
+            "apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "
+            "API host; set one of them"
+        )
+
+
+def _unknown_keys(raw: Mapping[str, str | None]) -> list[str]:
+    known = sorted(set(all_keys()) | set(SECRET_KEYS))
+    problems = []
+    for key in sorted(set(raw) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1) or [
+            k for k in known if k.lower() == key.lower()
+        ]
         hint = f" (did you mean {close[0]!r}?)" if close else " (misspelt? see Pulumi.yaml)"
-        r.problems.append(f"{key} is not a setting of this project{hint}")
+        problems.append(f"{key} is not a setting of this project{hint}")
+    return problems
+
+
+def foreign_namespace_problems(config: Mapping[str, object]) -> list[str]:
+    """Keys whose namespace is neither the project's nor a provider's: a misspelt project
+    name (`academy-worker:aiMinSize`) would otherwise be ignored without a word."""
+    known = (PROJECT, *PROVIDER_NAMESPACES)
+    problems = []
+    for full in sorted(config):
+        namespace, sep, key = full.partition(":")
+        if not sep or namespace in known:
+            continue
+        close = difflib.get_close_matches(namespace, known, n=1)
+        hint = (f"did you mean {close[0] + ':' + key!r}?" if close
+                else f"this project's keys are '{PROJECT}:<key>'")
+        problems.append(
+            f"{full}: {namespace!r} is neither this project's namespace nor a provider's "
+            f"({hint})"
+        )
+    return problems
+
+
+def parse_settings(
+    raw: Mapping[str, str | None], stack: str, problems: tuple[str, ...] = ()
+) -> Settings:
+    """Parses raw config strings (as Pulumi hands them over) into Settings, or raises.
+
+    `problems` are found before parsing (a misspelt namespace) and are reported with the rest.
+    """
+    r = _Reader(raw)
     mode = r.choice("videoMode", VIDEO_MODES)
     prefix = r.text("namePrefix", NAME, "lower-case letters, digits and '-'")
     workers = {wt: _worker(r, wt, prefix) for wt in WORKER_TYPES}
     video = workers["video"]
+    image = r.text("videoBatchImage", f"|{IMAGE}", "a container image reference")
+    if mode == "batch" and not image and not r._failed("videoBatchImage"):
+        r.problems.append(f"videoBatchImage is not set: videoMode = 'batch' runs it; "
+                          f"{FIND_BATCH_IMAGE}")
+    elif EXAMPLE_ACCOUNT in image:
+        r.problems.append(f"videoBatchImage = {image!r} is in AWS's documentation example "
+                          f"account {EXAMPLE_ACCOUNT}, not yours: {FIND_BATCH_IMAGE}")
     batch = BatchSettings(
         compute_environment_name=r.text("videoBatchComputeEnvName", r"[A-Za-z0-9_-]{1,128}",
                                         "a Batch compute environment name"),
         job_queue_name=f"{prefix}-video-batch-queue",
         job_definition_name=f"{prefix}-video-batch-jobdef",
         log_group_name=f"/aws/batch/{prefix}-video-worker",
-        image=r.text("videoBatchImage", r"\S+", "a container image reference"),
+        image=image,
         vcpus=r.integer("videoBatchVcpus", 1, 256),
         memory_mib=r.integer("videoBatchMemoryMib", 128, 1048576),
         max_vcpus=r.integer("videoBatchMaxVcpus", 1, 100000),
@@ -411,36 +687,43 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
         runnable_timeout_seconds=r.integer("videoBatchRunnableTimeoutSeconds", 600, 86400),
         retry_attempts=r.integer("videoBatchRetryAttempts", 1, 10),
     )
+    schedule = r.text("publisherSchedule", allowed=SCHEDULE_ALLOWED)
+    if "publisherSchedule" in raw and not r._failed("publisherSchedule") \
+            and not is_valid_schedule(schedule):
+        r.problems.append(f"publisherSchedule = {shown(schedule)}: expected {SCHEDULE_ALLOWED}")
     publisher = PublisherSettings(
         function_name=f"{prefix}-worker-queue-depth-metric",
-        schedule=r.text("publisherSchedule", SCHEDULE,
-                        "'rate(1 minute)', 'rate(N minutes)' with N > 1, or 'cron(...)'"),
+        schedule=schedule,
         backlog_api_base_url=r.text("backlogApiBaseUrl", f"|{URL}",
                                     "empty or an http(s) base URL").rstrip("/"),
         api_timeout_seconds=r.integer("backlogApiTimeoutSeconds", 1, 20),
         max_backlog_count=r.integer("backlogApiMaxCount", 1, 10_000_000),
         key_parameter_name=f"/{prefix}/workers/internal-api-key",
+        internal_api_key=r.secret("internalApiKey", SET_INTERNAL_KEY),
     )
-    tag = r.text("apiHostTag", r"|[^=\s]+=[^=\s]*", "empty or 'Key=Value'")
+    tag = r.text("apiHostTag", r"|[!-<>-~]+=[!-<>-~]*", "empty or 'Key=Value'")
     api = ApiSettings(
         server_name=r.text("apiServerName", r"[A-Za-z0-9.*_-]+", "a host name"),
         public_base_url=r.text("apiPublicBaseUrl", URL, "an http(s) base URL").rstrip("/"),
         local_base_url=r.text("apiLocalBaseUrl", URL, "an http(s) base URL").rstrip("/"),
-        upstream=r.text("apiUpstream", r"[A-Za-z0-9.-]+:\d+", "'host:port'"),
+        upstream=r.text("apiUpstream", HOST_PORT, "'host:port'"),
         listen_port=r.integer("apiListenPort", 1, 65535),
-        client_max_body_size=r.text("apiClientMaxBodySize", r"\d+[kKmMgG]?",
+        client_max_body_size=r.text("apiClientMaxBodySize", r"[0-9]{1,9}[kKmMgG]?",
                                     "an nginx size such as '1m' or '2g'"),
         host_instance_ids=r.strings("apiHostInstanceIds", r"i-[0-9a-f]{8,17}|mi-[0-9a-f]{17}",
                                     "EC2 instance ids"),
         host_tag=tuple(tag.split("=", 1)) if tag else None,  # type: ignore[arg-type]
-        host_ssh=r.strings("apiHostSsh", r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?",
+        host_ssh=r.strings("apiHostSsh", r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?",
                            "'user@host[:port]' entries"),
-        nginx_config_path=r.text("nginxConfigPath", r"/[^\s']+", "an absolute path"),
+        nginx_config_path=r.text("nginxConfigPath", SAFE_PATH,
+                                 "an absolute path of letters, digits and . _ / -"),
         # Substituted into the SSM document's shell script inside single quotes.
-        nginx_reload_command=r.text("nginxReloadCommand", r"[^']+", "a command without '"),
-        nginx_test_command=r.text("nginxTestCommand", r"[^']+", "a command without '"),
-        nginx_runtime_dir=r.text("nginxRuntimeDir", r"|/\S+", "empty or an absolute path"),
+        nginx_reload_command=r.text("nginxReloadCommand", COMMAND, "a command without '"),
+        nginx_test_command=r.text("nginxTestCommand", COMMAND, "a command without '"),
+        nginx_runtime_dir=r.text("nginxRuntimeDir", f"|{SAFE_PATH}",
+                                 "empty or an absolute path of letters, digits and . _ / -"),
     )
+    warnings: list[str] = []
     settings = Settings(
         stack=stack,
         mode=mode,
@@ -455,35 +738,42 @@ def parse_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
         publisher=publisher,
         api=api,
     )
-    problems = r.problems
-    if not problems:  # cross-parameter rules only make sense on well-formed values
+    problems_found = r.problems
+    if not problems_found:  # cross-parameter rules only make sense on well-formed values
         for w in workers.values():
-            _check_worker(w, w.worker_type in settings.fleet_types, problems)
-        if not api.host_instance_ids and api.host_tag is None:
-            problems.append(
-                "apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "
-                "API host; set one of them"
-            )
+            _check_worker(w, w.worker_type in settings.fleet_types, problems_found)
+        _check_api(api, problems_found)
+        _check_name_lengths(settings, problems_found)
         if batch.vcpus > batch.max_vcpus:
-            problems.append(
+            problems_found.append(
                 f"videoBatchVcpus = {batch.vcpus} exceeds videoBatchMaxVcpus = "
                 f"{batch.max_vcpus}: a job could never be placed"
             )
-    if problems:
-        raise SettingsError(problems, stack)
-    return settings
+        elif mode == "batch":
+            _check_batch(batch, problems_found, warnings)
+    # Keys nobody reads are listed last; they do not stop the rules above.
+    problems_found += [*_unknown_keys(raw), *problems]
+    if problems_found:
+        raise SettingsError(problems_found, stack)
+    return replace(settings, warnings=tuple(warnings))
+
+
+def settings_from_config(config: Mapping[str, object], stack: str) -> Settings:
+    """Settings from the whole config as the CLI hands it over (`namespace:key` -> value)."""
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix):]: (None if v is None else str(v))
+           for k, v in config.items() if k.startswith(prefix)}
+    return parse_settings(raw, stack, tuple(foreign_namespace_problems(config)))
 
 
 def load_settings() -> Settings:
-    """Reads the current stack's config through Pulumi and parses it."""
+    """Reads the current stack's config through Pulumi and parses it; warnings go to the
+    preview's diagnostics."""
     import pulumi
     from pulumi.runtime.config import CONFIG, get_config_env
 
-    config = pulumi.Config()
-    raw: dict[str, str | None] = {key: config.get(key) for key in all_keys()}
-    prefix = f"{PROJECT}:"
-    for full in set(CONFIG.get()) | set(get_config_env()):
-        key = full[len(prefix):]
-        if full.startswith(prefix) and key not in raw and key not in SECRET_KEYS:
-            raw[key] = str(config.get(key))
-    return parse_settings(raw, pulumi.get_stack())
+    config = {**get_config_env(), **CONFIG.get()}
+    settings = settings_from_config(config, pulumi.get_stack())
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    return settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -17,6 +18,14 @@ import yaml
 from components.settings import PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Values only the user can know, so no stack file carries them (a plausible fake would fail
+# only at `pulumi up`). Runs without the CLI (tests, benchmarks) pass these; the sandbox
+# passes its own.
+REHEARSAL_VALUES: Mapping[str, str] = MappingProxyType({
+    "videoBatchImage": "public.ecr.aws/docker/library/alpine:3.20",
+    "internalApiKey": "rehearsal-internal-key-not-a-secret",
+})
 
 
 class StackFileError(ValueError):
@@ -30,6 +39,8 @@ def _load_yaml(path: Path) -> dict[str, Any]:
         raise StackFileError(f"{path.name} not found in {path.parent}") from None
     except yaml.YAMLError as exc:
         raise StackFileError(f"{path.name} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise StackFileError(f"{path.name}: values nested too deeply") from None
     if not isinstance(data, dict):
         raise StackFileError(f"{path.name}: expected a mapping at the top level")
     return data

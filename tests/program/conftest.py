@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from components.stack_files import stack_config  # noqa: E402
+from components.stack_files import REHEARSAL_VALUES, stack_config  # noqa: E402
 from sandbox.program_run import DeclaredResource, RecordingMocks, run_program  # noqa: E402
 
 DUMMY_KEY = "test-internal-key-not-a-secret"
@@ -69,7 +69,9 @@ class StackRun:
 
 
 def evaluate(stack: str, overrides: Mapping[str, Any] | None = None) -> StackRun:
-    config = stack_config(stack, {"internalApiKey": DUMMY_KEY, **(overrides or {})})
+    config = stack_config(
+        stack, {**REHEARSAL_VALUES, "internalApiKey": DUMMY_KEY, **(overrides or {})}
+    )
     mocks = RecordingMocks()
     run = run_program(mocks, stack, config)
     urns = list(pulumi_settings.SETTINGS.monitor.get_registered_resources())

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components.settings import parse_settings
-from components.stack_files import plain_settings, stack_config
+from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 
 GROUP = "aws:autoscaling/group:Group"
 POLICY = "aws:autoscaling/policy:Policy"
@@ -23,7 +23,7 @@ def _fleet_types(run) -> list[str]:
 
 
 def _settings(stack: str):
-    return parse_settings(plain_settings(stack_config(stack)), stack)
+    return parse_settings(plain_settings(stack_config(stack, REHEARSAL_VALUES)), stack)
 
 
 def _queries(policy) -> dict[str, dict]:

@@ -15,11 +15,13 @@ from components.settings import (
     all_keys,
     parse_settings,
 )
-from components.stack_files import plain_settings, schema, stack_config
+from components.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
 
 
 def _parse(stack: str = "prod", **overrides: Any) -> Settings:
-    return parse_settings(plain_settings(stack_config(stack, overrides)), stack)
+    return parse_settings(
+        plain_settings(stack_config(stack, {**REHEARSAL_VALUES, **overrides})), stack
+    )
 
 
 def _problems(stack: str = "prod", **overrides: Any) -> list[str]:
@@ -84,9 +86,11 @@ def test_an_unknown_key_is_refused_with_a_hint() -> None:
     assert _problems(aiminsize=2) == [
         "aiminsize is not a setting of this project (did you mean 'aiMinSize'?)"
     ]
-    assert _problems(videoMaxJobSecond=100) == [
-        "videoMaxJobSecond is not a setting of this project (misspelt? see Pulumi.yaml)"
+    assert _problems(videoMaxJobSekunden=100) == [
+        "videoMaxJobSekunden is not a setting of this project (did you mean "
+        "'videoMaxJobSeconds'?)"
     ]
+    assert _problems(zzz=1) == ["zzz is not a setting of this project (misspelt? see Pulumi.yaml)"]
 
 
 def test_instance_types_must_match_the_architecture() -> None:
@@ -94,9 +98,13 @@ def test_instance_types_must_match_the_architecture() -> None:
     assert problem.startswith(
         "aiInstanceTypes has ['c7i.large'], which do not run aiArchitecture = 'arm64'"
     )
-    (problem,) = _problems(messagingArchitecture="x86_64")  # default types are Graviton
-    assert problem.startswith("messagingInstanceTypes has ['t4g.small']")
-    assert _parse(messagingArchitecture="x86_64", messagingInstanceTypes=["t3.small"])
+    # The default types and image are Graviton's.
+    types, image = _problems(messagingArchitecture="x86_64")
+    assert types.startswith("messagingInstanceTypes has ['t4g.small']")
+    assert image.startswith("messagingImageId = ")
+    x86_image = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    assert _parse(messagingArchitecture="x86_64", messagingInstanceTypes=["t3.small"],
+                  messagingImageId=x86_image)
 
 
 def test_batch_job_vcpus_above_the_environment_maximum_are_refused() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fnmatch
 import json
 
+from components.stack_files import REHEARSAL_VALUES
+
 CE = "aws:batch/computeEnvironment:ComputeEnvironment"
 JOB_QUEUE = "aws:batch/jobQueue:JobQueue"
 JOB_DEF = "aws:batch/jobDefinition:JobDefinition"
@@ -82,9 +84,7 @@ def test_job_definition_image_resources_timeout_and_logs(prod) -> None:
     assert jobdef.inputs["platformCapabilities"] == ["EC2"]
     assert jobdef.inputs["timeout"] == {"attemptDurationSeconds": 14400}
     props = json.loads(jobdef.inputs["containerProperties"])
-    assert props["image"] == (
-        "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/academy-video-worker:latest"
-    )
+    assert props["image"] == REHEARSAL_VALUES["videoBatchImage"]  # the stack carries none
     assert {r["type"]: r["value"] for r in props["resourceRequirements"]} == {
         "VCPU": "2", "MEMORY": "4096"
     }

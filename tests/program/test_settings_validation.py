@@ -1,0 +1,298 @@
+"""Issue 9, items 11-14: every setting is checked before any resource is declared, values AWS
+or nginx would refuse are refused at preview naming the key, values only the user can know
+are not shipped as fakes, and a misspelt key or namespace gets the closest known one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.settings import (
+    SQS_MAX_VISIBILITY_S,
+    Settings,
+    SettingsError,
+    parse_settings,
+    physical_names,
+    settings_from_config,
+)
+from components.stack_files import REHEARSAL_VALUES, ROOT, plain_settings, schema, stack_config
+from sandbox.program_run import RecordingMocks, run_program
+
+from .conftest import DUMMY_KEY, evaluate
+
+
+def _config(stack: str, overrides: dict[str, Any]) -> dict[str, str]:
+    return stack_config(stack, {**REHEARSAL_VALUES, **overrides})
+
+
+def _parse(stack: str = "prod", **overrides: Any) -> Settings:
+    return parse_settings(plain_settings(_config(stack, overrides)), stack)
+
+
+def _problems(stack: str = "prod", **overrides: Any) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        _parse(stack, **overrides)
+    return caught.value.problems
+
+
+def _refused_run(stack: str, config: dict[str, str]) -> tuple[str, int]:
+    """Runs the program expecting a refusal: (its message, resources declared before it)."""
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(mocks, stack, config)
+    return str(caught.value), len(mocks.resources)
+
+
+# --- item 11: the internal key and the nginx parameters, before any resource -------------
+
+
+def test_a_missing_internal_key_is_refused_before_any_resource() -> None:
+    config = stack_config("prod", {"videoBatchImage": REHEARSAL_VALUES["videoBatchImage"]})
+    assert "academy-workers:internalApiKey" not in config
+    message, declared = _refused_run("prod", config)
+    assert declared == 0
+    assert "internalApiKey is not set" in message
+    assert "pulumi config set --secret internalApiKey" in message
+    assert "Traceback" not in message
+
+
+def test_an_empty_internal_key_is_refused_before_any_resource() -> None:
+    message, declared = _refused_run("prod", _config("prod", {"internalApiKey": ""}))
+    assert declared == 0
+    assert "internalApiKey is empty" in message
+
+
+def test_the_internal_key_never_appears_in_a_refusal_or_in_the_settings() -> None:
+    key = "k3y-that-must-stay-secret"
+    message, _ = _refused_run("prod", _config("prod", {"internalApiKey": key, "aiMinSize": "x"}))
+    assert "aiMinSize = 'x'" in message
+    assert key not in message
+    settings = _parse(internalApiKey=key)
+    assert key not in repr(settings)
+    assert settings.publisher.internal_api_key.reveal() == key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"apiUpstream": "127.0.0.1:99999"}, "apiUpstream"),
+        ({"apiUpstream": "127.0.0.1:0"}, "apiUpstream"),
+        ({"nginxRuntimeDir": "/srv/nginx'x"}, "nginxRuntimeDir"),
+        ({"nginxRuntimeDir": "/srv/nginx;x"}, "nginxRuntimeDir"),
+    ],
+)
+def test_nginx_parameters_nginx_would_refuse_are_settings_errors(
+    overrides: dict[str, str], key: str
+) -> None:
+    message, declared = _refused_run("prod", _config("prod", {"internalApiKey": DUMMY_KEY,
+                                                              **overrides}))
+    assert declared == 0
+    assert f"{key} = {overrides[key]!r}" in message
+    assert "invalid stack setting(s)" in message
+
+
+# --- item 12: values AWS would refuse later -----------------------------------------------
+
+
+def test_a_name_prefix_making_a_name_too_long_is_refused_naming_the_name() -> None:
+    prefix = "a" * 30  # the EventBridge rule `<prefix>-worker-queue-depth-metric-schedule`: 65
+    (problem,) = _problems(namePrefix=prefix)
+    assert problem.startswith(f"namePrefix = {prefix!r} makes the EventBridge rule name")
+    assert "65 characters; AWS allows at most 64" in problem
+    assert "at most 29 characters" in problem
+    assert _parse(namePrefix="a" * 29).name_prefix == "a" * 29
+
+
+def test_every_physical_name_the_program_declares_is_checked(any_stack) -> None:
+    settings = _parse(any_stack.stack)
+    checked = {n.value for n in physical_names(settings)}
+    declared = set()
+    for r in any_stack.resources:
+        for field in ("name", "associationName"):
+            if isinstance(r.inputs.get(field), str):
+                declared.add(r.inputs[field])
+    assert declared <= checked, sorted(declared - checked)
+
+
+def test_short_fleet_jobs_would_make_a_lifecycle_heartbeat_aws_refuses() -> None:
+    (problem,) = _problems(aiMaxJobSeconds=20)
+    assert problem.startswith("aiMaxJobSeconds = 20 makes the termination hook's heartbeat 20 s")
+    assert "at least 30" in problem
+
+
+def test_a_batch_attempt_timeout_under_60_s_is_refused() -> None:
+    (problem,) = _problems("prod", videoMaxJobSeconds=45)
+    assert problem.startswith("videoMaxJobSeconds = 45 is the Batch job's attempt timeout")
+    assert "at least 60" in problem
+    assert _parse("prod-asg", videoMaxJobSeconds=45).mode == "asg"
+
+
+def test_a_metric_namespace_reserved_by_aws_is_refused() -> None:
+    (problem,) = _problems(aiMetricNamespace="AWS/EC2")
+    assert problem.startswith("aiMetricNamespace = 'AWS/EC2': namespaces starting with 'AWS/'")
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["rate(0 minutes)", "rate(1 hours)", "rate(2 hour)", "rate(01 minutes)", "cron(0 * * * *)",
+     "cron(0 12 * * * *)", "cron(a b c d e f)", "cron(0 12 ? * MON-FRI * *)"],
+)
+def test_schedules_eventbridge_refuses_are_refused(schedule: str) -> None:
+    (problem,) = _problems(publisherSchedule=schedule)
+    assert problem.startswith(f"publisherSchedule = {schedule!r}: expected")
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["rate(1 hour)", "rate(3 hours)", "rate(1 day)", "rate(7 days)", "rate(10 minutes)",
+     "cron(0 12 * * ? *)", "cron(0/5 8-17 ? * MON-FRI *)", "cron(15 10 ? * 6L 2030-2040)"],
+)
+def test_schedules_eventbridge_takes_are_accepted(schedule: str) -> None:
+    assert _parse(publisherSchedule=schedule).publisher.schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("aiMinSize", "\u0662"), ("apiListenPort", "\u0668\u0660"),
+     ("apiClientMaxBodySize", "\u0662g"), ("apiUpstream", "127.0.0.1:\u0668\u0660\u0660\u0660"),
+     ("apiHostSsh", '["ec2-user@10.0.0.1:\u0662\u0662"]')],
+)
+def test_non_ascii_digits_are_refused(key: str, value: str) -> None:
+    (problem,) = _problems(**{key: value})
+    assert problem.startswith(key)
+
+
+def test_a_batch_job_that_fits_no_allowed_instance_type_is_refused() -> None:
+    (problem,) = _problems("prod", videoBatchVcpus=16)
+    assert problem.startswith("videoBatchVcpus = 16 and videoBatchMemoryMib = 4096 fit no type")
+    assert "c7g.xlarge (4 vCPUs" in problem
+    (problem,) = _problems("prod", videoBatchMemoryMib=8192)  # 8 GiB installed, less usable
+    assert problem.startswith("videoBatchVcpus = 2 and videoBatchMemoryMib = 8192 fit no type")
+    ok = _parse("prod", videoBatchVcpus=16, videoInstanceTypes=["c7g.4xlarge"])
+    assert ok.batch.vcpus == 16
+
+
+def test_an_instance_type_of_unknown_size_is_accepted_with_a_warning() -> None:
+    settings = _parse("prod", videoInstanceTypes=["c8g.xlarge"])
+    (warning,) = settings.warnings
+    assert "c8g.xlarge" in warning and "not checked" in warning
+
+
+def test_absurdly_large_numbers_get_a_short_clear_error() -> None:
+    (problem,) = _problems(aiMinSize="9" * 5000)
+    assert problem.startswith("aiMinSize = '99999")
+    assert "expected an integer from 0 to 1000" in problem
+    assert len(problem) < 200
+    (problem,) = _problems(dlqMaxReceiveCount="1" + "0" * 100)
+    assert "expected an integer from 1 to 1000" in problem and len(problem) < 200
+
+
+def test_deeply_nested_list_settings_get_a_clear_error() -> None:
+    nested = "[" * 100_000 + "]" * 100_000
+    (problem,) = _problems(subnetIds=nested)
+    assert problem.startswith("subnetIds = '[[[[")
+    assert "expected a list of subnet ids" in problem
+    assert len(problem) < 200
+
+
+def test_a_job_longer_than_sqs_can_hold_says_what_to_do_instead() -> None:
+    (problem,) = _problems("prod-asg", videoMaxJobSeconds=50000,
+                           videoVisibilityTimeoutSeconds=SQS_MAX_VISIBILITY_S)
+    assert problem.startswith("videoMaxJobSeconds = 50000 is longer than SQS lets a message stay")
+    assert "raise it" not in problem
+    assert "12 hours from its receipt" in problem
+    assert "videoMode = 'batch'" in problem
+
+
+# --- item 13: no plausible fakes ---------------------------------------------------------
+
+
+def test_no_stack_file_ships_a_made_up_ami_or_the_example_account() -> None:
+    for path in [ROOT / "Pulumi.yaml", *ROOT.glob("Pulumi.*.yaml")]:
+        text = path.read_text()
+        assert "ami-0123456789abcdef0" not in text, path.name
+        assert "123456789012" not in text, path.name
+
+
+def test_image_ids_default_to_the_current_amazon_linux_of_their_architecture() -> None:
+    declared = schema()
+    for wt in ("ai", "messaging", "video"):
+        arch = declared[f"{wt}Architecture"]["default"]
+        assert declared[f"{wt}ImageId"]["default"] == (
+            f"resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+        )
+
+
+def test_the_launch_template_resolves_the_ami_through_ssm(prod_asg) -> None:
+    templates = prod_asg.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert templates and all(
+        t.inputs["imageId"].startswith("resolve:ssm:/aws/service/") for t in templates
+    )
+
+
+def test_an_image_of_the_other_architecture_is_refused() -> None:
+    (problem,) = _problems(aiArchitecture="x86_64", aiInstanceTypes=["c7i.large"])
+    assert problem.startswith("aiImageId = 'resolve:ssm:/aws/service/ami-amazon-linux-latest/"
+                              "al2023-ami-kernel-default-arm64' is an arm64 image")
+    assert "al2023-ami-kernel-default-x86_64" in problem
+
+
+def test_the_batch_image_is_required_in_batch_mode_with_how_to_find_it() -> None:
+    config = stack_config("prod", {"internalApiKey": DUMMY_KEY})
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(plain_settings(config), "prod")
+    (problem,) = caught.value.problems
+    assert problem.startswith("videoBatchImage is not set")
+    assert "aws ecr describe-repositories" in problem
+    asg = parse_settings(plain_settings(stack_config("prod-asg", {"internalApiKey": "k"})),
+                         "prod-asg")
+    assert asg.mode == "asg"
+
+
+def test_the_example_account_is_refused_as_a_batch_image() -> None:
+    image = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/academy-video-worker:latest"
+    (problem,) = _problems(videoBatchImage=image)
+    assert problem.startswith(f"videoBatchImage = {image!r}")
+    assert "AWS's documentation example account" in problem
+
+
+# --- item 14: the closest key, the closest namespace, the README's example ---------------
+
+
+def test_a_misspelt_key_gets_the_closest_known_key() -> None:
+    assert _problems(aiMinSise=2) == [
+        "aiMinSise is not a setting of this project (did you mean 'aiMinSize'?)"
+    ]
+    assert _problems(videoMaxJobSecond=100) == [
+        "videoMaxJobSecond is not a setting of this project (did you mean 'videoMaxJobSeconds'?)"
+    ]
+
+
+def test_a_misspelt_project_namespace_is_flagged_with_the_closest_one() -> None:
+    config = _config("prod", {"internalApiKey": DUMMY_KEY, "academy-worker:aiMinSize": "2"})
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config(config, "prod")
+    assert caught.value.problems == [
+        "academy-worker:aiMinSize: 'academy-worker' is neither this project's namespace nor a "
+        "provider's (did you mean 'academy-workers:aiMinSize'?)"
+    ]
+    message, declared = _refused_run("prod", config)
+    assert declared == 0 and "academy-worker:aiMinSize" in message
+
+
+def test_the_readme_example_is_what_the_program_prints() -> None:
+    readme = (Path(ROOT) / "README.md").read_text()
+    section = readme.split("## Stack settings", 1)[1].split("\n## ", 1)[0]
+    example = re.search(r"```\n(\d+ invalid stack setting.*?)\n```", section, re.S)
+    assert example is not None
+    with pytest.raises(SettingsError) as caught:
+        _parse(videoVisibilityTimeoutSeconds=10800, aiMinSise=2)
+    assert example.group(1) == str(caught.value)
+
+
+def test_the_program_still_deploys_both_stacks() -> None:
+    assert evaluate("prod").academy["mode"] == "batch"
