@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.api_proxy import document_script
-from components.stack_files import stack_config
+from components.stack_files import REHEARSAL_VALUES, stack_config
 from sandbox import moto_server
 from sandbox.moto_mocks import MotoMocks
 from sandbox.nginx_server import NginxFiles
@@ -55,6 +55,8 @@ def sandbox_config(
         **net.config_overrides(),
         "videoMode": mode,
         **{f"{wt}ImageId": net.image_id for wt in ("ai", "messaging", "video")},
+        # moto's Batch runs no container; the stacks carry no image (it is the user's).
+        "videoBatchImage": REHEARSAL_VALUES["videoBatchImage"],
         "backlogApiBaseUrl": addresses.public_base_url,  # the Lambda calls the public path
         "apiServerName": "localhost",
         "apiPublicBaseUrl": addresses.public_base_url,

@@ -17,7 +17,7 @@ import pytest
 
 from components.nginx_config import render
 from components.settings import parse_settings
-from components.stack_files import plain_settings, stack_config
+from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 from sandbox.nginx_server import NginxFiles
 
 # Findings judged false, as (plugin, gixy's reason) -> why it does not apply here.
@@ -60,7 +60,7 @@ def program_site(stack: str, runtime_dir: str) -> str:
     """The site file components/api_proxy.py renders for the stack (sandbox: runtime dir set)."""
     from components.api_proxy import nginx_params  # imports pulumi; only these tests need it
 
-    overrides = {"nginxRuntimeDir": runtime_dir}
+    overrides = {**REHEARSAL_VALUES, "nginxRuntimeDir": runtime_dir}
     api = parse_settings(plain_settings(stack_config(stack, overrides)), stack).api
     return render(nginx_params(api))
 

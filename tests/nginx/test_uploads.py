@@ -8,7 +8,7 @@ import pytest
 
 from components.nginx_config import render
 from components.settings import ApiSettings, parse_settings
-from components.stack_files import plain_settings, stack_config
+from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 from sandbox.nginx_server import NginxFiles
 
 UPLOAD = os.urandom(3 * 1024 * 1024)  # over nginx's own default of 1m
@@ -16,7 +16,8 @@ UPLOAD = os.urandom(3 * 1024 * 1024)  # over nginx's own default of 1m
 
 def stack_api(stack: str, overrides: dict[str, object] | None = None) -> ApiSettings:
     """The API settings a stack file (Pulumi.yaml defaults included) gives the program."""
-    return parse_settings(plain_settings(stack_config(stack, overrides)), stack).api
+    config = stack_config(stack, {**REHEARSAL_VALUES, **(overrides or {})})
+    return parse_settings(plain_settings(config), stack).api
 
 
 def site_from_the_program(upstream: str, body_size: str | None = None):

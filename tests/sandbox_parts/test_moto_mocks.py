@@ -16,7 +16,7 @@ import pulumi
 import pytest
 
 from components.settings import PROJECT
-from components.stack_files import stack_config
+from components.stack_files import REHEARSAL_VALUES, stack_config
 from sandbox import moto_server
 from sandbox.moto_mocks import MotoDeployError, MotoMocks, policy_document_json, unwrap_secrets
 from sandbox.program_run import run_program
@@ -189,7 +189,8 @@ def fresh_moto(tmp_path: Path) -> Iterator[moto_server.MotoServer]:
 def test_the_real_program_deploys_into_moto(stack: str, fresh_moto: moto_server.MotoServer) -> None:
     mocks = MotoMocks(fresh_moto.env())
     config = stack_config(
-        stack, {"internalApiKey": "real-program-key", **mocks.network.config_overrides()}
+        stack, {**REHEARSAL_VALUES, "internalApiKey": "real-program-key",
+                **mocks.network.config_overrides()}
     )
     run = run_program(mocks, stack, config)
 
