@@ -1,17 +1,30 @@
 """The SSH transport against a real sshd on loopback (sandbox/sshd_server.py)."""
 
+import hashlib
+import shutil
 import socket
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sandbox import sshd_server
 from sandbox.ports import LOOPBACK
+from verify.context import RunOptions
 from verify.errors import TransportError
+from verify.report import Status
+from verify.suite import run_checks
+from verify.transports import HostTransports, TransportOptions
 from verify.transports.ssh import SshEndpoint, SshOptions, SshTransport
+
+
+def accepted_logins(server: sshd_server.SshdServer) -> int:
+    """Connections the sshd accepted, from its own log (sshd -e, LogLevel INFO)."""
+    log = server.files.log.read_text(errors="replace")
+    return sum(1 for line in log.splitlines() if "Accepted publickey for" in line)
 
 
 def _transport(server: sshd_server.SshdServer, **options: object) -> SshTransport:
@@ -116,9 +129,161 @@ def test_a_hanging_command_times_out(sshd):
 def test_through_a_jump_host(sshd):
     endpoint = sshd.endpoint
     jump = SshEndpoint(endpoint.host, endpoint.port, endpoint.user)
+    before = accepted_logins(sshd)
     transport = _transport(sshd, jump_host=jump)
     try:
         assert transport.run("echo via-jump").stdout == "via-jump\n"
-        assert len(transport._clients) == 2  # the jump connection and the target over it
+        assert transport.run("echo again").stdout == "again\n"
     finally:
         transport.close()
+    assert accepted_logins(sshd) - before == 2  # the jump connection and the target over it
+
+
+# -- the read loop: every byte the command wrote, whenever it arrives (issue 9, item 8) --------
+
+def test_output_that_arrives_after_the_exit_status_is_kept(sshd):
+    # The shell exits (sshd sends exit-status) while a child still holds stdout and writes.
+    transport = _transport(sshd)
+    try:
+        result = transport.run("(sleep 0.05; echo late) & echo early")
+        assert (result.rc, result.stdout) == (0, "early\nlate\n")
+    finally:
+        transport.close()
+
+
+def _expected_outputs() -> list[tuple[str, int, str, str]]:
+    """Commands with the output they must give: the curl probe's shape, both streams, sizes
+    around and beyond the SSH window (64 KB+)."""
+    body = '{"backlog": 3}'
+    return [
+        (f"printf '%s\\n%s' '{body}' 200", 0, f"{body}\n200", ""),
+        ("echo out; echo err >&2; exit 7", 7, "out\n", "err\n"),
+        ("seq 1 20000", 0, "".join(f"{i}\n" for i in range(1, 20001)), ""),
+        ("head -c 70000 /dev/zero | tr '\\0' x", 0, "x" * 70000, ""),
+        ("head -c 300000 /dev/zero | tr '\\0' y >&2; echo z", 0, "z\n", "y" * 300000),
+    ]
+
+
+def test_300_commands_return_every_byte(sshd):
+    transport = _transport(sshd)
+    cases = _expected_outputs()
+    wrong = []
+    try:
+        for i in range(300):
+            command, rc, stdout, stderr = cases[i % len(cases)]
+            result = transport.run(command)
+            if (result.rc, result.stdout, result.stderr) != (rc, stdout, stderr):
+                wrong.append((command, result.rc, len(result.stdout), len(result.stderr)))
+    finally:
+        transport.close()
+    assert wrong == []
+
+
+def test_output_beyond_the_bound_is_an_error_and_the_connection_survives(sshd):
+    from verify.transports.base import MAX_OUTPUT_BYTES
+
+    transport = _transport(sshd)
+    try:
+        with pytest.raises(TransportError, match="more than") as caught:
+            transport.run(f"head -c {MAX_OUTPUT_BYTES + 1} /dev/zero")
+        assert "MiB" in caught.value.reason and caught.value.hint
+        assert transport.run("echo still-here").stdout == "still-here\n"
+    finally:
+        transport.close()
+
+
+def test_a_child_that_keeps_the_output_open_times_out(sshd):
+    transport = _transport(sshd)
+    try:
+        with pytest.raises(TransportError, match="timed out"):
+            transport.run("sleep 3 & echo started", timeout=0.5)
+    finally:
+        transport.close()
+
+
+# -- one connection per host per run (issue 9, item 9) -----------------------------------------
+
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory: pytest.TempPathFactory):
+    """Two API hosts: two sshds with one client key; a known_hosts file that pins both."""
+    first = sshd_server.start(tmp_path_factory.mktemp("host-a"))
+    second_dir = tmp_path_factory.mktemp("host-b")
+    for name in ("client_ed25519_key", "ssh_host_ed25519_key"):  # the same keys, so one login
+        for suffix in ("", ".pub"):
+            shutil.copy(first.files.state_dir / f"{name}{suffix}", second_dir / f"{name}{suffix}")
+    second = sshd_server.start(second_dir)
+    known_hosts = tmp_path_factory.mktemp("pins") / "known_hosts"
+    known_hosts.write_text(first.files.known_hosts.read_text()
+                           + second.files.known_hosts.read_text())
+    options = SshOptions(key_file=str(first.files.client_key), known_hosts=str(known_hosts),
+                         connect_timeout_s=3.0)
+    try:
+        yield first, second, options
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _host(name: str, server: sshd_server.SshdServer) -> dict:
+    return {"name": name, "instance_id": None,
+            "ssh": {"host": LOOPBACK, "port": server.port, "user": server.user}}
+
+
+def test_one_verify_run_opens_one_connection_per_host(stack_with_api, two_hosts, tmp_path):
+    first, second, options = two_hosts
+    conf = tmp_path / "api.conf"
+    conf.write_text("server {}\n")
+    outputs = stack_with_api.outputs
+    # web-3 is web-1's address under another name: the same host, so the same connection.
+    outputs["api"]["hosts"] = [_host("web-1", first), _host("web-2", second),
+                               _host("web-3", first)]
+    outputs["api"]["nginx"] = {"config_path": str(conf), "test_command": "true",
+                               "config_sha256": hashlib.sha256(conf.read_bytes()).hexdigest()}
+    before = accepted_logins(first), accepted_logins(second)
+    report = run_checks(outputs, ["api", "nginx"], RunOptions(
+        invoke=False, timeout_s=30.0, transport=TransportOptions(mode="ssh", ssh=options)),
+        env=stack_with_api.env)
+    statuses = {(r.id, r.target): r.status for r in report.checks}
+    for name in ("web-1", "web-2", "web-3"):
+        assert statuses[("api", name)] is Status.PASS, report.checks
+        assert statuses[("nginx", name)] is Status.PASS, report.checks
+    after = accepted_logins(first), accepted_logins(second)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+def test_targets_behind_one_jump_host_share_its_connection(two_hosts):
+    jump, target, options = two_hosts
+    hosts = HostTransports(TransportOptions(mode="ssh", ssh=replace(
+        options, jump_host=SshEndpoint(LOOPBACK, jump.port, jump.user))))
+    before = accepted_logins(jump), accepted_logins(target)
+    try:
+        for name in ("web-1", "web-2"):  # two names, one address behind the jump host
+            assert hosts.for_host(_host(name, target)).run("echo hi").stdout == "hi\n"
+    finally:
+        hosts.close()
+    after = accepted_logins(jump), accepted_logins(target)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+def test_more_commands_at_once_than_sshd_allows_sessions_all_succeed(sshd):
+    # OpenSSH's MaxSessions (10) bounds the channels open at once on one connection.
+    hosts = HostTransports(TransportOptions(mode="ssh", ssh=SshOptions(
+        key_file=str(sshd.endpoint.key_path), known_hosts=str(sshd.endpoint.known_hosts_path))))
+    transports = [hosts.for_host(_host(f"web-{i}", sshd)) for i in range(24)]
+    results: dict[int, object] = {}
+
+    def run(i: int) -> None:
+        try:
+            results[i] = transports[i].run(f"sleep 0.3; echo {i}").stdout
+        except TransportError as exc:
+            results[i] = exc.reason
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(transports))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        hosts.close()
+    assert results == {i: f"{i}\n" for i in range(len(transports))}

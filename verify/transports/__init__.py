@@ -12,6 +12,7 @@ from verify.errors import TransportError
 from verify.transports.base import CommandResult, Transport
 from verify.transports.local import LocalTransport
 from verify.transports.ssh import SshEndpoint, SshOptions, SshTransport
+from verify.transports.ssh_connections import SshConnections
 from verify.transports.ssm import SsmTransport
 
 __all__ = [
@@ -34,7 +35,10 @@ class TransportOptions:
 
 
 def transport_for(
-    host: dict, options: TransportOptions, ssm_client: Callable[[], Any] | None = None
+    host: dict,
+    options: TransportOptions,
+    ssm_client: Callable[[], Any] | None = None,
+    ssh_connections: SshConnections | None = None,
 ) -> Transport:
     name = host.get("name") or host.get("instance_id") or "host"
     ssh = host.get("ssh")
@@ -51,7 +55,7 @@ def transport_for(
                 "use --transport ssm (it has an instance_id) or add ssh to the host entry",
             )
         endpoint = SshEndpoint(str(ssh["host"]), int(ssh.get("port") or 22), ssh.get("user"))
-        return SshTransport(endpoint, options.ssh, options.command_timeout_s)
+        return SshTransport(endpoint, options.ssh, options.command_timeout_s, ssh_connections)
     if mode == "ssm":
         if not instance_id:
             raise TransportError(
@@ -68,19 +72,23 @@ def transport_for(
 
 
 class HostTransports:
-    """One transport per host for the whole run, so the api and nginx checks share a session."""
+    """One transport per host entry for the whole run; over SSH they share one connection per
+    host address (entries that name the same address included), closed by close()."""
 
     def __init__(self, options: TransportOptions, ssm_client: Callable[[], Any] | None = None):
         self.options = options
         self._ssm_client = ssm_client
         self._lock = threading.Lock()
         self._by_host: dict[str, Transport] = {}
+        self._ssh = SshConnections()
 
     def for_host(self, host: dict) -> Transport:
         key = str(host.get("name") or host.get("instance_id") or host.get("ssh"))
         with self._lock:
             if key not in self._by_host:
-                self._by_host[key] = transport_for(host, self.options, self._ssm_client)
+                self._by_host[key] = transport_for(
+                    host, self.options, self._ssm_client, self._ssh
+                )
             return self._by_host[key]
 
     def close(self) -> None:
@@ -88,3 +96,4 @@ class HostTransports:
             for transport in self._by_host.values():
                 transport.close()
             self._by_host.clear()
+        self._ssh.close()

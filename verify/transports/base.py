@@ -7,6 +7,8 @@ import shlex
 from dataclasses import dataclass
 
 DEFAULT_COMMAND_TIMEOUT_S = 20.0
+# The checks' commands print a few lines; a host that floods must not exhaust verify's memory.
+MAX_OUTPUT_BYTES = 4 * 2**20  # stdout and stderr together
 RawResult = tuple[int, bytes, bytes]  # rc, stdout, stderr before decoding
 
 
