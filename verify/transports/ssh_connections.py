@@ -14,6 +14,7 @@ from __future__ import annotations
 import getpass
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -175,6 +176,20 @@ def _connect(
         ) from exc
 
 
+def _open_session(transport: paramiko.Transport, deadline: float) -> paramiko.Channel:
+    pause = 0.01
+    while True:
+        try:
+            return transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+        except paramiko.ChannelException:
+            # sshd frees a session a moment after our close arrives, so a new channel can
+            # still meet MaxSessions; nothing ran on the refused one, so opening again is safe.
+            if time.monotonic() + pause >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
+
+
 @dataclass
 class _Connection:
     """One host's connection; its lock lets other hosts connect at the same time."""
@@ -262,7 +277,7 @@ class SshConnections:
                 "lower --parallel or raise --timeout",
             )
         try:
-            channel = transport.open_session(timeout=timeout)
+            channel = _open_session(transport, time.monotonic() + timeout)
             try:
                 yield channel
             finally:
