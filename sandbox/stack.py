@@ -25,7 +25,8 @@ from sandbox.ports import free_port, wait_for_port
 from sandbox.processes import ProcessRegistry, up_lock
 from sandbox.seed import seed_queues, seed_videos
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
-from verify.checks.http_probe import ask_on_host, ask_public
+from verify.checks.http_probe import ApiAnswer, ask_on_host, ask_public
+from verify.secrets import Masker
 
 MODES = ("batch", "asg")
 SCHEDULE_EVERY_S = 5.0
@@ -229,10 +230,17 @@ def internal_key(state: SandboxState, outputs: Mapping[str, Any]) -> str:
     return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
+def shown_answer(answer: ApiAnswer, key: str | None) -> tuple[int, str]:
+    """(status or 0, body or error) with the key masked: an API may echo it, and the status
+    printout clips what it shows (masking after the clip would miss a cut key)."""
+    masker = Masker()
+    masker.add(key)
+    return answer.status or 0, masker.mask(answer.body.strip() if answer.status else answer.error)
+
+
 def public_answer(base_url: str, key: str | None) -> tuple[int, str]:
     """The API through nginx, as a client sees it (verify's own probe); 0 when unreachable."""
-    answer = ask_public(base_url, key, timeout_s=5)
-    return answer.status or 0, (answer.body.strip() if answer.status else answer.error)
+    return shown_answer(ask_public(base_url, key, timeout_s=5), key)
 
 
 def local_answer(info: Mapping[str, Any], base_url: str, key: str) -> tuple[int, str]:
@@ -242,7 +250,7 @@ def local_answer(info: Mapping[str, Any], base_url: str, key: str) -> tuple[int,
         answer = ask_on_host(transport, base_url, key, timeout_s=10)
     finally:
         transport.close()
-    return answer.status or 0, (answer.body.strip() if answer.status else answer.error)
+    return shown_answer(answer, key)
 
 
 def latest_datapoints(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,4 +314,17 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
             "PUBLIC": public_answer(info["public_base_url"], key),
         },
     })
-    return result
+    masker = Masker()
+    masker.add(key)
+    return masked(result, masker)  # the publisher's last answer may quote the API's body too
+
+
+def masked(value: Any, masker: Masker) -> Any:
+    """Every string inside `value` with the key masked, before anything prints (and clips) it."""
+    if isinstance(value, str):
+        return masker.mask(value)
+    if isinstance(value, dict):
+        return {k: masked(v, masker) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(masked(v, masker) for v in value)
+    return value

@@ -26,3 +26,9 @@ class Masker:
         for secret in secrets:
             text = text.replace(secret, MASK)
         return text
+
+    def excerpt(self, text: str, limit: int) -> str:
+        """At most `limit` characters of `text` on one line, masked first: clipping first
+        could cut a secret so that the masker no longer recognises what is left of it."""
+        text = " ".join(self.mask(text).split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,6 +9,7 @@ from tests.verify.test_cli import KEY, minimal_outputs, verify
 from verify.checks.api import diagnose_paths
 from verify.checks.http_probe import ApiAnswer, parse_backlog
 from verify.report import Status
+from verify.secrets import Masker
 
 NOT_COUNTS = ["garbage", "-1", '"3"', "2.5", "null", "3", "[3]", "{}", '{"backlog": -1}',
               '{"backlog": "3"}', '{"backlog": 2.5}', '{"backlog": null}', '{"backlog": true}',
@@ -18,7 +19,7 @@ NOT_COUNTS = ["garbage", "-1", '"3"', "2.5", "null", "3", "[3]", "{}", '{"backlo
 @pytest.mark.parametrize("body", NOT_COUNTS)
 def test_agreeing_on_a_wrong_answer_fails(body):
     answer = ApiAnswer(200, body)
-    verdict = diagnose_paths(answer, answer, bodies_match=True)
+    verdict = diagnose_paths(answer, answer, bodies_match=True, masker=Masker())
     assert verdict.status is Status.FAIL
     assert "not a backlog count" in verdict.summary
     assert '{"backlog": <int >= 0>}' in verdict.hint
@@ -33,13 +34,14 @@ def test_only_an_object_with_a_non_negative_int_is_a_count(body):
                                              ('{"backlog": 7, "other": "x"}', 7)])
 def test_counts(body, count):
     assert parse_backlog(body) == count
-    verdict = diagnose_paths(ApiAnswer(200, body), ApiAnswer(200, body), bodies_match=True)
+    verdict = diagnose_paths(ApiAnswer(200, body), ApiAnswer(200, body), bodies_match=True,
+                             masker=Masker())
     assert verdict.status is Status.PASS
 
 
 def test_a_public_answer_that_is_not_a_count_is_named(write_json):
     verdict = diagnose_paths(ApiAnswer(200, '{"backlog": 3}'), ApiAnswer(200, "<html>"),
-                             bodies_match=False)
+                             bodies_match=False, masker=Masker())
     assert verdict.status is Status.FAIL and "PUBLIC answered 200 but not a backlog count" in (
         verdict.summary)
 

@@ -5,6 +5,7 @@ import pytest
 from verify.checks.api import bodies_agree, diagnose_auth, diagnose_paths
 from verify.checks.http_probe import ApiAnswer, kept_headers
 from verify.report import Status
+from verify.secrets import Masker
 
 OK = ApiAnswer(200, '{"backlog": 3}')
 DENIED = ApiAnswer(403, '{"detail": "forbidden"}')
@@ -36,7 +37,7 @@ REFUSED_BY_NGINX = ApiAnswer(403, '{"detail": "X-Internal-Key missing (refused b
     ],
 )
 def test_local_vs_public(local, public, status, summary, hint):
-    verdict = diagnose_paths(local, public, bodies_match=True)
+    verdict = diagnose_paths(local, public, bodies_match=True, masker=Masker())
     assert verdict.status is status
     assert summary in verdict.summary
     assert hint in verdict.hint
@@ -45,7 +46,8 @@ def test_local_vs_public(local, public, status, summary, hint):
 
 
 def test_same_status_but_other_body_fails():
-    verdict = diagnose_paths(OK, ApiAnswer(200, '{"backlog": 9}'), bodies_match=False)
+    verdict = diagnose_paths(OK, ApiAnswer(200, '{"backlog": 9}'), bodies_match=False,
+                             masker=Masker())
     assert verdict.status is Status.FAIL and "differ" in verdict.summary
 
 
@@ -60,7 +62,7 @@ def test_same_status_but_other_body_fails():
     ],
 )
 def test_public_path_refuses_missing_and_wrong_keys(no_key, wrong_key, status, words):
-    verdict = diagnose_auth(no_key, wrong_key)
+    verdict = diagnose_auth(no_key, wrong_key, masker=Masker())
     assert verdict.status is status
     assert words in verdict.summary
 
@@ -73,11 +75,11 @@ def test_a_count_that_moved_between_samples_still_agrees():
 
 
 def test_the_nginx_marker_tells_where_the_key_was_lost():
-    lost_before = diagnose_paths(OK, REFUSED_BY_NGINX, bodies_match=True)
+    lost_before = diagnose_paths(OK, REFUSED_BY_NGINX, bodies_match=True, masker=Masker())
     assert "did not reach nginx" in lost_before.summary
     assert "proxy drops" not in lost_before.summary
     assert "proxy_set_header" not in lost_before.hint  # nginx is not what to fix
-    lost_inside = diagnose_paths(OK, DENIED, bodies_match=True)
+    lost_inside = diagnose_paths(OK, DENIED, bodies_match=True, masker=Masker())
     assert "reached nginx but not the API" in lost_inside.summary
     assert "proxy_set_header X-Internal-Key" in lost_inside.hint
 

@@ -8,6 +8,7 @@ from verify.checks.hosts import per_host_tasks
 from verify.checks.http_probe import (
     BACKLOG_PATH,
     COUNT_SHAPE,
+    ERROR_CHARS,
     REFUSED_BY,
     ApiAnswer,
     ask_on_host,
@@ -15,6 +16,7 @@ from verify.checks.http_probe import (
 )
 from verify.context import CheckContext, Task
 from verify.report import CheckResult, Status
+from verify.secrets import Masker
 
 CHECK_ID = "api"
 NGINX_HEADER_FIX = (
@@ -37,12 +39,12 @@ class Verdict:
     hint: str = ""
 
 
-def _public_hop(public: ApiAnswer) -> tuple[str, str]:
+def _public_hop(public: ApiAnswer, masker: Masker) -> tuple[str, str]:
     """Which hop failed when the public path gives no good answer."""
     code = public.status
     if code is None:
         return (
-            f"PUBLIC unreachable: {public.error}",
+            f"PUBLIC unreachable: {masker.excerpt(public.error, ERROR_CHARS)}",
             "the public endpoint did not answer: check DNS, the CDN (Cloudflare) and that nginx "
             "listens and the security group admits the edge",
         )
@@ -69,14 +71,16 @@ def _public_hop(public: ApiAnswer) -> tuple[str, str]:
     )
 
 
-def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool,
+def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool, *, masker: Masker,
                    key_source: str = "the key parameter") -> Verdict:
-    """LOCAL (on the host) against PUBLIC (through the proxy), both sent the key."""
-    evidence = f"LOCAL {local.evidence()} / PUBLIC {public.evidence()}"
+    """LOCAL (on the host) against PUBLIC (through the proxy), both sent the key; every
+    excerpt of an answer is masked by `masker` before it is clipped."""
+    evidence = f"LOCAL {local.evidence(masker)} / PUBLIC {public.evidence(masker)}"
     if local.status is None:
         return Verdict(
             Status.FAIL,
-            f"LOCAL: the API does not answer on the host ({local.error})",
+            "LOCAL: the API does not answer on the host "
+            f"({masker.excerpt(local.error, ERROR_CHARS)})",
             "the API process (gunicorn) is not answering at local_base_url on this host: "
             "check it runs (systemctl status) and listens on that address",
         )
@@ -91,7 +95,7 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool,
                     "another page or a login) and the view's code",
                 )
         if bodies_match:
-            return Verdict(Status.PASS, f"LOCAL and PUBLIC agree: {local.evidence()}")
+            return Verdict(Status.PASS, f"LOCAL and PUBLIC agree: {local.evidence(masker)}")
         return Verdict(
             Status.FAIL,
             f"LOCAL and PUBLIC differ: {evidence}",
@@ -131,15 +135,15 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool,
             f"LOCAL: the API answers {local.status} on the host: {evidence}",
             "the API itself fails: check the application's logs on this host",
         )
-    summary, hint = _public_hop(public)
-    return Verdict(Status.FAIL, f"{summary} (LOCAL {local.evidence()})", hint)
+    summary, hint = _public_hop(public, masker)
+    return Verdict(Status.FAIL, f"{summary} (LOCAL {local.evidence(masker)})", hint)
 
 
-def diagnose_auth(no_key: ApiAnswer, wrong_key: ApiAnswer) -> Verdict:
+def diagnose_auth(no_key: ApiAnswer, wrong_key: ApiAnswer, *, masker: Masker) -> Verdict:
     """The public path must refuse a request without the key and one with a wrong key."""
     if no_key.status == 403 and wrong_key.status == 403:
         return Verdict(Status.PASS, "no key -> 403, wrong key -> 403")
-    evidence = f"no key -> {no_key.evidence()}, wrong key -> {wrong_key.evidence()}"
+    evidence = f"no key -> {no_key.evidence(masker)}, wrong key -> {wrong_key.evidence(masker)}"
     if no_key.status == 200 or wrong_key.status == 200:
         return Verdict(
             Status.FAIL,
@@ -148,7 +152,7 @@ def diagnose_auth(no_key: ApiAnswer, wrong_key: ApiAnswer) -> Verdict:
             "check the API's key setting is not empty",
         )
     if no_key.status is None or wrong_key.status is None:
-        summary, hint = _public_hop(no_key if no_key.status is None else wrong_key)
+        summary, hint = _public_hop(no_key if no_key.status is None else wrong_key, masker)
         return Verdict(Status.FAIL, summary, hint)
     return Verdict(
         Status.FAIL,
@@ -184,7 +188,8 @@ def _host_task(ctx: CheckContext, host: dict) -> Task:
             if not match:
                 later = ask_on_host(transport, api["local_base_url"], key, ctx.call_timeout())
                 match = bodies_agree(local, public, later)
-        verdict = diagnose_paths(local, public, match, ctx.key.source or "the key parameter")
+        verdict = diagnose_paths(local, public, match, masker=ctx.masker,
+                                 key_source=ctx.key.source or "the key parameter")
         return CheckResult(CHECK_ID, target, verdict.status, verdict.summary, verdict.hint)
 
     return Task(CHECK_ID, target, run)
@@ -196,7 +201,7 @@ def _auth_task(ctx: CheckContext) -> Task:
     def run() -> CheckResult:
         no_key = ask_public(base, None, ctx.call_timeout())
         wrong_key = ask_public(base, "verify-wrong-" + secrets.token_hex(8), ctx.call_timeout())
-        verdict = diagnose_auth(no_key, wrong_key)
+        verdict = diagnose_auth(no_key, wrong_key, masker=ctx.masker)
         return CheckResult(CHECK_ID, "public key check", verdict.status, verdict.summary,
                            verdict.hint)
 

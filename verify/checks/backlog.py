@@ -100,7 +100,7 @@ def api_count(ctx: CheckContext) -> int:
     api = ctx.outputs["api"]
     key = ctx.key.get()
     answer = ask_public(api["public_base_url"], key, ctx.call_timeout())
-    tried = [f"PUBLIC {answer.evidence()}"]
+    tried = [f"PUBLIC {answer.evidence(ctx.masker)}"]
     hosts: list[dict] = []
     if answer.status != 200:
         try:
@@ -114,7 +114,7 @@ def api_count(ctx: CheckContext) -> int:
         except TransportError as exc:
             tried.append(f"{host.get('name')}: {exc.reason}")
             continue
-        tried.append(f"LOCAL on {host.get('name')} {answer.evidence()}")
+        tried.append(f"LOCAL on {host.get('name')} {answer.evidence(ctx.masker)}")
         if answer.status == 200:
             break
     count = answer.backlog() if answer.status == 200 else None

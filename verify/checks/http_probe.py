@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
+from verify.secrets import Masker
 from verify.transports import Transport
 
 BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
@@ -14,6 +15,8 @@ KEY_HEADER = INTERNAL_KEY_HEADER
 
 # The response headers the diagnosis reads; nginx marks its own refusal of a keyless request.
 KEPT_HEADERS = ("x-refused-by",)
+BODY_CHARS = 60  # of an answer's body in evidence
+ERROR_CHARS = 160  # of an error
 REFUSED_BY = "X-Refused-By"
 
 
@@ -35,11 +38,11 @@ class ApiAnswer:
     def backlog(self) -> int | None:
         return parse_backlog(self.body)
 
-    def evidence(self) -> str:
+    def evidence(self, masker: Masker) -> str:
+        """Status and the start of the body (or the error), masked before they are clipped."""
         if self.status is None:
-            return f"no answer ({self.error})"
-        body = " ".join(self.body.split())
-        return f"{self.status} {body[:60]}"
+            return f"no answer ({masker.excerpt(self.error, ERROR_CHARS)})"
+        return f"{self.status} {masker.excerpt(self.body, BODY_CHARS)}"
 
 
 COUNT_SHAPE = '{"backlog": <int >= 0>}'
@@ -113,8 +116,9 @@ def kept_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def _short(exc: Exception) -> str:
+    """The telling part of a requests error; clipped only where it is shown, after masking."""
     text = str(exc)
     for marker in ("Failed to establish a new connection: ", "Name or service not known"):
         if marker in text:
-            return text[text.index(marker):].rstrip("'\")")[:160]
-    return text[:160]
+            return text[text.index(marker):].rstrip("'\")")
+    return text

@@ -10,6 +10,7 @@ import json
 import time
 
 from verify.checks.backlog import Datapoint, describe_metric, latest_datapoint, reference_count
+from verify.checks.publisher import api_url_drift
 from verify.context import CheckContext, Task
 from verify.errors import VerifyError
 from verify.report import CheckResult, failed, passed, warned
@@ -29,28 +30,33 @@ def invoke_publisher(ctx: CheckContext) -> dict:
         FunctionName=function, InvocationType="RequestResponse", Payload=b"{}"
     )
     raw = answer["Payload"].read().decode("utf-8", errors="replace")
+    excerpt = ctx.masker.excerpt  # mask, then clip: a clipped key would escape the masker
     try:
         body = json.loads(raw) if raw else {}
     except ValueError:
-        raise VerifyError(f"publisher {function} answered non-JSON: {raw[:120]}") from None
+        raise VerifyError(f"publisher {function} answered non-JSON: {excerpt(raw, 120)}") from None
     if answer.get("FunctionError"):
         message = body.get("errorMessage", "") if isinstance(body, dict) else ""
         try:
             detail = json.loads(message)
         except (ValueError, TypeError):
             raise VerifyError(
-                f"publisher {function} failed: {body.get('errorType', 'error')}: {message[:160]}"
+                f"publisher {function} failed: {body.get('errorType', 'error')}: "
+                f"{excerpt(str(message), 160)}"
             ) from None
         if isinstance(detail, dict) and "worker_types" in detail:
             return detail
-        raise VerifyError(f"publisher {function} failed: {message[:160]}")
+        raise VerifyError(f"publisher {function} failed: {excerpt(message, 160)}")
     if not isinstance(body, dict) or "worker_types" not in body:
-        raise VerifyError(f"publisher {function} answered without worker_types: {raw[:120]}")
+        raise VerifyError(
+            f"publisher {function} answered without worker_types: {excerpt(raw, 120)}")
     return body
 
 
-def judge_publisher_answer(worker_type: str, worker: dict, answer: dict) -> CheckResult | None:
-    """A FAIL when the publisher's own answer already shows the problem, else None."""
+def judge_publisher_answer(worker_type: str, worker: dict, answer: dict,
+                           api_urls: tuple[str, str] | None = None) -> CheckResult | None:
+    """A FAIL when the publisher's own answer already shows the problem, else None.
+    `api_urls`: (the URL the deployed publisher calls, the stack's) when they differ."""
     info = (answer.get("worker_types") or {}).get(worker_type)
     if info is None:
         return failed(
@@ -58,10 +64,20 @@ def judge_publisher_answer(worker_type: str, worker: dict, answer: dict) -> Chec
             "its BACKLOG_TARGETS lacks this worker type: `pulumi up`, then `verify publisher`",
         )
     if worker.get("backlog_api") and info.get("source") == "sqs":
+        fell_back = (f"the publisher fell back to SQS counts while an API is configured: "
+                     f"{info.get('reason') or info.get('error') or 'no reason given'}")
+        if api_urls is not None:
+            # `verify api` asks the stack's URL, so it passes while the publisher asks another.
+            return failed(
+                CHECK_ID, worker_type,
+                f"{fell_back}; the publisher calls {api_urls[0] or '(no URL)'}, the stack's "
+                f"API is {api_urls[1]}",
+                "its BACKLOG_API_BASE_URL drifted from the stack; `verify api` checks the "
+                "stack's URL, not the one the publisher calls: `pulumi up` restores it "
+                "(`python -m verify publisher` lists every variable that drifted)",
+            )
         return failed(
-            CHECK_ID, worker_type,
-            f"the publisher fell back to SQS counts while an API is configured: "
-            f"{info.get('reason') or info.get('error') or 'no reason given'}",
+            CHECK_ID, worker_type, fell_back,
             "the publisher could not read the DB backlog: run `python -m verify api` "
             "(LOCAL vs PUBLIC) and check its key parameter",
         )
@@ -170,7 +186,10 @@ def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
         answer: dict | None = None
         if ctx.options.invoke:
             invoked_at, answer = ctx.once("publisher-invoke", invoke)
-            verdict = judge_publisher_answer(worker_type, worker, answer)
+            info = (answer.get("worker_types") or {}).get(worker_type) or {}
+            drift = (api_url_drift(ctx) if worker.get("backlog_api")
+                     and info.get("source") == "sqs" else None)
+            verdict = judge_publisher_answer(worker_type, worker, answer, drift)
             if verdict is not None:
                 return verdict
         after, _ = reference_count(ctx, worker)
