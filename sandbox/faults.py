@@ -136,6 +136,70 @@ def _heal_metric_mismatch(state: SandboxState, _: Mapping[str, Any], saved: Any)
     _put_policy(aws_client(state, "autoscaling"), saved["policy"], saved["original"])
 
 
+# ---- legacy-policy: the seeds' own policy left beside the stack's (#1, #8) -----------------
+
+# The users' policy as the seeds describe it: target tracking on the *total* queue depth.
+LEGACY_POLICY_NAME = "video-backlogcount-tt"
+LEGACY_METRIC = {"namespace": "Academy/VideoProcessing", "name": "VideoQueueDepthTotal"}
+
+
+def _legacy_policy(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    _, spec = _fleet_for_mismatch(outputs)
+    group = spec["fleet"]["group_name"]
+    aws_client(state, "autoscaling").put_scaling_policy(
+        AutoScalingGroupName=group, PolicyName=LEGACY_POLICY_NAME,
+        PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+            "CustomizedMetricSpecification": {
+                "Namespace": LEGACY_METRIC["namespace"], "MetricName": LEGACY_METRIC["name"],
+                "Dimensions": [{"Name": "WorkerType", "Value": "Video"},
+                               {"Name": "AutoScalingGroupName", "Value": group}],
+                "Statistic": "Average"},
+            "TargetValue": 1.0})
+    return {"group": group}
+
+
+def _heal_legacy_policy(state: SandboxState, _: Mapping[str, Any], saved: Any) -> None:
+    aws_client(state, "autoscaling").delete_policy(AutoScalingGroupName=saved["group"],
+                                                   PolicyName=LEGACY_POLICY_NAME)
+
+
+# ---- wake-alarm-drift: the wake-from-zero alarm re-pointed at the total metric --------------
+
+
+def _wake_alarm_drift(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    woken = {wt: s for wt, s in outputs["academy"]["worker_types"].items()
+             if s["fleet"] and s["fleet"].get("wake")}
+    if not woken:
+        raise SandboxError("wake-alarm-drift needs a fleet that wakes from zero: no fleet of "
+                           "this stack has one (video in asg mode does: `python -m sandbox up "
+                           "--mode asg`)")
+    name = woken["video" if "video" in woken else sorted(woken)[0]]["fleet"]["wake"][
+        "alarm_name"]
+    cloudwatch = aws_client(state, "cloudwatch")
+    alarm = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    broken = copy.deepcopy(alarm["Metrics"])
+    for query in broken:
+        metric = query.get("MetricStat", {}).get("Metric", {})
+        if metric.get("Namespace") != "AWS/AutoScaling":
+            metric["MetricName"] = MISMATCHED_METRIC_NAME
+    _put_alarm(cloudwatch, alarm, broken)
+    return {"alarm": {k: alarm.get(k) for k in _ALARM_KEYS}, "metrics": alarm["Metrics"]}
+
+
+# What put_metric_alarm needs back of a metric-math alarm (describe_alarms' names).
+_ALARM_KEYS = ("AlarmName", "AlarmDescription", "AlarmActions", "EvaluationPeriods",
+               "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData")
+
+
+def _put_alarm(cloudwatch: Any, alarm: Mapping[str, Any], metrics: list[dict[str, Any]]) -> None:
+    kwargs = {k: alarm[k] for k in _ALARM_KEYS if alarm.get(k) is not None}
+    cloudwatch.put_metric_alarm(**kwargs, Metrics=metrics)
+
+
+def _heal_wake_alarm_drift(state: SandboxState, _: Mapping[str, Any], saved: Any) -> None:
+    _put_alarm(aws_client(state, "cloudwatch"), saved["alarm"], saved["metrics"])
+
+
 # ---- stale-publisher: the deployed code is not the source's (#6) ---------------------------
 
 
@@ -203,6 +267,12 @@ FAULTS: Mapping[str, tuple[Breaker, Healer, str]] = {
                            "the host)"),
     "metric-mismatch": (_metric_mismatch, _heal_metric_mismatch,
                         "a fleet's scaling policy reads another metric than is published"),
+    "legacy-policy": (_legacy_policy, _heal_legacy_policy,
+                      "the seeds' video-backlogcount-tt (total VideoQueueDepthTotal, target 1) "
+                      "sits beside the stack's policy on a fleet group"),
+    "wake-alarm-drift": (_wake_alarm_drift, _heal_wake_alarm_drift,
+                         "the wake-from-zero alarm reads VideoQueueDepthTotal, which nothing "
+                         "publishes: a group at 0 never wakes"),
     "stale-publisher": (_stale_publisher, _heal_stale_publisher,
                         "the deployed function's code differs from the source"),
     "backlog-drift": (_backlog_drift, _heal_backlog_drift,
