@@ -179,6 +179,20 @@ def test_wake_from_zero_alarm_starts_one_instance(prod_asg) -> None:
     assert [q["id"] for q in queries.values() if q.get("returnData")] == ["e1"]
 
 
+def test_the_output_s_wake_block_is_the_deployed_alarm_and_policy(prod_asg) -> None:
+    """verify compares the live alarm with this block: it must be what was deployed."""
+    wake = prod_asg.academy["worker_types"]["video"]["fleet"]["wake"]
+    alarm = prod_asg.one(ALARM, "video-fleet-wake-from-zero").inputs
+    policy = prod_asg.one(POLICY, "video-fleet-wake-from-zero").inputs
+    assert (alarm["name"], policy["name"]) == (wake["alarm_name"], wake["policy_name"])
+    assert (alarm["threshold"], alarm["comparisonOperator"]) == (
+        wake["threshold"], wake["comparison_operator"])
+    assert [q["expression"] for q in alarm["metricQueries"] if q.get("returnData")] == [
+        wake["expression"]]
+    assert (policy["adjustmentType"], policy["scalingAdjustment"]) == (
+        wake["adjustment_type"], wake["scaling_adjustment"])
+
+
 def test_no_wake_alarm_where_the_fleet_never_reaches_zero(prod, prod_asg) -> None:
     for run in (prod, prod_asg):
         wake = {r.name for r in run.of_type(ALARM) if "wake" in r.name}

@@ -66,6 +66,14 @@ def test_the_function_and_its_archive(any_stack: StackRun) -> None:
     assert any_stack.academy["publisher"]["code_sha256"] == expected
 
 
+def test_the_output_declares_the_function_s_whole_environment(any_stack: StackRun) -> None:
+    """verify compares the live function with this: it must be exactly what was deployed."""
+    function = any_stack.one(FUNCTION, "backlog-publisher-function").inputs
+    declared = any_stack.academy["publisher"]["environment"]
+    assert declared == function["environment"]["variables"]
+    assert declared["INTERNAL_KEY_PARAMETER"] == any_stack.academy["publisher"]["key_parameter"]
+
+
 def test_the_key_is_a_secure_string_and_never_in_the_output(any_stack: StackRun) -> None:
     parameter = any_stack.one("aws:ssm/parameter:Parameter", "backlog-publisher-internal-key")
     assert parameter.inputs["type"] == "SecureString"
