@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -170,17 +171,22 @@ class BacklogApiStub:
     delay_s: float = 0.0
     location: str | None = None
     refused_by: str | None = None  # the X-Refused-By header nginx puts on its own 403
+    drip_s: float = 0.0  # > 0: the body goes out one byte per drip_s seconds
+    hang: bool = False  # read the request, then answer nothing until the server stops
+    raw: bytes | None = None  # sent as is instead of a well-formed response
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def answer(
         self, body: Any = None, status: int | None = None, delay_s: float = 0.0,
-        location: str | None = None, refused_by: str | None = None,
+        location: str | None = None, refused_by: str | None = None, drip_s: float = 0.0,
+        hang: bool = False, raw: bytes | None = None,
     ) -> None:
         if body is not None:
             self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.status, self.delay_s, self.location = status, delay_s, location
-        self.refused_by = refused_by
+        self.refused_by, self.drip_s, self.hang, self.raw = refused_by, drip_s, hang, raw
 
 
 def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
@@ -190,6 +196,13 @@ def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
             stub.requests.append({"path": self.path, "key": key})
             if stub.delay_s:
                 time.sleep(stub.delay_s)
+            if stub.hang:
+                stub.stopping.wait()
+                return
+            if stub.raw is not None:
+                self._send(stub.raw)
+                self.close_connection = True
+                return
             status = stub.status
             if status is None:
                 status = 200 if key == stub.expected_key else 403
@@ -205,9 +218,21 @@ def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
             except OSError:
-                pass  # the client gave up (the timeout test)
+                return  # the client gave up (the timeout test)
+            self._send(body)
+
+        def _send(self, data: bytes) -> None:
+            """Raw bytes, dripped one at a time when drip_s is set (headers included)."""
+            try:
+                if not stub.drip_s:
+                    self.wfile.write(data)
+                for i in range(len(data) if stub.drip_s else 0):
+                    if stub.stopping.wait(stub.drip_s):
+                        return
+                    self.wfile.write(data[i:i + 1])
+            except OSError:
+                pass  # the client gave up (the deadline and size tests)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
@@ -215,20 +240,34 @@ def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def backlog_api() -> Iterator[BacklogApiStub]:
+@contextmanager
+def _serving(host: str) -> Iterator[BacklogApiStub]:
     stub = BacklogApiStub(expected_key=INTERNAL_KEY)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _stub_handler(stub))
+    server = ThreadingHTTPServer((host, 0), _stub_handler(stub))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        stub.base_url = f"http://{host}:{server.server_address[1]}"
         yield stub
     finally:
+        stub.stopping.set()  # releases the hanging and dripping answers
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def backlog_api() -> Iterator[BacklogApiStub]:
+    with _serving("127.0.0.1") as stub:
+        yield stub
+
+
+@pytest.fixture
+def other_host() -> Iterator[BacklogApiStub]:
+    """The same API on another loopback address: a redirect there must not carry the key."""
+    with _serving("127.0.0.2") as stub:
+        yield stub
 
 
 METRICS = {
@@ -259,8 +298,16 @@ class Publisher:
     def url(self, worker_type: str) -> str:
         return self.targets[worker_type]["queue_url"]
 
-    def configure(self, api_base_url: str | None = None, timeout_s: float = 3.0) -> None:
+    def configure(
+        self, api_base_url: str | None = None, timeout_s: float = 3.0,
+        max_count: int | None = None,
+    ) -> None:
+        """The environment components/publisher.py sets; max_count None leaves the default."""
         base = self.api.base_url if api_base_url is None else api_base_url
+        if max_count is None:
+            self.monkeypatch.delenv("BACKLOG_API_MAX_COUNT", raising=False)
+        else:
+            self.monkeypatch.setenv("BACKLOG_API_MAX_COUNT", str(max_count))
         self.monkeypatch.setenv("BACKLOG_TARGETS", json.dumps(list(self.targets.values())))
         self.monkeypatch.setenv("BACKLOG_API_BASE_URL", base)
         self.monkeypatch.setenv("BACKLOG_API_PATH", BACKLOG_PATH)

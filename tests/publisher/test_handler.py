@@ -90,7 +90,7 @@ def test_a_key_that_stays_wrong_is_asked_for_once_more_only(publisher, aws_calls
         ({"body": b"<html>bad gateway</html>", "status": 200}, 3.0, "bad response"),
         ({"body": {"backlog": -1}, "status": 200}, 3.0, "bad response"),
         ({"status": 302, "location": "http://127.0.0.1:9/elsewhere"}, 3.0,
-         "HTTP 302: redirect not followed"),
+         "HTTP 302: redirect to 127.0.0.1:9 not followed"),
     ],
     ids=["403", "403-nginx", "500", "timeout", "not-json", "negative", "redirect"],
 )

@@ -26,6 +26,7 @@ def _env(**overrides: str) -> dict[str, str]:
         "BACKLOG_API_PATH": BACKLOG_API_PATH,
         "INTERNAL_KEY_PARAMETER": "/academy/workers/internal-api-key",
         "BACKLOG_API_TIMEOUT_S": "2.5",
+        "BACKLOG_API_MAX_COUNT": "5000",
     }
     env.update(overrides)
     return env
@@ -35,6 +36,7 @@ def test_contract_environment_is_parsed(handler_module) -> None:
     settings = handler_module.load_settings(_env())
     assert settings.api_base_url == "https://api.hakwonplus.com"
     assert settings.api_timeout_s == 2.5
+    assert settings.api_max_count == 5000
     (target,) = settings.targets
     assert target.worker_type == "ai"
     assert target.metric.dimensions == {"WorkerType": "AI"}
@@ -47,6 +49,12 @@ def test_timeout_defaults_to_three_seconds(handler_module) -> None:
     env = _env()
     del env["BACKLOG_API_TIMEOUT_S"]
     assert handler_module.load_settings(env).api_timeout_s == 3.0
+
+
+def test_max_count_defaults_to_the_settings_default(handler_module) -> None:
+    env = _env()
+    del env["BACKLOG_API_MAX_COUNT"]
+    assert handler_module.load_settings(env).api_max_count == 100_000
 
 
 @pytest.mark.parametrize(
@@ -64,9 +72,13 @@ def test_timeout_defaults_to_three_seconds(handler_module) -> None:
         ({"BACKLOG_API_PATH": ""}, "BACKLOG_API_PATH must be the backlog endpoint's path"),
         ({"BACKLOG_API_TIMEOUT_S": "soon"}, "BACKLOG_API_TIMEOUT_S must be a positive"),
         ({"BACKLOG_API_TIMEOUT_S": "0"}, "BACKLOG_API_TIMEOUT_S must be a positive"),
+        ({"BACKLOG_API_MAX_COUNT": "0"}, "BACKLOG_API_MAX_COUNT must be a whole number from 1"),
+        ({"BACKLOG_API_MAX_COUNT": "10000001"}, "BACKLOG_API_MAX_COUNT must be a whole"),
+        ({"BACKLOG_API_MAX_COUNT": "1e5"}, "BACKLOG_API_MAX_COUNT must be a whole"),
+        ({"BACKLOG_API_MAX_COUNT": "-5"}, "BACKLOG_API_MAX_COUNT must be a whole"),
     ],
     ids=["json", "not-list", "queue-url", "flag-type", "unit", "scheme", "path", "timeout",
-         "zero"],
+         "zero", "max-zero", "max-over-limit", "max-float", "max-negative"],
 )
 def test_bad_environment_is_explained(handler_module, overrides, message) -> None:
     with pytest.raises(handler_module.PublisherConfigError, match=message):
