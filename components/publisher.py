@@ -142,6 +142,7 @@ class BacklogPublisher(pulumi.ComponentResource):
             "BACKLOG_API_PATH": BACKLOG_API_PATH,
             "INTERNAL_KEY_PARAMETER": self.key_parameter.name,
             "BACKLOG_API_TIMEOUT_S": str(settings.api_timeout_seconds),
+            "BACKLOG_API_MAX_COUNT": str(settings.max_backlog_count),
         }
         self.function = aws.lambda_.Function(
             f"{name}-function",

@@ -59,8 +59,10 @@ def test_the_function_and_its_archive(any_stack: StackRun) -> None:
     function = any_stack.one(FUNCTION, "backlog-publisher-function").inputs
     assert function["runtime"] == "python3.12" and function["architectures"] == ["arm64"]
     assert function["handler"] == "lambda_function.handler"
-    api_timeout = int(function["environment"]["variables"]["BACKLOG_API_TIMEOUT_S"])
+    variables = function["environment"]["variables"]
+    api_timeout = int(variables["BACKLOG_API_TIMEOUT_S"])
     assert function["timeout"] > api_timeout * 2  # the API call, then the SQS fallback
+    assert variables["BACKLOG_API_MAX_COUNT"] == "100000"  # backlogApiMaxCount's default
     expected = code_sha256(build_archive(ROOT / SOURCE_DIR))
     assert function["sourceCodeHash"] == expected
     assert any_stack.academy["publisher"]["code_sha256"] == expected
@@ -72,6 +74,12 @@ def test_the_output_declares_the_function_s_whole_environment(any_stack: StackRu
     declared = any_stack.academy["publisher"]["environment"]
     assert declared == function["environment"]["variables"]
     assert declared["INTERNAL_KEY_PARAMETER"] == any_stack.academy["publisher"]["key_parameter"]
+
+
+def test_the_count_bound_is_the_setting(evaluate_stack) -> None:
+    run = evaluate_stack("prod", {"backlogApiMaxCount": 250})
+    function = run.one(FUNCTION, "backlog-publisher-function").inputs
+    assert function["environment"]["variables"]["BACKLOG_API_MAX_COUNT"] == "250"
 
 
 def test_the_key_is_a_secure_string_and_never_in_the_output(any_stack: StackRun) -> None:
