@@ -1,6 +1,7 @@
 """Command line: parse options, load the outputs, run the checks, print, map to exit codes.
 
-Exit status: 0 nothing failed or errored, 1 something did, 2 bad usage or unreadable outputs.
+Exit status: 0 nothing failed or errored, 1 something did, 2 bad usage or an unreadable or
+ill-shaped outputs file (README, "The verify toolkit").
 """
 
 import argparse

@@ -1,5 +1,6 @@
 """What every check receives: the outputs, AWS clients, host transports, the key, options."""
 
+import math
 import os
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 from verify.errors import VerifyError
 from verify.outputs import PROJECT_ROOT
+from verify.preflight import AWS_ENDPOINT, Dependencies
 from verify.report import CheckResult
 from verify.secrets import Masker
 from verify.transports import HostTransports, TransportOptions
@@ -38,7 +40,10 @@ class AwsClients:
     overrides endpoint, region and credentials without touching os.environ."""
 
     def __init__(self, region: str | None, env: dict[str, str] | None = None,
-                 call_timeout_s: float = CALL_TIMEOUT_S) -> None:
+                 call_timeout_s: float = CALL_TIMEOUT_S,
+                 reach: Dependencies | None = None) -> None:
+        self._reach = reach  # when given, each endpoint is probed before its first client
+        self.deadline = math.inf  # the run's; bounds each new client's timeouts and retries
         self._env = dict(env or {})
         self._region = self._env.get("AWS_REGION") or self._env.get("AWS_DEFAULT_REGION") or region
         self._timeout = call_timeout_s
@@ -81,15 +86,22 @@ class AwsClients:
             if service not in self._clients:
                 if self._session is None:
                     self._session = self._new_session(boto3)
+                read = max(0.1, min(self._timeout, self.deadline - time.monotonic()))
+                connect = min(read, 5.0)
+                # a second attempt only when both fit before the deadline
+                attempts = 2 if time.monotonic() + 2 * (connect + read) <= self.deadline else 1
                 config = Config(
-                    connect_timeout=min(self._timeout, 5.0),
-                    read_timeout=self._timeout,
-                    retries={"max_attempts": 2, "mode": "standard"},
+                    connect_timeout=connect,
+                    read_timeout=read,
+                    retries={"total_max_attempts": attempts, "mode": "standard"},
                 )
                 self._clients[service] = self._session.client(
                     service, endpoint_url=self._env.get("AWS_ENDPOINT_URL") or None, config=config
                 )
-            return self._clients[service]
+            client = self._clients[service]
+        if self._reach is not None:
+            self._reach.require(AWS_ENDPOINT, client.meta.endpoint_url)
+        return client
 
 
 class KeyProvider:
@@ -141,6 +153,7 @@ class CheckContext:
     key: KeyProvider
     masker: Masker
     deadline: float = float("inf")
+    reach: Dependencies = field(default_factory=Dependencies)
     _shared: dict[str, Any] = field(default_factory=dict)
     _shared_lock: threading.Lock = field(default_factory=threading.Lock)
     _once_locks: dict[str, threading.Lock] = field(default_factory=dict)

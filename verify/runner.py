@@ -56,7 +56,7 @@ def _execute(task: Task) -> list[CheckResult]:
     return [r if r.duration_s else r.with_duration(elapsed) for r in results]
 
 
-def _masked(result: CheckResult, masker: Masker) -> CheckResult:
+def masked(result: CheckResult, masker: Masker) -> CheckResult:
     return CheckResult(
         result.id,
         masker.mask(result.target),
@@ -133,4 +133,4 @@ def run_tasks(
                 round(waited, 3),
             )
         )
-    return [_masked(result, masker) for result in ordered]
+    return [masked(result, masker) for result in ordered]

@@ -13,8 +13,9 @@ from verify.context import (
     Task,
 )
 from verify.errors import UsageError
+from verify.preflight import Dependencies
 from verify.report import RunReport
-from verify.runner import Progress, run_tasks
+from verify.runner import Progress, masked, run_tasks
 from verify.secrets import Masker
 from verify.transports import HostTransports
 
@@ -44,11 +45,12 @@ def run_timeout(options: RunOptions, names: Iterable[str]) -> float:
 def build_context(outputs: dict, options: RunOptions, env: dict[str, str] | None = None,
                   masker: Masker | None = None) -> CheckContext:
     masker = masker or Masker()
-    aws = AwsClients(outputs.get("region"), env, options.call_timeout_s)
+    reach = Dependencies()
+    aws = AwsClients(outputs.get("region"), env, options.call_timeout_s, reach)
     key = KeyProvider(outputs["publisher"]["key_parameter"], options.internal_key_env, aws,
                       masker, env)
     hosts = HostTransports(options.transport, lambda: aws.client("ssm"))
-    return CheckContext(outputs, options, aws, hosts, key, masker)
+    return CheckContext(outputs, options, aws, hosts, key, masker, reach=reach)
 
 
 def run_checks(
@@ -65,12 +67,16 @@ def run_checks(
     ctx = context or build_context(outputs, options, env, masker)
     names = list(names)
     ctx.deadline = started + run_timeout(options, names)
+    ctx.aws.deadline = ctx.deadline
+    ctx.reach.start(ctx.deadline, run_timeout(options, names))
     try:
         tasks: list[Task] = []
         for name in names:
             tasks += CHECKS[name].plan(ctx)
         tasks += extra_tasks or []
         results = run_tasks(tasks, ctx.deadline, options.parallel, ctx.masker, progress)
+        # the dependencies that did not answer come first: they explain the rows after them
+        results = [masked(row, ctx.masker) for row in ctx.reach.rows()] + results
     finally:
         ctx.hosts.close()
     return RunReport(outputs["stack"], outputs["mode"], time.monotonic() - started, results)

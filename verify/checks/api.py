@@ -13,8 +13,11 @@ from verify.checks.http_probe import (
     ApiAnswer,
     ask_on_host,
     ask_public,
+    backlog_url,
 )
 from verify.context import CheckContext, Task
+from verify.preflight import CHECK_ID as PREFLIGHT
+from verify.preflight import PUBLIC_URL
 from verify.report import CheckResult, Status
 from verify.secrets import Masker
 
@@ -173,6 +176,16 @@ def bodies_agree(local_before: ApiAnswer, public: ApiAnswer, local_after: ApiAns
     return low <= counts[1] <= high
 
 
+def ask_public_once_reachable(ctx: CheckContext, key: str | None) -> ApiAnswer:
+    """PUBLIC's answer; when the public URL did not answer its probe, that, without waiting
+    for it again."""
+    base = ctx.outputs["api"]["public_base_url"]
+    found = ctx.reach.check(PUBLIC_URL, backlog_url(base))
+    if found.error is not None:
+        return ApiAnswer(None, "", f"{found.error} (see the {PREFLIGHT} row)")
+    return ask_public(base, key, ctx.call_timeout())
+
+
 def _host_task(ctx: CheckContext, host: dict) -> Task:
     api = ctx.outputs["api"]
     target = host.get("name") or host.get("instance_id") or "host"
@@ -181,7 +194,7 @@ def _host_task(ctx: CheckContext, host: dict) -> Task:
         key = ctx.key.get()
         transport = ctx.hosts.for_host(host)
         local = ask_on_host(transport, api["local_base_url"], key, ctx.call_timeout())
-        public = ask_public(api["public_base_url"], key, ctx.call_timeout())
+        public = ask_public_once_reachable(ctx, key)
         match = True
         if local.status == 200 and public.status == 200:
             match = bodies_agree(local, public, local)
@@ -196,11 +209,9 @@ def _host_task(ctx: CheckContext, host: dict) -> Task:
 
 
 def _auth_task(ctx: CheckContext) -> Task:
-    base = ctx.outputs["api"]["public_base_url"]
-
     def run() -> CheckResult:
-        no_key = ask_public(base, None, ctx.call_timeout())
-        wrong_key = ask_public(base, "verify-wrong-" + secrets.token_hex(8), ctx.call_timeout())
+        no_key = ask_public_once_reachable(ctx, None)
+        wrong_key = ask_public_once_reachable(ctx, "verify-wrong-" + secrets.token_hex(8))
         verdict = diagnose_auth(no_key, wrong_key, masker=ctx.masker)
         return CheckResult(CHECK_ID, "public key check", verdict.status, verdict.summary,
                            verdict.hint)

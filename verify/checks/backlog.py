@@ -3,8 +3,9 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from verify.checks.api import ask_public_once_reachable
 from verify.checks.hosts import api_hosts
-from verify.checks.http_probe import ask_on_host, ask_public
+from verify.checks.http_probe import ask_on_host
 from verify.context import CheckContext
 from verify.errors import TransportError, VerifyError
 
@@ -99,7 +100,7 @@ def api_count(ctx: CheckContext) -> int:
     an API host (the count is the same; only the path differs, and the api check judges that)."""
     api = ctx.outputs["api"]
     key = ctx.key.get()
-    answer = ask_public(api["public_base_url"], key, ctx.call_timeout())
+    answer = ask_public_once_reachable(ctx, key)
     tried = [f"PUBLIC {answer.evidence(ctx.masker)}"]
     hosts: list[dict] = []
     if answer.status != 200:

@@ -80,8 +80,9 @@ def no_hosts(check_id: str, outputs: dict) -> CheckResult:
 
 def per_host_tasks(ctx: CheckContext, check_id: str,
                    make: Callable[[CheckContext, dict], Task]) -> list[Task]:
-    """One task per API host; one FAIL task when there is none; the resolution's error, if
-    any, becomes that check's ERROR row (raised again inside the task, where the runner
+    """One task per API host; one FAIL task when there is none. When the tag cannot be
+    resolved (AWS unreachable, no permission), the listed hosts are still checked and the
+    resolution's error becomes one ERROR row (raised again inside a task, where the runner
     reports it)."""
     try:
         hosts = api_hosts(ctx)
@@ -92,8 +93,9 @@ def per_host_tasks(ctx: CheckContext, check_id: str,
         def resolve_failed() -> CheckResult:
             raise error
 
-        return [Task(check_id, f"hosts tagged {tag}" if tag else NO_HOSTS_TARGET,
-                     resolve_failed)]
+        listed = [make(ctx, host) for host in ctx.outputs["api"]["hosts"]]
+        return listed + [Task(check_id, f"hosts tagged {tag}" if tag else NO_HOSTS_TARGET,
+                              resolve_failed)]
     if not hosts:
         return [Task(check_id, NO_HOSTS_TARGET, lambda: no_hosts(check_id, ctx.outputs))]
     return [make(ctx, host) for host in hosts]
