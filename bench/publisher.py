@@ -3,7 +3,8 @@
 Runs the real handler against its own moto server and a local HTTP backlog API (both on
 127.0.0.1, stopped on exit), for 3 worker types, with video counted by the API.
 Calls are counted with botocore's `before-call` hook on the session the handler's
-clients come from. Usage: python bench/publisher.py [--runs N]
+clients come from. The worst case is timed too: an API that hangs or drips its answer
+(the handler should take about BACKLOG_API_TIMEOUT_S). Usage: python bench/publisher.py [--runs N]
 """
 
 from __future__ import annotations
@@ -49,17 +50,30 @@ LAYOUTS = {
 
 
 @contextmanager
-def backlog_api(hits: list[str]) -> Iterator[str]:
+def backlog_api(hits: list[str], behaviour: str = "answer") -> Iterator[str]:
+    """behaviour: "answer" at once, "hang" (never answer) or "drip" (one byte a second)."""
+    stopping = threading.Event()
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             hits.append(self.path)
+            if behaviour == "hang":
+                stopping.wait()
+                return
             ok = self.headers.get("X-Internal-Key") == BENCH_KEY
             body = json.dumps({"backlog": API_BACKLOG} if ok else {"detail": "no"}).encode()
+            body += b" " * 60 if behaviour == "drip" else b""
             self.send_response(200 if ok else 403)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                for i in range(0, len(body), 1 if behaviour == "drip" else len(body)):
+                    self.wfile.write(body[i:i + (1 if behaviour == "drip" else len(body))])
+                    if behaviour == "drip" and stopping.wait(1.0):
+                        return
+            except OSError:
+                pass  # the handler gave up at its deadline
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
@@ -71,6 +85,7 @@ def backlog_api(hits: list[str]) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        stopping.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
@@ -154,6 +169,24 @@ def measure_layout(handler: ModuleType, namespaces: dict[str, str], runs: int) -
     return figures
 
 
+def measure_worst_case(handler: ModuleType, behaviour: str) -> dict:
+    """One warm invocation against an API that hangs or drips: the deadline bounds it."""
+    hits: list[str] = []
+    with moto_server() as endpoint, backlog_api(hits, behaviour) as api_url:
+        prepare(endpoint, api_url, LAYOUTS["video in its own namespace"])
+        handler.reset_container()
+        boto3.setup_default_session()
+        handler.handler({}, None)  # cold start: clients and key, outside the figure
+        started = time.perf_counter()
+        result = handler.handler({}, None)
+        elapsed = time.perf_counter() - started
+        handler.reset_container()
+        boto3.DEFAULT_SESSION = None
+    video = result["worker_types"]["video"]
+    return {"ms": elapsed * 1000, "published": len(result["published"]),
+            "source": video["source"], "reason": video["reason"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="warm invocations to time")
@@ -182,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{f['ms']:.1f} ms{note}; ok={f['ok']} video source={f['video_source']}")
         print(f"  handler time, warm, median of {args.runs}: {figures['warm_median_ms']:.1f} ms "
               f"(p90 {figures['warm_p90_ms']:.1f} ms, moto on loopback)")
+    deadline = os.environ["BACKLOG_API_TIMEOUT_S"]
+    print(f"\nworst case, BACKLOG_API_TIMEOUT_S={deadline} (warm invocation):")
+    for behaviour in ("hang", "drip"):
+        f = measure_worst_case(handler, behaviour)
+        print(f"  API that {behaviour}s: handler {f['ms']:.0f} ms; {f['published']} of 3 "
+              f"published; video source={f['source']} ({f['reason']})")
     print("\nseeds' first Lambda: up to 6 calls a minute to SQS, SSM and Auto Scaling")
     return 0
 
