@@ -273,8 +273,10 @@ def test_more_commands_at_once_than_sshd_allows_sessions_all_succeed(sshd):
     results: dict[int, object] = {}
 
     def run(i: int) -> None:
-        try:
-            results[i] = transports[i].run(f"sleep 0.3; echo {i}").stdout
+        try:  # one long command, so that all are open at once, then quick ones: churn
+            outputs = [transports[i].run(f"sleep 0.3; echo {i}").stdout]
+            outputs += [transports[i].run(f"echo {i}").stdout for _ in range(5)]
+            results[i] = "".join(sorted(set(outputs)))
         except TransportError as exc:
             results[i] = exc.reason
 

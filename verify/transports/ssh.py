@@ -66,6 +66,17 @@ def _read_to_eof(channel: paramiko.Channel, deadline: float) -> tuple[bytes, byt
     return b"".join(chunks["stdout"]), b"".join(chunks["stderr"])
 
 
+def _send_eof(channel: paramiko.Channel) -> None:
+    """channel.shutdown_write(), but sent under the channel's lock: paramiko builds the EOF
+    under it and sends it after, so a quick command's CLOSE, answered meanwhile by paramiko's
+    own thread, can go first; sshd then drops the whole shared connection ("ieof packet
+    referred to nonexistent channel", paramiko issues 1115 and 1705)."""
+    with channel.lock:
+        message = channel._send_eof()  # noqa: SLF001 (the fix needs the message under the lock)
+        if message is not None:
+            channel.transport._send_user_message(message)  # noqa: SLF001
+
+
 def _exit_status(channel: paramiko.Channel, deadline: float) -> int:
     # status_event is set by the exit-status message or by the channel closing (then -1).
     if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
@@ -100,7 +111,7 @@ class SshTransport(Transport):
                 if stdin:
                     channel.settimeout(max(0.001, deadline - time.monotonic()))
                     channel.sendall(stdin)
-                channel.shutdown_write()
+                _send_eof(channel)
                 out, err = _read_to_eof(channel, deadline)
                 return _exit_status(channel, deadline), out, err
         except (_Timeout, TimeoutError):

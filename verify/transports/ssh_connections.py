@@ -181,10 +181,12 @@ def _open_session(transport: paramiko.Transport, deadline: float) -> paramiko.Ch
     while True:
         try:
             return transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
-        except paramiko.ChannelException:
+        except paramiko.SSHException:
             # sshd frees a session a moment after our close arrives, so a new channel can
             # still meet MaxSessions; nothing ran on the refused one, so opening again is safe.
-            if time.monotonic() + pause >= deadline:
+            # (Under concurrency paramiko may hand the refusal's reason to another thread and
+            # raise a bare SSHException here, hence not only ChannelException.)
+            if not transport.is_active() or time.monotonic() + pause >= deadline:
                 raise
             time.sleep(pause)
             pause = min(2 * pause, 0.2)
