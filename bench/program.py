@@ -30,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:
 def _evaluate(stack: str) -> tuple[float, Counter[str], str]:
     """One program evaluation: (seconds, resources by type, mode)."""
     from components.stack_files import REHEARSAL_VALUES, stack_config
-    from sandbox.program_run import RecordingMocks, run_program
+    from verify.program_eval import RecordingMocks, run_program
 
 
     config = stack_config(stack, {**REHEARSAL_VALUES, "internalApiKey": BENCH_KEY})

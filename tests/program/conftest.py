@@ -1,6 +1,6 @@
 """Runs the real Pulumi program (`__main__.py`) under Pulumi's mocks, per stack file.
 
-No Pulumi CLI exists here: `sandbox.program_run` evaluates the program with the config the
+No Pulumi CLI exists here: `verify.program_eval` evaluates the program with the config the
 CLI would hand it (`components.stack_files.stack_config`) and records every resource.
 """
 
@@ -21,7 +21,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from components.stack_files import REHEARSAL_VALUES, stack_config  # noqa: E402
-from sandbox.program_run import DeclaredResource, RecordingMocks, run_program  # noqa: E402
+from verify.program_eval import DeclaredResource, RecordingMocks, run_program  # noqa: E402
 
 DUMMY_KEY = "test-internal-key-not-a-secret"
 

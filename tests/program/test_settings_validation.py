@@ -20,7 +20,7 @@ from components.settings import (
     settings_from_config,
 )
 from components.stack_files import REHEARSAL_VALUES, ROOT, plain_settings, schema, stack_config
-from sandbox.program_run import RecordingMocks, run_program
+from verify.program_eval import RecordingMocks, run_program
 
 from .conftest import DUMMY_KEY, evaluate
 

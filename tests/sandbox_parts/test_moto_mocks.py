@@ -19,7 +19,7 @@ from components.settings import PROJECT
 from components.stack_files import REHEARSAL_VALUES, stack_config
 from sandbox import moto_server
 from sandbox.moto_mocks import MotoDeployError, MotoMocks, policy_document_json, unwrap_secrets
-from sandbox.program_run import run_program
+from verify.program_eval import run_program
 
 Aws = Callable[[str], Any]
 TINY_PROGRAM = Path(__file__).resolve().parent / "tiny_program" / "__main__.py"
