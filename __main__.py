@@ -1,7 +1,8 @@
-"""academy-workers: queues, worker fleets, the backlog publisher, video Batch, API proxy.
+"""academy-workers: queues, worker fleets, the backlog publisher, Batch, API proxy.
 
 Thin on purpose: read the settings, build the components, export one structured output
-(its shape is documented in docs/CONTRACTS.md and the README).
+built from the typed contract (components/stack_output.py; docs/CONTRACTS.md shows it).
+The worker types are data (`workerTypes` and their traits): no type is named here.
 """
 
 import pulumi
@@ -11,6 +12,15 @@ from components.fleet import WorkerFleet, WorkerFleetArgs
 from components.publisher import BacklogPublisher, BacklogPublisherArgs, PublisherTarget
 from components.queues import WorkerQueues, WorkerQueuesArgs
 from components.settings import PROJECT, SettingsError, load_settings
+from components.stack_output import (
+    OUTPUT_NAME,
+    SCHEMA_VERSION,
+    Counting,
+    Metric,
+    StackOutput,
+    Worker,
+    to_plain,
+)
 from components.video_batch import VideoBatch, VideoBatchArgs
 
 try:
@@ -21,11 +31,7 @@ except SettingsError as exc:
 queues = {
     wt: WorkerQueues(
         f"{wt}-jobs",
-        WorkerQueuesArgs(
-            worker=w,
-            max_receive_count=settings.dlq_max_receive_count,
-            retain_on_delete=wt == "video",
-        ),
+        WorkerQueuesArgs(worker=w, max_receive_count=settings.dlq_max_receive_count),
     )
     for wt, w in settings.workers.items()
 }
@@ -44,16 +50,16 @@ fleets = {
     for wt in settings.fleet_types
 }
 
-video_batch = (
+batch = (
     VideoBatch(
-        "video-batch",
+        f"{settings.batch.worker_type}-batch",
         VideoBatchArgs(
             batch=settings.batch,
             subnet_ids=settings.subnet_ids,
             security_group_ids=settings.security_group_ids,
         ),
     )
-    if settings.mode == "batch"
+    if settings.batch_type and settings.batch
     else None
 )
 
@@ -80,31 +86,35 @@ publisher = BacklogPublisher(
 
 api_proxy = ApiProxy("api-proxy", ApiProxyArgs(api=settings.api, name_prefix=settings.name_prefix))
 
-pulumi.export(
-    "academy",
-    {
-        "project": PROJECT,
-        "stack": settings.stack,
-        "mode": settings.mode,
-        "region": pulumi.Config("aws").get("region") or "ap-northeast-2",
-        "worker_types": {
-            wt: {
-                "label": w.label,
-                **queues[wt].describe(
-                    retained=wt not in settings.fleet_types,
-                    max_receive_count=settings.dlq_max_receive_count,
-                ),
-                "max_job_s": w.max_job_seconds,
-                "metric": w.metric.as_dict(),
-                "published": wt in settings.published_types,
-                "counting": {"in_flight": w.count_in_flight, "delayed": w.count_delayed},
-                "backlog_api": settings.uses_backlog_api(wt),
-                "fleet": fleets[wt].describe() if wt in fleets else None,
-            }
-            for wt, w in settings.workers.items()
-        },
-        "publisher": publisher.describe(),
-        "batch": video_batch.describe() if video_batch else None,
-        "api": api_proxy.describe(),
-    },
+
+def worker(wt: str) -> Worker:
+    w = settings.workers[wt]
+    queue, dlq = queues[wt].describe()
+    metric = w.metric.as_dict()
+    return Worker(
+        label=w.label,
+        runs_on=settings.runs_on(wt),  # type: ignore[arg-type]
+        backlog_source=w.backlog_source,  # type: ignore[arg-type]
+        queue=queue,
+        dlq=dlq,
+        max_job_s=w.max_job_seconds,
+        metric=Metric(**metric),
+        published=wt in settings.published_types,
+        counting=Counting(in_flight=w.count_in_flight, delayed=w.count_delayed),
+        backlog_api=settings.uses_backlog_api(wt),
+        fleet=fleets[wt].describe() if wt in fleets else None,
+    )
+
+
+output = StackOutput(
+    schema_version=SCHEMA_VERSION,
+    project=PROJECT,
+    stack=settings.stack,
+    mode=settings.mode,  # type: ignore[arg-type]
+    region=pulumi.Config("aws").get("region") or "ap-northeast-2",
+    worker_types={wt: worker(wt) for wt in settings.worker_types},
+    publisher=publisher.describe(),
+    batch=batch.describe() if batch else None,
+    api=api_proxy.describe(),
 )
+pulumi.export(OUTPUT_NAME, to_plain(output))

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from components.nginx_config import DELIVER_SCRIPT, NginxParams, config_sha256, render_site
 from components.settings import ApiSettings
+from components.stack_output import Api, Host, Nginx, SshAddress
 
 DOCUMENT_PARAMETERS = ("TargetPath", "ReloadCommand", "TestCommand", "ConfigSha256")
 _PARAMETER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -143,33 +144,31 @@ class ApiProxy(pulumi.ComponentResource):
         ]
         self.register_outputs({"config_sha256": self.config_sha256})
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> Api:
         """The API's part of the stack output: where verify finds the hosts and the config."""
         api = self.api
-        return {
-            "public_base_url": api.public_base_url,
-            "local_base_url": api.local_base_url,
-            "hosts": api_hosts(api),
-            "host_tag": "=".join(api.host_tag) if api.host_tag else None,
-            "nginx": {
-                "config_path": api.nginx_config_path,
-                "config_sha256": self.config_sha256,
-                "test_command": api.nginx_test_command,
-                "reload_command": api.nginx_reload_command,
-                "document_name": self.document.name,
-                "association_names": [a.association_name for a in self.associations],
-            },
-        }
+        return Api(
+            public_base_url=api.public_base_url,
+            local_base_url=api.local_base_url,
+            host_tag="=".join(api.host_tag) if api.host_tag else None,
+            hosts=api_hosts(api),
+            nginx=Nginx(
+                config_path=api.nginx_config_path,
+                config_sha256=self.config_sha256,
+                test_command=api.nginx_test_command,
+                reload_command=api.nginx_reload_command,
+                document_name=self.document.name,  # type: ignore[arg-type]
+                association_names=[a.association_name for a in self.associations],  # type: ignore[misc]
+            ),
+        )
 
 
-def api_hosts(api: ApiSettings) -> list[dict[str, object]]:
+def api_hosts(api: ApiSettings) -> list[Host]:
     """Hosts by instance id (reached through SSM) and by SSH address."""
-    hosts: list[dict[str, object]] = [
-        {"name": i, "instance_id": i, "ssh": None} for i in api.host_instance_ids
-    ]
+    hosts = [Host(name=i, instance_id=i, ssh=None) for i in api.host_instance_ids]
     for n, entry in enumerate(api.host_ssh, start=1):
         user, _, address = entry.partition("@")
         host, _, port = address.partition(":")
-        ssh = {"host": host, "port": int(port or 22), "user": user}
-        hosts.append({"name": f"ssh-{n}", "instance_id": None, "ssh": ssh})
+        ssh = SshAddress(host=host, port=int(port or 22), user=user)
+        hosts.append(Host(name=f"ssh-{n}", instance_id=None, ssh=ssh))
     return hosts

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from components.iam import assume_role_policy
 from components.settings import WorkerSettings
+from components.stack_output import Fleet, WakeFromZero
 
 # Group metrics the fleet publishes; GroupInServiceInstances is the divisor of the policy.
 ENABLED_METRICS: tuple[str, ...] = (
@@ -56,9 +57,10 @@ def wake_from_zero_spec(group_name: str) -> dict[str, Any]:
     """The wake policy and alarm as declared: the resources and the stack output (verify's
     reference) are both built from this. m1 is the fleet's backlog metric, m2 its in-service
     instances, the expression returns 1 while backlog waits with none in service."""
+    wake_name = f"{group_name}-wake-from-zero"  # as WorkerSettings.wake_name
     return {
-        "policy_name": f"{group_name}-wake-from-zero",
-        "alarm_name": f"{group_name}-wake-from-zero",
+        "policy_name": wake_name,
+        "alarm_name": wake_name,
         "expression": WAKE_EXPRESSION,
         "threshold": 1.0,
         "comparison_operator": "GreaterThanOrEqualToThreshold",
@@ -109,7 +111,7 @@ class WorkerFleet(pulumi.ComponentResource):
         self._worker = worker = args.worker
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "WorkerType": worker.label}
-        self.policy_name = f"{worker.group_name}-backlog-per-instance"
+        self.policy_name = worker.policy_name
 
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
@@ -123,7 +125,7 @@ class WorkerFleet(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             aws.iam.RoleArgs(
-                name=f"{worker.group_name}-role",
+                name=worker.role_name,
                 assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
                 tags=tags,
             ),
@@ -168,7 +170,7 @@ class WorkerFleet(pulumi.ComponentResource):
         self.instance_profile = aws.iam.InstanceProfile(
             f"{name}-profile",
             aws.iam.InstanceProfileArgs(
-                name=f"{worker.group_name}-profile", role=self.role.name, tags=tags
+                name=worker.profile_name, role=self.role.name, tags=tags
             ),
             opts=child,
         )
@@ -176,7 +178,7 @@ class WorkerFleet(pulumi.ComponentResource):
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-template",
             aws.ec2.LaunchTemplateArgs(
-                name=f"{worker.group_name}-template",
+                name=worker.template_name,
                 image_id=worker.image_id,
                 instance_type=worker.instance_types[0],
                 iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(
@@ -248,7 +250,7 @@ class WorkerFleet(pulumi.ComponentResource):
         self.lifecycle_hook = aws.autoscaling.LifecycleHook(
             f"{name}-terminating",
             aws.autoscaling.LifecycleHookArgs(
-                name=f"{worker.group_name}-terminating",
+                name=worker.hook_name,
                 autoscaling_group_name=self.group.name,
                 lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
                 # A running job extends it with RecordLifecycleActionHeartbeat.
@@ -393,16 +395,16 @@ class WorkerFleet(pulumi.ComponentResource):
             opts=child,
         )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Fleet:
         """The fleet's part of the stack output (plain values, known before deploy)."""
         w = self._worker
-        return {
-            "group_name": w.group_name,
-            "min_size": w.min_size,
-            "max_size": w.max_size,
-            "target_backlog_per_instance": w.target_backlog_per_instance,
-            "instance_warmup_s": w.instance_warmup_seconds,
-            "policy_name": self.policy_name,
-            "wake_from_zero": w.wake_from_zero,
-            "wake": wake_from_zero_spec(w.group_name) if w.wake_from_zero else None,
-        }
+        return Fleet(
+            group_name=w.group_name,
+            min_size=w.min_size,
+            max_size=w.max_size,
+            target_backlog_per_instance=w.target_backlog_per_instance,
+            instance_warmup_s=w.instance_warmup_seconds,
+            policy_name=self.policy_name,
+            wake_from_zero=w.wake_from_zero,
+            wake=WakeFromZero(**wake_from_zero_spec(w.group_name)) if w.wake_from_zero else None,
+        )

@@ -16,6 +16,7 @@ from components.iam import assume_role_policy
 from components.lambda_archive import write_archive
 from components.metric_spec import BacklogMetricSpec
 from components.settings import BACKLOG_API_PATH, PublisherSettings
+from components.stack_output import Publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = "lambda/queue_depth"
@@ -212,15 +213,15 @@ class BacklogPublisher(pulumi.ComponentResource):
             "key_parameter": self.key_parameter.name,
         })
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> Publisher:
         """The publisher's part of the stack output (the key's name, never the key)."""
-        return {
-            "function_name": self.function.name,
-            "role_name": self.role.name,
-            "code_sha256": self.code_sha256,
-            "key_parameter": self.key_parameter.name,
-            "schedule_rule": self.schedule.name,
-            "errors_alarm": self.errors_alarm.name,
-            "source_dir": SOURCE_DIR,
-            "environment": self.environment,  # names and values, never the key itself
-        }
+        return Publisher(
+            function_name=self.function.name,  # type: ignore[arg-type]
+            role_name=self.role.name,  # type: ignore[arg-type]
+            code_sha256=self.code_sha256,
+            key_parameter=self.key_parameter.name,  # type: ignore[arg-type]
+            schedule_rule=self.schedule.name,  # type: ignore[arg-type]
+            errors_alarm=self.errors_alarm.name,  # type: ignore[arg-type]
+            source_dir=SOURCE_DIR,
+            environment=self.environment,  # names and values, never the key itself
+        )

@@ -9,16 +9,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.settings import WorkerSettings
+from components.stack_output import DeadLetterQueue, Queue
 
 DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive
 
 
 @dataclass(frozen=True)
 class WorkerQueuesArgs:
-    worker: WorkerSettings
+    worker: WorkerSettings  # its retain_queue: kept in AWS even when no longer declared
     max_receive_count: int
-    # Kept in AWS even when removed from the program, so a mode switch never drops jobs.
-    retain_on_delete: bool = False
 
 
 class WorkerQueues(pulumi.ComponentResource):
@@ -29,8 +28,9 @@ class WorkerQueues(pulumi.ComponentResource):
         self, name: str, args: WorkerQueuesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("academy:queues:WorkerQueues", name, None, opts)
+        self._args = args
         worker = args.worker
-        child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete)
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=worker.retain_queue)
         self.dlq = aws.sqs.Queue(
             f"{name}-dlq",
             aws.sqs.QueueArgs(
@@ -60,20 +60,21 @@ class WorkerQueues(pulumi.ComponentResource):
             {"queue_url": self.queue.url, "queue_arn": self.queue.arn, "dlq_arn": self.dlq.arn}
         )
 
-    def describe(self, retained: bool, max_receive_count: int) -> dict[str, object]:
-        """The queue's part of the stack output."""
-        return {
-            "queue": {
-                "name": self.queue.name,
-                "url": self.queue.url,
-                "arn": self.queue.arn,
-                "visibility_timeout_s": self.queue.visibility_timeout_seconds,
-                "retained": retained,
-            },
-            "dlq": {
-                "name": self.dlq.name,
-                "url": self.dlq.url,
-                "arn": self.dlq.arn,
-                "max_receive_count": max_receive_count,
-            },
-        }
+    def describe(self) -> tuple[Queue, DeadLetterQueue]:
+        """The queue's and the DLQ's part of the stack output (names, URLs and ARNs are
+        Outputs until the deploy resolves them)."""
+        worker = self._args.worker
+        queue = Queue(
+            name=self.queue.name,  # type: ignore[arg-type]
+            url=self.queue.url,  # type: ignore[arg-type]
+            arn=self.queue.arn,  # type: ignore[arg-type]
+            visibility_timeout_s=worker.visibility_timeout_seconds,
+            retained=worker.retain_queue,
+        )
+        dlq = DeadLetterQueue(
+            name=self.dlq.name,  # type: ignore[arg-type]
+            url=self.dlq.url,  # type: ignore[arg-type]
+            arn=self.dlq.arn,  # type: ignore[arg-type]
+            max_receive_count=self._args.max_receive_count,
+        )
+        return queue, dlq

@@ -29,10 +29,12 @@ from components.aws_limits import (
 from components.metric_spec import BacklogMetricSpec
 
 PROJECT = "academy-workers"
-WORKER_TYPES: tuple[str, ...] = ("ai", "messaging", "video")
-WORKER_LABELS: Mapping[str, str] = MappingProxyType(
-    {"ai": "AI", "messaging": "Messaging", "video": "Video"}
-)
+# The worker types are data: the list `workerTypes` and, per type, `<type><Field>` (else
+# `workerDefault<Field>`). No type's name is written in code.
+WORKER_TYPES_KEY = "workerTypes"
+WORKER_DEFAULT = "workerDefault"  # `workerDefault<Field>`: what a type that sets no key gets
+WORKER_TYPE_NAME = r"[a-z][a-z0-9]{0,15}"
+BACKLOG_SOURCES = ("sqs", "api")
 VIDEO_MODES = ("asg", "batch")
 ARCHITECTURES = ("arm64", "x86_64")
 # Namespaces a stack file may carry besides the project's own (provider and engine keys).
@@ -57,8 +59,19 @@ WORKER_FIELDS: tuple[str, ...] = (
     "WakeFromZero",
     "MetricNamespace",
     "MetricName",
+    # What the type is: in batch mode it runs on AWS Batch (at most one type: one Batch
+    # environment); its backlog is counted in the DB through the internal API ("api") or in
+    # SQS; its queue is kept by AWS when the program stops declaring it.
+    "RunsOnBatch",
+    "BacklogSource",
+    "RetainQueue",
 )
+# Per type only, no workerDefault: the metric's WorkerType dimension (default: the name
+# capitalised).
+LABEL_FIELD = "Label"
+TYPE_FIELDS: tuple[str, ...] = (*WORKER_FIELDS, LABEL_FIELD)
 GLOBAL_KEYS: tuple[str, ...] = (
+    WORKER_TYPES_KEY,
     "videoMode",
     "namePrefix",
     "vpcId",
@@ -94,10 +107,16 @@ GLOBAL_KEYS: tuple[str, ...] = (
 SECRET_KEYS: tuple[str, ...] = ("internalApiKey",)
 
 
-def all_keys() -> tuple[str, ...]:
-    """Every non-secret key the program reads (Pulumi.yaml must declare exactly these)."""
-    per_worker = tuple(wt + field for wt in WORKER_TYPES for field in WORKER_FIELDS)
-    return GLOBAL_KEYS + per_worker
+def worker_keys(worker_type: str) -> tuple[str, ...]:
+    return tuple(worker_type + field for field in TYPE_FIELDS)
+
+
+def all_keys(worker_types: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every non-secret key the program reads for these worker types (Pulumi.yaml declares
+    exactly these for its default `workerTypes`)."""
+    defaults = tuple(WORKER_DEFAULT + field for field in WORKER_FIELDS)
+    per_worker = tuple(k for wt in worker_types for k in worker_keys(wt))
+    return GLOBAL_KEYS + defaults + per_worker
 
 
 class SecretText:
@@ -151,6 +170,35 @@ class WorkerSettings:
     queue_name: str
     dlq_name: str
     group_name: str
+    runs_on_batch: bool  # in batch mode (videoMode) this type runs on AWS Batch
+    backlog_source: str  # "api": the DB through the internal API (SQS the fallback); "sqs"
+    retain_queue: bool  # its queue and DLQ are kept by AWS (retain_on_delete)
+
+    # The fleet's physical names: the component and the length checks read these.
+    @property
+    def role_name(self) -> str:
+        return f"{self.group_name}-role"
+
+    @property
+    def profile_name(self) -> str:
+        return f"{self.group_name}-profile"
+
+    @property
+    def template_name(self) -> str:
+        return f"{self.group_name}-template"
+
+    @property
+    def hook_name(self) -> str:
+        return f"{self.group_name}-terminating"
+
+    @property
+    def policy_name(self) -> str:
+        return f"{self.group_name}-backlog-per-instance"
+
+    @property
+    def wake_name(self) -> str:
+        """The wake-from-zero policy's and alarm's name."""
+        return f"{self.group_name}-wake-from-zero"
 
     @property
     def lifecycle_heartbeat_seconds(self) -> int:
@@ -160,6 +208,7 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class BatchSettings:
+    worker_type: str  # the type whose jobs run here (its RunsOnBatch is true)
     compute_environment_name: str
     job_queue_name: str
     job_definition_name: str
@@ -218,26 +267,46 @@ class Settings:
     subnet_ids: tuple[str, ...]
     security_group_ids: tuple[str, ...]
     dlq_max_receive_count: int
-    workers: Mapping[str, WorkerSettings]
-    batch: BatchSettings
+    workers: Mapping[str, WorkerSettings]  # in `workerTypes` order
+    batch: BatchSettings | None  # None when no type runs on Batch
     publisher: PublisherSettings
     api: ApiSettings
     # Said at preview, not refused: e.g. an instance type whose size this program does not know.
     warnings: tuple[str, ...] = ()
 
     @property
+    def worker_types(self) -> tuple[str, ...]:
+        return tuple(self.workers)
+
+    def runs_on(self, worker_type: str) -> str:
+        """"batch" for the type that runs on AWS Batch in batch mode, else "fleet"."""
+        on_batch = self.mode == "batch" and self.workers[worker_type].runs_on_batch
+        return "batch" if on_batch else "fleet"
+
+    @property
     def fleet_types(self) -> tuple[str, ...]:
         """Worker types that run as an Auto Scaling group in this mode."""
-        return tuple(wt for wt in WORKER_TYPES if wt != "video" or self.mode == "asg")
+        return tuple(wt for wt in self.workers if self.runs_on(wt) == "fleet")
+
+    @property
+    def batch_type(self) -> str | None:
+        """The worker type running on AWS Batch in this mode, if any."""
+        return self.batch.worker_type if self.mode == "batch" and self.batch else None
 
     @property
     def published_types(self) -> tuple[str, ...]:
         """Worker types whose backlog the publisher publishes: exactly the fleets."""
         return self.fleet_types
 
+    @property
+    def retained_types(self) -> tuple[str, ...]:
+        return tuple(wt for wt, w in self.workers.items() if w.retain_queue)
+
     def uses_backlog_api(self, worker_type: str) -> bool:
-        """Video counts videos in the DB (through the internal API) when one is configured."""
-        return worker_type == "video" and bool(self.publisher.backlog_api_base_url)
+        """A type whose backlog source is "api" counts in the DB (through the internal API)
+        when one is configured; otherwise, and as the fallback, in SQS."""
+        return (self.workers[worker_type].backlog_source == "api"
+                and bool(self.publisher.backlog_api_base_url))
 
 
 T = TypeVar("T")
@@ -401,19 +470,28 @@ def image_architecture(image_id: str) -> str | None:
     return None
 
 
+LABEL = r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"  # a CloudWatch dimension value and a tag value
+
+
 def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
     def key(field: str) -> str:
-        return wt + field
+        """The type's own key if the stack sets it, else the generic default's key (so a
+        problem names the key the value came from)."""
+        own = wt + field
+        return own if own in r.raw else WORKER_DEFAULT + field
 
+    label_key = wt + LABEL_FIELD
+    label = (r.text(label_key, LABEL, "a label of letters, digits, ' ', '_', '.', '-'")
+             if label_key in r.raw else wt.capitalize())
     spec = BacklogMetricSpec(
         namespace=r.text(key("MetricNamespace"), r"[A-Za-z0-9/_.#-][A-Za-z0-9/_.#:-]{0,254}",
                          "a CloudWatch namespace such as 'Academy/Workers'"),
         name=r.text(key("MetricName"), r"[A-Za-z0-9_.-]{1,255}", "a metric name"),
-        dimensions=(("WorkerType", WORKER_LABELS[wt]),),
+        dimensions=(("WorkerType", label),),
     )
     return WorkerSettings(
         worker_type=wt,
-        label=WORKER_LABELS[wt],
+        label=label,
         min_size=r.integer(key("MinSize"), 0, 1000),
         max_size=r.integer(key("MaxSize"), 1, 1000),
         instance_types=r.strings(key("InstanceTypes"), INSTANCE_TYPE,
@@ -435,7 +513,45 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
         queue_name=f"{prefix}-{wt}-jobs",
         dlq_name=f"{prefix}-{wt}-jobs-dlq",
         group_name=f"{prefix}-{wt}-worker-asg",
+        runs_on_batch=r.boolean(key("RunsOnBatch")),
+        backlog_source=r.choice(key("BacklogSource"), BACKLOG_SOURCES),
+        retain_queue=r.boolean(key("RetainQueue")),
     )
+
+
+def _worker_types(r: _Reader) -> tuple[str, ...]:
+    allowed = f"worker type names ({WORKER_TYPE_NAME}: lower-case letters and digits)"
+    types = r.strings(WORKER_TYPES_KEY, WORKER_TYPE_NAME, allowed, min_items=1)
+    twice = sorted({t for t in types if types.count(t) > 1})
+    if twice:
+        r.problems.append(f"{WORKER_TYPES_KEY} lists {twice!r} more than once: each type once")
+    clash = [t + f for t in types for f in TYPE_FIELDS if t + f in GLOBAL_KEYS]
+    if clash:
+        r.problems.append(f"{WORKER_TYPES_KEY} = {list(types)!r}: the keys {clash!r} would be "
+                          f"both a worker type's and a global setting; rename the type")
+    return tuple(dict.fromkeys(types))
+
+
+def _check_worker_traits(workers: Mapping[str, WorkerSettings], mode: str,
+                         problems: list[str]) -> None:
+    """The traits' rules across types: one Batch environment, one backlog API count."""
+    on_batch = [wt for wt, w in workers.items() if w.runs_on_batch]
+    if len(on_batch) > 1:
+        problems.append(
+            f"{', '.join(wt + 'RunsOnBatch' for wt in on_batch)} are all true: at most one "
+            f"worker type runs on AWS Batch (there is one compute environment and job queue)"
+        )
+    elif not on_batch and mode == "batch":
+        problems.append(
+            "videoMode = 'batch' but no worker type has <type>RunsOnBatch = true: set it for "
+            "the type that runs on AWS Batch, or videoMode = 'asg'"
+        )
+    from_api = [wt for wt, w in workers.items() if w.backlog_source == "api"]
+    if len(from_api) > 1:
+        problems.append(
+            f"{', '.join(wt + 'BacklogSource' for wt in from_api)} are all 'api': the internal "
+            f"API answers one backlog count ({BACKLOG_API_PATH}), so at most one type counts it"
+        )
 
 
 def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -> None:
@@ -446,14 +562,14 @@ def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -
             f"the minimum must not exceed the maximum"
         )
     if w.max_job_seconds > SQS_MAX_VISIBILITY_S:
-        if runs_as_fleet:  # in batch mode the video queue is kept but carries no job
+        if runs_as_fleet:  # a type on Batch keeps its queue, but no message is held
             problems.append(
                 f"{wt}MaxJobSeconds = {w.max_job_seconds} is longer than SQS lets a message "
                 f"stay in flight: its visibility timeout, even extended with "
                 f"ChangeMessageVisibility, ends at most {SQS_MAX_VISIBILITY_S} s (12 hours from "
                 f"its receipt); either split the work into jobs under {SQS_MAX_VISIBILITY_S} s, "
-                f"or run it on AWS Batch (for video: videoMode = 'batch', where the job's "
-                f"timeout is {wt}MaxJobSeconds and no message is held)"
+                f"or run it on AWS Batch ({wt}RunsOnBatch = true and videoMode = 'batch', "
+                f"where the job's timeout is {wt}MaxJobSeconds and no message is held)"
             )
     elif w.visibility_timeout_seconds < w.max_job_seconds:
         problems.append(
@@ -504,10 +620,11 @@ def _check_architecture(
 
 def _check_batch(b: BatchSettings, problems: list[str], warnings: list[str]) -> None:
     """What AWS Batch would accept but never run: a job no allowed instance can hold."""
+    bt = b.worker_type
     if b.job_timeout_seconds < BATCH_ATTEMPT_TIMEOUT_MIN_S:
         problems.append(
-            f"videoMaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt timeout, "
-            f"and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set videoMaxJobSeconds "
+            f"{bt}MaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt timeout, "
+            f"and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set {bt}MaxJobSeconds "
             f">= {BATCH_ATTEMPT_TIMEOUT_MIN_S}"
         )
     job = f"videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib = {b.memory_mib}"
@@ -519,7 +636,7 @@ def _check_batch(b: BatchSettings, problems: list[str], warnings: list[str]) -> 
     if unknown and not fits:
         # An unknown type may well fit: say so at preview rather than refuse a real type.
         warnings.append(
-            f"videoInstanceTypes has {unknown!r}, whose vCPUs and memory this program does not "
+            f"{bt}InstanceTypes has {unknown!r}, whose vCPUs and memory this program does not "
             f"know: whether a job of {job} fits is not checked ({stuck})"
         )
     elif not fits:
@@ -527,7 +644,7 @@ def _check_batch(b: BatchSettings, problems: list[str], warnings: list[str]) -> 
             f"{t} ({s.vcpus} vCPUs, {s.job_memory_mib} MiB for jobs)" for t, s in known.items()
         )
         problems.append(
-            f"{job} fit no type of videoInstanceTypes: {sizes}; {stuck}: lower them or add a "
+            f"{job} fit no type of {bt}InstanceTypes: {sizes}; {stuck}: lower them or add a "
             f"larger type"
         )
 
@@ -554,18 +671,17 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
     for wt, w in s.workers.items():
         names += [p("SQS queue name", w.queue_name), p("SQS queue name", w.dlq_name)]
         if wt in s.fleet_types:
-            g = w.group_name
             names += [
-                p("Auto Scaling group name", g),
-                p("IAM role name", f"{g}-role"),
-                p("IAM instance profile name", f"{g}-profile"),
-                p("EC2 launch template name", f"{g}-template"),
-                p("lifecycle hook name", f"{g}-terminating"),
-                p("scaling policy name", f"{g}-backlog-per-instance"),
+                p("Auto Scaling group name", w.group_name),
+                p("IAM role name", w.role_name),
+                p("IAM instance profile name", w.profile_name),
+                p("EC2 launch template name", w.template_name),
+                p("lifecycle hook name", w.hook_name),
+                p("scaling policy name", w.policy_name),
             ]
             if w.wake_from_zero:
-                names += [p("scaling policy name", f"{g}-wake-from-zero"),
-                          p("CloudWatch alarm name", f"{g}-wake-from-zero")]
+                names += [p("scaling policy name", w.wake_name),
+                          p("CloudWatch alarm name", w.wake_name)]
     fn = s.publisher.function_name
     names += [
         p("Lambda function name", fn),
@@ -579,7 +695,7 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
     targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
     names += [p("SSM association name", f"{s.name_prefix}-api-nginx-config-{i}")
               for i in range(targets)]
-    if s.mode == "batch":
+    if s.mode == "batch" and s.batch is not None:
         b = s.batch
         names += [
             PhysicalName("Batch compute environment name", b.compute_environment_name,
@@ -620,14 +736,32 @@ def _check_api(api: ApiSettings, problems: list[str]) -> None:
         )
 
 
-def _unknown_keys(raw: Mapping[str, str | None]) -> list[str]:
-    known = sorted(set(all_keys()) | set(SECRET_KEYS))
+def _declared_keys() -> set[str]:
+    """The keys Pulumi.yaml declares: their defaults reach the program whether or not their
+    worker type is listed (a type taken out of `workerTypes` keeps its declarations)."""
+    from components.stack_files import StackFileError, schema  # stack_files imports us
+
+    try:
+        return set(schema())
+    except StackFileError:
+        return set()
+
+
+def _unknown_keys(raw: Mapping[str, str | None], worker_types: tuple[str, ...]) -> list[str]:
+    known = sorted(set(all_keys(worker_types)) | set(SECRET_KEYS))
     problems = []
-    for key in sorted(set(raw) - set(known)):
+    for key in sorted(set(raw) - set(known) - _declared_keys()):
         close = difflib.get_close_matches(key, known, n=1) or [
             k for k in known if k.lower() == key.lower()
         ]
-        hint = f" (did you mean {close[0]!r}?)" if close else " (misspelt? see Pulumi.yaml)"
+        typed = re.fullmatch(f"({WORKER_TYPE_NAME})({'|'.join(TYPE_FIELDS)})", key)
+        if typed and typed[1] not in worker_types:
+            hint = (f" ({typed[1]!r} is not in {WORKER_TYPES_KEY} = {list(worker_types)!r}: "
+                    f"add it there to give it a worker)")
+        elif close:
+            hint = f" (did you mean {close[0]!r}?)"
+        else:
+            hint = " (misspelt? see Pulumi.yaml)"
         problems.append(f"{key} is not a setting of this project{hint}")
     return problems
 
@@ -661,32 +795,34 @@ def parse_settings(
     r = _Reader(raw)
     mode = r.choice("videoMode", VIDEO_MODES)
     prefix = r.text("namePrefix", NAME, "lower-case letters, digits and '-'")
-    workers = {wt: _worker(r, wt, prefix) for wt in WORKER_TYPES}
-    video = workers["video"]
+    workers = {wt: _worker(r, wt, prefix) for wt in _worker_types(r)}
+    batch_worker = next((w for w in workers.values() if w.runs_on_batch), None)
     image = r.text("videoBatchImage", f"|{IMAGE}", "a container image reference")
-    if mode == "batch" and not image and not r._failed("videoBatchImage"):
+    if mode == "batch" and batch_worker and not image and not r._failed("videoBatchImage"):
         r.problems.append(f"videoBatchImage is not set: videoMode = 'batch' runs it; "
                           f"{FIND_BATCH_IMAGE}")
     elif EXAMPLE_ACCOUNT in image:
         r.problems.append(f"videoBatchImage = {image!r} is in AWS's documentation example "
                           f"account {EXAMPLE_ACCOUNT}, not yours: {FIND_BATCH_IMAGE}")
+    bt = batch_worker.worker_type if batch_worker else ""
     batch = BatchSettings(
+        worker_type=bt,
         compute_environment_name=r.text("videoBatchComputeEnvName", r"[A-Za-z0-9_-]{1,128}",
                                         "a Batch compute environment name"),
-        job_queue_name=f"{prefix}-video-batch-queue",
-        job_definition_name=f"{prefix}-video-batch-jobdef",
-        log_group_name=f"/aws/batch/{prefix}-video-worker",
+        job_queue_name=f"{prefix}-{bt}-batch-queue",
+        job_definition_name=f"{prefix}-{bt}-batch-jobdef",
+        log_group_name=f"/aws/batch/{prefix}-{bt}-worker",
         image=image,
         vcpus=r.integer("videoBatchVcpus", 1, 256),
         memory_mib=r.integer("videoBatchMemoryMib", 128, 1048576),
         max_vcpus=r.integer("videoBatchMaxVcpus", 1, 100000),
         spot=r.boolean("videoBatchSpot"),
-        instance_types=video.instance_types,
-        architecture=video.architecture,
-        job_timeout_seconds=video.max_job_seconds,
+        instance_types=batch_worker.instance_types if batch_worker else (),
+        architecture=batch_worker.architecture if batch_worker else ARCHITECTURES[0],
+        job_timeout_seconds=batch_worker.max_job_seconds if batch_worker else 0,
         runnable_timeout_seconds=r.integer("videoBatchRunnableTimeoutSeconds", 600, 86400),
         retry_attempts=r.integer("videoBatchRetryAttempts", 1, 10),
-    )
+    )  # the videoBatch* keys are read (and checked) in every stack, with or without Batch
     schedule = r.text("publisherSchedule", allowed=SCHEDULE_ALLOWED)
     if "publisherSchedule" in raw and not r._failed("publisherSchedule") \
             and not is_valid_schedule(schedule):
@@ -734,11 +870,13 @@ def parse_settings(
                                      "security group ids", 1),
         dlq_max_receive_count=r.integer("dlqMaxReceiveCount", 1, 1000),
         workers=MappingProxyType(workers),
-        batch=batch,
+        batch=batch if batch_worker else None,
         publisher=publisher,
         api=api,
     )
     problems_found = r.problems
+    if not problems_found:
+        _check_worker_traits(workers, mode, problems_found)
     if not problems_found:  # cross-parameter rules only make sense on well-formed values
         for w in workers.values():
             _check_worker(w, w.worker_type in settings.fleet_types, problems_found)
@@ -749,10 +887,10 @@ def parse_settings(
                 f"videoBatchVcpus = {batch.vcpus} exceeds videoBatchMaxVcpus = "
                 f"{batch.max_vcpus}: a job could never be placed"
             )
-        elif mode == "batch":
+        elif mode == "batch" and batch_worker:
             _check_batch(batch, problems_found, warnings)
     # Keys nobody reads are listed last; they do not stop the rules above.
-    problems_found += [*_unknown_keys(raw), *problems]
+    problems_found += [*_unknown_keys(raw, tuple(workers)), *problems]
     if problems_found:
         raise SettingsError(problems_found, stack)
     return replace(settings, warnings=tuple(warnings))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy
 from components.settings import BatchSettings
+from components.stack_output import Batch
 
 LOG_RETENTION_DAYS = 30
 # Jobs stuck RUNNABLE for these reasons never start by themselves; the queue cancels them.
@@ -195,7 +195,7 @@ class VideoBatch(pulumi.ComponentResource):
                             "logDriver": "awslogs",
                             "options": {
                                 "awslogs-group": self.log_group.name,
-                                "awslogs-stream-prefix": "video",
+                                "awslogs-stream-prefix": batch.worker_type,
                             },
                         },
                     }
@@ -219,16 +219,16 @@ class VideoBatch(pulumi.ComponentResource):
             }
         )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Batch:
         """The Batch part of the stack output (plain values, known before deploy)."""
         b = self._batch
-        return {
-            "compute_environment": b.compute_environment_name,
-            "job_queue": b.job_queue_name,
-            "job_definition": b.job_definition_name,
-            "log_group": b.log_group_name,
-            "architecture": b.architecture,
-            "retry_attempts": b.retry_attempts,
-            "timeout_s": b.job_timeout_seconds,
-            "runnable_timeout_s": b.runnable_timeout_seconds,
-        }
+        return Batch(
+            compute_environment=b.compute_environment_name,
+            job_queue=b.job_queue_name,
+            job_definition=b.job_definition_name,
+            log_group=b.log_group_name,
+            architecture=b.architecture,
+            retry_attempts=b.retry_attempts,
+            timeout_s=b.job_timeout_seconds,
+            runnable_timeout_s=b.runnable_timeout_seconds,
+        )
