@@ -1,7 +1,9 @@
-"""Runs the real Pulumi program (`__main__.py`) under `pulumi.runtime.set_mocks`.
+"""Evaluates the real Pulumi program (`__main__.py`) in-process under mocks and records what
+it declares: no Pulumi CLI needed.
 
-There is no Pulumi CLI here: tests, the benchmarks and the sandbox all evaluate the
-program this way, with the config the CLI would hand it (components.stack_files).
+Tests, the benchmarks and the sandbox evaluate the program this way, with the config the
+CLI would hand it (components.stack_files); `verify adopt` does too. Pulumi's private calls
+this needs live in verify/pulumi_inprocess.py, nowhere else.
 """
 
 from __future__ import annotations
@@ -15,21 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import PROJECT
-from components.stack_files import ROOT
+from verify import pulumi_inprocess
+from verify.project import find_project_dir
+
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass
 class DeclaredResource:
+    """One resource the program declared; `parent` is (type, name), None for the stack."""
+
     typ: str
     name: str
     inputs: dict[str, Any]
     physical_id: str
     outputs: dict[str, Any]
+    parent: tuple[str, str] | None = None
 
 
 @dataclass
@@ -39,6 +44,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[DeclaredResource] = field(default_factory=list)
     account: str = "123456789012"
     region: str = "ap-northeast-2"
+    # (type, name) -> parent (type, name), filled while the program declares resources
+    parents: dict[tuple[str, str], tuple[str, str] | None] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         physical = args.inputs.get("name") or f"{args.name}-id"
@@ -48,9 +55,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{self.account}:{physical}")
         if args.typ == "aws:sqs/queue:Queue":
             outputs["url"] = f"https://sqs.{self.region}.amazonaws.com/{self.account}/{physical}"
-        self.resources.append(
-            DeclaredResource(args.typ, args.name, dict(args.inputs), str(physical), outputs)
-        )
+        self.resources.append(DeclaredResource(
+            args.typ, args.name, dict(args.inputs), str(physical), outputs,
+            self.parents.get((args.typ, args.name)),
+        ))
         return str(physical), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -64,6 +72,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         return {}, []
 
+    def note_parent(
+        self, args: pulumi.ResourceTransformationArgs
+    ) -> pulumi.ResourceTransformationResult | None:
+        """A stack transformation that changes nothing and remembers each resource's parent."""
+        parent = args.opts.parent if args.opts else None
+        key = None
+        if parent is not None and parent.pulumi_resource_type != STACK_TYPE:
+            key = (parent.pulumi_resource_type, parent.pulumi_resource_name)
+        self.parents[(args.type_, args.name)] = key
+        return None
+
     def of_type(self, typ: str) -> list[DeclaredResource]:
         return [r for r in self.resources if r.typ == typ]
 
@@ -74,11 +93,26 @@ class ProgramRun:
     mocks: pulumi.runtime.Mocks
 
 
-def _reset_runtime() -> None:
-    """A fresh root stack and config for each run, so runs in one process don't mix."""
-    pulumi_settings.ROOT.set(None)
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
+@dataclass
+class Evaluation:
+    """What one evaluation of the program produced: resolved outputs and declared resources."""
+
+    stack: str
+    outputs: dict[str, Any]
+    resources: list[DeclaredResource]
+
+    def of_type(self, typ: str) -> list[DeclaredResource]:
+        return [r for r in self.resources if r.typ == typ]
+
+
+def _program_path(project_dir: Path | None) -> Path:
+    root = project_dir or find_project_dir()
+    if root is None:
+        raise FileNotFoundError(
+            "no academy-workers project here: run from the project's directory (the one with "
+            "Pulumi.yaml and __main__.py) or set ACADEMY_PROJECT_DIR"
+        )
+    return root / "__main__.py"
 
 
 def run_program(
@@ -86,16 +120,20 @@ def run_program(
     stack: str,
     config: Mapping[str, str],
     secret_keys: tuple[str, ...] = (f"{PROJECT}:internalApiKey",),
-    program: Path = ROOT / "__main__.py",
+    program: Path | None = None,
 ) -> ProgramRun:
     """Evaluates the program and returns its resolved stack outputs.
 
-    Raises whatever the program raises (a `pulumi.RunError` for bad settings).
+    `program` defaults to the project's `__main__.py` (verify.project). Raises whatever the
+    program raises (a `pulumi.RunError` for bad settings).
     """
-    _reset_runtime()
+    program = program or _program_path(None)
+    pulumi_inprocess.reset_runtime()
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    root = pulumi_settings.get_root_resource()
+    root = pulumi.runtime.get_root_resource()
+    if isinstance(mocks, RecordingMocks):
+        pulumi.runtime.register_stack_transformation(mocks.note_parent)
     resolved: dict[str, Any] = {}
     cwd = os.getcwd()
     sys.path.insert(0, str(program.parent))
@@ -103,12 +141,22 @@ def run_program(
     def body() -> None:
         runpy.run_path(str(program), run_name="__main__")
         outputs = pulumi.Output.from_input(dict(root.outputs))  # type: ignore[union-attr]
-        resolved.update(_sync_await(outputs.future()) or {})
+        resolved.update(pulumi_inprocess.resolve(outputs) or {})
 
     try:
         os.chdir(program.parent)  # the program reads files relative to the project
-        _sync_await(run_pulumi_func(body))
+        pulumi_inprocess.run(body)
     finally:
         os.chdir(cwd)
         sys.path.remove(str(program.parent))
     return ProgramRun(outputs=resolved, mocks=mocks)
+
+
+def evaluate(
+    stack: str, config: Mapping[str, str], project_dir: Path | None = None
+) -> Evaluation:
+    """The program evaluated for `stack` with `config` (as `components.stack_files.stack_config`
+    builds it): its resolved outputs and every resource it declared, in declaration order."""
+    mocks = RecordingMocks()
+    run = run_program(mocks, stack, config, program=_program_path(project_dir))
+    return Evaluation(stack, run.outputs, mocks.resources)
