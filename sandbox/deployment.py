@@ -18,8 +18,8 @@ from components.stack_files import REHEARSAL_VALUES, stack_config
 from sandbox import moto_server
 from sandbox.moto_mocks import MotoMocks
 from sandbox.nginx_server import NginxFiles
-from verify.program_eval import run_program
 from sandbox.sshd_server import SshEndpoint
+from verify.program_eval import run_program
 from verify.transports.base import CommandResult
 from verify.transports.ssh import SshEndpoint as SshAddress
 from verify.transports.ssh import SshOptions, SshTransport
