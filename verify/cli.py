@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from verify import __version__
 from verify.checks import CHECKS
 from verify.context import CALL_TIMEOUT_S, CANARY_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
 from verify.errors import UsageError, VerifyError
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m verify", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"academy-verify {__version__}")
     commands = parser.add_subparsers(dest="check", required=True, metavar="CHECK")
     commands.add_parser("all", parents=[shared], help="every check that applies to the stack")
     for name, spec in CHECKS.items():

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from verify.errors import UsageError
+from verify.project import project_root
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = project_root()  # $ACADEMY_PROJECT_DIR, this checkout, or the cwd's project
 SANDBOX_STACK = "sandbox"
 MODES = ("asg", "batch")
 
