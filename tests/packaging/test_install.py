@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,12 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("setuptools", reason="make venv installs it (requirements-dev.txt)")
+    pinned = _pins(ROOT / "requirements-dev.txt")["setuptools"]
+    try:
+        have = f"setuptools=={metadata.version('setuptools')}"
+    except metadata.PackageNotFoundError:
+        have = "no setuptools"
+    assert have == pinned, f"{have} here, the build needs {pinned}: run `make venv`"
     source = tmp_path_factory.mktemp("source")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     for name in SOURCES:
