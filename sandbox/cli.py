@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start everything and deploy the program into moto")
     up.add_argument("--mode", choices=("batch", "asg"), default="batch")
     up.add_argument("--hosts", type=int, default=1, help="API hosts listed in the outputs")
+    up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                    help="a stack setting over the base stack's (JSON values parsed), e.g. "
+                         "workerTypes='[\"ai\",\"messaging\",\"video\",\"thumbnail\"]'")
     sub.add_parser("down", help="stop every process the sandbox started")
     status = sub.add_parser("status", help="what runs where, latest datapoints, API answers")
     status.add_argument("--json", action="store_true")
@@ -108,7 +111,15 @@ def run(args: argparse.Namespace) -> int:
     from sandbox import faults, stack
 
     if args.command == "up":
-        info = stack.up(stack.UpOptions(mode=args.mode, hosts=args.hosts), args.dir)
+        from sandbox.deployment import parse_setting
+
+        try:
+            settings = dict(parse_setting(s) for s in args.settings)
+        except ValueError as exc:
+            sys.stderr.write(f"python -m sandbox up: {exc}\n")
+            return EXIT_USAGE
+        info = stack.up(stack.UpOptions(mode=args.mode, hosts=args.hosts, settings=settings),
+                        args.dir)
         sys.stdout.write(f"sandbox up ({info['mode']} mode) in {info['timings_s']['total']} s; "
                          "`python -m sandbox status` shows it, `source .sandbox/env` reaches "
                          "its AWS\n")

@@ -1,8 +1,9 @@
 """Deploys the real program into the sandbox's moto server and delivers the nginx config.
 
 The stack is one of the project's own (`prod` for batch mode, `prod-asg` for asg mode)
-with the sandbox's addresses and moto's network put in its place; the program runs under
-`MotoMocks`, so every resource it declares of a type moto knows is created there for real.
+with the sandbox's addresses and moto's network put in its place, and any settings the user
+adds (`up --set workerTypes='[...]'`); the program runs under `MotoMocks`, so every resource
+it declares of a type moto knows is created there for real.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.api_proxy import document_script
+from components.settings import PROJECT
 from components.stack_files import REHEARSAL_VALUES, stack_config
 from sandbox import moto_server
 from sandbox.moto_mocks import MotoMocks
@@ -46,15 +48,16 @@ class SandboxAddresses:
 
 
 def sandbox_config(
-    mode: str, addresses: SandboxAddresses, nginx: NginxFiles, mocks: MotoMocks, key: str
+    mode: str, addresses: SandboxAddresses, nginx: NginxFiles, mocks: MotoMocks, key: str,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """The base stack's config with the sandbox's addresses, paths and moto's network."""
+    """The base stack's config with the sandbox's addresses, paths and moto's network, then
+    the user's `settings` (plain keys, e.g. `workerTypes`)."""
     net = mocks.network
     ssh = addresses.ssh
     overrides: dict[str, Any] = {
         **net.config_overrides(),
         "videoMode": mode,
-        **{f"{wt}ImageId": net.image_id for wt in ("ai", "messaging", "video")},
         # moto's Batch runs no container; the stacks carry no image (it is the user's).
         "videoBatchImage": REHEARSAL_VALUES["videoBatchImage"],
         "backlogApiBaseUrl": addresses.public_base_url,  # the Lambda calls the public path
@@ -72,7 +75,25 @@ def sandbox_config(
         "nginxRuntimeDir": str(nginx.root),
         "internalApiKey": key,
     }
-    return stack_config(BASE_STACKS[mode], overrides)
+    config = stack_config(BASE_STACKS[mode], {**overrides, **(settings or {})})
+    # moto knows only its own AMIs: every image key (each type's and the generic default,
+    # so a type added by settings alone gets it too) names moto's.
+    for full in [k for k in config if k.startswith(f"{PROJECT}:") and k.endswith("ImageId")]:
+        config[full] = net.image_id
+    return config
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE` of `up --set`: the value as JSON when it is JSON (lists, numbers,
+    booleans), else the string itself."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set {text!r}: expected KEY=VALUE, e.g. "
+                         "workerTypes='[\"ai\",\"messaging\",\"video\",\"thumbnail\"]'")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
 
 
 def deploy(mocks: MotoMocks, config: Mapping[str, str]) -> dict[str, Any]:

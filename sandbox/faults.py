@@ -92,9 +92,15 @@ def _run(command: str) -> None:
 # ---- metric-mismatch: a policy reads another metric than the publisher publishes (#1) ------
 
 
+def _incident_type(types: Mapping[str, Mapping[str, Any]]) -> str:
+    """The type the seeds' incidents happened to, by what it is: the one whose backlog is
+    counted through the API (video in production), else the first listed."""
+    return next((wt for wt, s in types.items() if s["backlog_source"] == "api"), next(iter(types)))
+
+
 def _fleet_for_mismatch(outputs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     fleets = {wt: s for wt, s in outputs["academy"]["worker_types"].items() if s["fleet"]}
-    wt = "video" if "video" in fleets else sorted(fleets)[0]
+    wt = _incident_type(fleets)
     return wt, fleets[wt]
 
 
@@ -146,12 +152,13 @@ LEGACY_METRIC = {"namespace": "Academy/VideoProcessing", "name": "VideoQueueDept
 def _legacy_policy(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
     _, spec = _fleet_for_mismatch(outputs)
     group = spec["fleet"]["group_name"]
+    label = spec["label"]
     aws_client(state, "autoscaling").put_scaling_policy(
         AutoScalingGroupName=group, PolicyName=LEGACY_POLICY_NAME,
         PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
             "CustomizedMetricSpecification": {
                 "Namespace": LEGACY_METRIC["namespace"], "MetricName": LEGACY_METRIC["name"],
-                "Dimensions": [{"Name": "WorkerType", "Value": "Video"},
+                "Dimensions": [{"Name": "WorkerType", "Value": label},
                                {"Name": "AutoScalingGroupName", "Value": group}],
                 "Statistic": "Average"},
             "TargetValue": 1.0})
@@ -171,10 +178,9 @@ def _wake_alarm_drift(state: SandboxState, outputs: Mapping[str, Any]) -> dict[s
              if s["fleet"] and s["fleet"].get("wake")}
     if not woken:
         raise SandboxError("wake-alarm-drift needs a fleet that wakes from zero: no fleet of "
-                           "this stack has one (video in asg mode does: `python -m sandbox up "
-                           "--mode asg`)")
-    name = woken["video" if "video" in woken else sorted(woken)[0]]["fleet"]["wake"][
-        "alarm_name"]
+                           "this stack has one (the production type on Batch does in asg mode: "
+                           "`python -m sandbox up --mode asg`)")
+    name = woken[_incident_type(woken)]["fleet"]["wake"]["alarm_name"]
     cloudwatch = aws_client(state, "cloudwatch")
     alarm = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
     broken = copy.deepcopy(alarm["Metrics"])
@@ -236,10 +242,12 @@ def _heal_stale_publisher(state: SandboxState, outputs: Mapping[str, Any], saved
 
 
 def _backlog_drift(state: SandboxState, outputs: Mapping[str, Any]) -> dict[str, Any]:
-    video = outputs["academy"]["worker_types"]["video"]
-    if not video["published"]:
-        raise SandboxError("backlog-drift needs video in asg mode: in batch mode the video "
-                           "backlog is not published (`python -m sandbox up --mode asg`)")
+    from_api = [wt for wt, s in outputs["academy"]["worker_types"].items()
+                if s["backlog_api"] and s["published"]]
+    if not from_api:
+        raise SandboxError("backlog-drift needs a published type whose backlog is counted "
+                           "through the API: in batch mode that type runs on Batch and is not "
+                           "published; in asg mode it is (`python -m sandbox up --mode asg`)")
     function = outputs["academy"]["publisher"]["function_name"]
     client = aws_client(state, "lambda")
     variables = client.get_function_configuration(FunctionName=function)["Environment"][

@@ -1,8 +1,10 @@
-"""Seed data: videos in every status, and messages in the queues, some of them in flight.
+"""Seed data: videos in every status, and messages in every fleet's queue, some in flight.
 
-The video numbers are the seeds' incident #2: 3 videos in the backlog (UPLOADED or
-PROCESSING) while the video queue holds 5 messages, 3 of them in flight, so a publisher
-that counts messages instead of videos is caught.
+Every listed worker type is seeded by what it is, never by its name. The type whose backlog
+is counted through the API (video in production) gets the seeds' incident #2: 3 videos in
+the backlog (UPLOADED or PROCESSING) while its queue holds 5 messages, 3 of them in flight,
+so a publisher that counts messages instead of videos is caught. The SQS-counted types get
+their messages from SQS_MESSAGES in the order they are listed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,23 @@ from sandbox.internal_api import VideoStore
 VIDEOS_BY_STATUS: Mapping[str, int] = {
     "UPLOADED": 2, "PROCESSING": 1, "READY": 4, "FAILED": 1, "DELETED": 1,
 }
-# worker type -> (messages sent, messages received and left in flight)
-MESSAGES: Mapping[str, tuple[int, int]] = {"ai": (7, 2), "messaging": (3, 0), "video": (5, 3)}
+# (messages sent, messages received and left in flight)
+API_TYPE_MESSAGES: tuple[int, int] = (5, 3)
+SQS_MESSAGES: tuple[tuple[int, int], ...] = ((7, 2), (3, 0), (4, 1), (6, 2))
+
+
+def messages_plan(worker_types: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """worker type -> (sent, in flight), from the stack output's `worker_types`: the
+    api-counted type gets API_TYPE_MESSAGES, the others SQS_MESSAGES in turn."""
+    plan: dict[str, tuple[int, int]] = {}
+    from_sqs = 0
+    for wt, spec in worker_types.items():
+        if spec["backlog_source"] == "api":
+            plan[wt] = API_TYPE_MESSAGES
+        else:
+            plan[wt] = SQS_MESSAGES[from_sqs % len(SQS_MESSAGES)]
+            from_sqs += 1
+    return plan
 
 
 def seed_videos(store: VideoStore) -> int:
@@ -27,12 +44,13 @@ def seed_videos(store: VideoStore) -> int:
 def seed_queues(sqs: Any, outputs: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """Sends the messages and receives some (they stay in flight for the visibility timeout).
 
-    Only queues a fleet consumes: in batch mode the retained video queue stays empty, as
-    after a switch done right (verify warns when it is not).
+    Only queues a fleet consumes: a type on Batch keeps its (retained) queue empty, as after
+    a switch done right (verify warns when it is not).
     """
+    worker_types = outputs["academy"]["worker_types"]
     seeded: dict[str, dict[str, int]] = {}
-    for wt, (sent, in_flight) in MESSAGES.items():
-        spec = outputs["academy"]["worker_types"][wt]
+    for wt, (sent, in_flight) in messages_plan(worker_types).items():
+        spec = worker_types[wt]
         if spec["fleet"] is None:
             continue
         url = spec["queue"]["url"]

@@ -13,7 +13,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class UpOptions:
     mode: str = "batch"
     hosts: int = 1
     schedule_every_s: float = SCHEDULE_EVERY_S
+    settings: Mapping[str, Any] = field(default_factory=dict)  # `up --set KEY=VALUE`
 
 
 def _say(line: str) -> None:
@@ -125,7 +126,8 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
 
     key = secrets.token_urlsafe(32)  # lives only in the SSM parameter the program creates
     mocks = MotoMocks(env)
-    config = deployment.sandbox_config(options.mode, addresses, nginx_files, mocks, key)
+    config = deployment.sandbox_config(options.mode, addresses, nginx_files, mocks, key,
+                                       options.settings)
     outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
     deployment.write_json(state.outputs_file, outputs)
     academy = outputs["academy"]

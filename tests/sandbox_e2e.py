@@ -38,12 +38,14 @@ class RunningSandbox:
         return stack.aws_client(self.state, service)
 
     def env(self) -> dict[str, str]:
-        """The environment a user gets from `source .sandbox/env` (plus the state dir)."""
+        """The environment a user gets from `source .sandbox/env`, and where verify finds this
+        sandbox's saved stack (`--stack sandbox`)."""
         from verify.outputs import parse_env_file
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(parse_env_file(self.state.env_file))
         env[ENV_VAR] = str(self.state.root)
+        env.update(self.state.verify_env())
         return env
 
     def invoke_publisher(self) -> tuple[str | None, dict[str, Any]]:
@@ -52,10 +54,11 @@ class RunningSandbox:
         return answer.get("FunctionError"), json.loads(answer["Payload"].read())
 
 
-def start(mode: str, root: Path, hosts: int = 1) -> Iterator[RunningSandbox]:
+def start(mode: str, root: Path, hosts: int = 1,
+          settings: dict[str, Any] | None = None) -> Iterator[RunningSandbox]:
     state = sandbox_state(root)
     try:
-        info = stack.up(stack.UpOptions(mode=mode, hosts=hosts), root)
+        info = stack.up(stack.UpOptions(mode=mode, hosts=hosts, settings=settings or {}), root)
         yield RunningSandbox(mode, state, info)
     finally:
         records = ProcessRegistry(state.pids_file).load() if state.pids_file.exists() else {}

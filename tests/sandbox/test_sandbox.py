@@ -17,12 +17,12 @@ from components.lambda_archive import build_archive, code_sha256
 from components.settings import BACKLOG_API_PATH
 from sandbox import faults, stack
 from sandbox.processes import ProcessRegistry, is_alive
-from sandbox.seed import MESSAGES, VIDEOS_BY_STATUS
+from sandbox.seed import API_TYPE_MESSAGES, VIDEOS_BY_STATUS, messages_plan
 from sandbox.state import PROJECT_ROOT, sandbox_state
 from tests.sandbox_e2e import RunningSandbox
 
 DB_BACKLOG = VIDEOS_BY_STATUS["UPLOADED"] + VIDEOS_BY_STATUS["PROCESSING"]
-SQS_VIDEO_COUNT = MESSAGES["video"][0]  # visible + in flight, what an SQS fallback counts
+SQS_VIDEO_COUNT = API_TYPE_MESSAGES[0]  # visible + in flight, what an SQS fallback counts
 
 
 def sandbox_cli(sb: RunningSandbox, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -74,13 +74,13 @@ def test_datapoints_have_the_right_value_and_source(sandbox: RunningSandbox) -> 
     error, payload = sandbox.invoke_publisher()
     assert error is None, payload
     types = payload["worker_types"]
-    ai_sent, _ = MESSAGES["ai"]
-    assert types["ai"]["value"] == ai_sent and types["ai"]["source"] == "sqs"
-    assert types["messaging"]["value"] == MESSAGES["messaging"][0]
+    plan = messages_plan(sandbox.academy["worker_types"])
+    assert types["ai"]["value"] == plan["ai"][0] and types["ai"]["source"] == "sqs"
+    assert types["messaging"]["value"] == plan["messaging"][0]
     if sandbox.mode == "asg":
         # 3 videos in the DB, 5 messages in the queue (3 in flight): the DB wins (#2).
         assert types["video"]["value"] == DB_BACKLOG and types["video"]["source"] == "api"
-        assert types["video"]["in_flight"] == MESSAGES["video"][1]
+        assert types["video"]["in_flight"] == plan["video"][1]
     else:
         assert "video" not in types  # batch mode publishes no video metric
     latest = stack.latest_datapoints(sandbox.state, sandbox.outputs)
