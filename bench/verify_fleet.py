@@ -39,7 +39,7 @@ def accepted_logins(root: Path) -> int:
 
 
 def verify_once(root: Path) -> tuple[float, dict]:
-    env = {**os.environ, ENV_VAR: str(root)}
+    env = {**os.environ, ENV_VAR: str(root), **sandbox_state(root).verify_env()}
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "verify", "all", "--stack", "sandbox", "--json"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ from sandbox.ports import free_port, wait_for_port
 from sandbox.processes import ProcessRegistry, up_lock
 from sandbox.seed import seed_queues, seed_videos
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
-from verify.checks.http_probe import ApiAnswer, ask_on_host, ask_public
+from verify.probes.backlog_api import ApiAnswer, ask_on_host, ask_public
 from verify.secrets import Masker
 
 MODES = ("batch", "asg")
@@ -63,7 +64,7 @@ def aws_client(state: SandboxState, service: str) -> Any:
 
 def load_outputs(state: SandboxState) -> dict[str, Any]:
     if not state.outputs_file.exists():
-        raise SandboxError("the sandbox is not up (no .sandbox/outputs.json)")
+        raise SandboxError(f"the sandbox is not up (no {state.outputs_file})")
     return json.loads(state.outputs_file.read_text())
 
 
@@ -91,8 +92,8 @@ def up(options: UpOptions, state_dir: Path | None = None) -> dict[str, Any]:
     registry = ProcessRegistry(state.pids_file)
     with up_lock(state.lock_file):
         registry.ensure_not_running()
-        for stale in (state.outputs_file, state.root / "sandbox.json", state.root / "faults.json",
-                      state.db_path, state.root / "schedule.json"):
+        for stale in (state.outputs_file, state.stack_env_file, state.root / "sandbox.json",
+                      state.root / "faults.json", state.db_path, state.root / "schedule.json"):
             stale.unlink(missing_ok=True)
         try:
             return _bring_up(options, state, registry)
@@ -121,6 +122,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
     with state.env_file.open("a") as handle:  # how verify reaches the API host
         handle.write(f"export VERIFY_SSH_KEY={ssh.key_path}\n"
                      f"export VERIFY_KNOWN_HOSTS={ssh.known_hosts_path}\n")
+    shutil.copyfile(state.env_file, state.stack_env_file)  # the saved stack's env, for verify
     addresses = deployment.SandboxAddresses(free_port(), free_port(), ssh, options.hosts)
     nginx_files = nginx_server.NginxFiles.under(state.nginx_dir)
 
@@ -129,7 +131,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
     config = deployment.sandbox_config(options.mode, addresses, nginx_files, mocks, key,
                                        options.settings)
     outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
-    deployment.write_json(state.outputs_file, outputs)
+    deployment.write_json(state.outputs_file, outputs)  # saved as the stack `sandbox`
     academy = outputs["academy"]
 
     store = VideoStore(state.db_path)
@@ -219,6 +221,9 @@ def down(state_dir: Path | None = None) -> dict[str, list[str]]:
     report = ProcessRegistry(state.pids_file).stop_all()
     for name in ("sandbox.json", "faults.json", "schedule.json"):
         (state.root / name).unlink(missing_ok=True)
+    # the saved stack goes too: `verify --stack sandbox` then says it is not there
+    for saved in (state.outputs_file, state.stack_env_file):
+        saved.unlink(missing_ok=True)
     return {"stopped": report.stopped, "already_gone": report.already_gone,
             "not_ours": report.not_ours}
 

@@ -1,4 +1,6 @@
-"""Where the sandbox keeps its state: `.sandbox/` at the project root, or ACADEMY_SANDBOX_DIR."""
+"""Where the sandbox keeps its state: `.sandbox/` at the project root, or ACADEMY_SANDBOX_DIR;
+and where it saves itself as a stack for verify (verify/stacks.py's convention: the stack
+`sandbox` in the saved-stacks directory, `outputs.json` and `env`)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,39 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from verify.stacks import ENV_FILE as STACK_ENV_FILE
+from verify.stacks import OUTPUTS_FILE, STACKS_DIR_ENV, stacks_dir
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "ACADEMY_SANDBOX_DIR"
 DEFAULT_DIR_NAME = ".sandbox"
+STACK_NAME = "sandbox"  # `python -m verify all --stack sandbox`
 
 
 @dataclass(frozen=True)
 class SandboxState:
-    """The paths of one sandbox; every file the sandbox writes lives under `root`."""
+    """The paths of one sandbox: its own files under `root`, its saved stack (the outputs and
+    the env verify reads) under `stacks_dir`."""
 
     root: Path
+    stacks_dir: Path
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.stacks_dir / STACK_NAME
+
+    @property
+    def outputs_file(self) -> Path:
+        return self.stack_dir / OUTPUTS_FILE
+
+    @property
+    def stack_env_file(self) -> Path:
+        """A copy of `env` beside the outputs, where verify reads a saved stack's env."""
+        return self.stack_dir / STACK_ENV_FILE
+
+    def verify_env(self) -> dict[str, str]:
+        """What a verify process needs to find this sandbox as `--stack sandbox`."""
+        return {STACKS_DIR_ENV: str(self.stacks_dir)}
 
     @property
     def pids_file(self) -> Path:
@@ -28,10 +53,6 @@ class SandboxState:
     @property
     def env_file(self) -> Path:
         return self.root / "env"
-
-    @property
-    def outputs_file(self) -> Path:
-        return self.root / "outputs.json"
 
     @property
     def logs_dir(self) -> Path:
@@ -55,6 +76,7 @@ class SandboxState:
     def ensure(self) -> SandboxState:
         self.root.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
         return self
 
 
@@ -68,5 +90,15 @@ def sandbox_dir(override: Path | str | None = None) -> Path:
     return PROJECT_ROOT / DEFAULT_DIR_NAME
 
 
+def saved_stacks_dir(root: Path) -> Path:
+    """Where this sandbox saves itself as a stack: $ACADEMY_STACKS_DIR when set; else verify's
+    default (`.academy/stacks`) for the default sandbox, and `<root>/stacks` for one elsewhere,
+    so that a private sandbox (tests, benchmarks) never replaces the user's."""
+    if os.environ.get(STACKS_DIR_ENV, "").strip() or root == PROJECT_ROOT / DEFAULT_DIR_NAME:
+        return stacks_dir(PROJECT_ROOT)
+    return root / "stacks"
+
+
 def sandbox_state(override: Path | str | None = None) -> SandboxState:
-    return SandboxState(sandbox_dir(override))
+    root = sandbox_dir(override)
+    return SandboxState(root, saved_stacks_dir(root))

@@ -38,12 +38,14 @@ class RunningSandbox:
         return stack.aws_client(self.state, service)
 
     def env(self) -> dict[str, str]:
-        """The environment a user gets from `source .sandbox/env` (plus the state dir)."""
+        """The environment a user gets from `source .sandbox/env`, and where verify finds this
+        sandbox's saved stack (`--stack sandbox`)."""
         from verify.outputs import parse_env_file
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(parse_env_file(self.state.env_file))
         env[ENV_VAR] = str(self.state.root)
+        env.update(self.state.verify_env())
         return env
 
     def invoke_publisher(self) -> tuple[str | None, dict[str, Any]]:

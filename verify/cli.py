@@ -15,9 +15,9 @@ from verify import __version__
 from verify.checks import CHECKS
 from verify.context import CALL_TIMEOUT_S, CANARY_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
 from verify.errors import UsageError, VerifyError
-from verify.outputs import SANDBOX_STACK, load_file, load_pulumi_stack, load_sandbox
 from verify.report import ProgressLine, render_table, to_json, to_junit
 from verify.secrets import Masker
+from verify.stacks import load
 from verify.suite import run_checks, select_checks
 from verify.transports import MODES, TransportOptions
 from verify.transports.ssh import SshOptions, parse_endpoint
@@ -34,7 +34,9 @@ def _shared_options() -> argparse.ArgumentParser:
     shared = argparse.ArgumentParser(add_help=False)
     source = shared.add_argument_group("where the stack's outputs come from")
     source.add_argument("--stack", metavar="NAME",
-                        help="`pulumi stack output --json` of NAME; `sandbox` reads .sandbox/")
+                        help="the outputs saved for NAME in .academy/stacks/NAME/ (or "
+                             "$ACADEMY_STACKS_DIR/NAME/; the sandbox saves itself as `sandbox`), "
+                             "else `pulumi stack output --json` of NAME")
     source.add_argument("--outputs", metavar="FILE", type=Path,
                         help="a saved `pulumi stack output --json`")
     report = shared.add_argument_group("report")
@@ -83,16 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, spec in CHECKS.items():
         commands.add_parser(name, parents=[shared], help=spec.about)
     return parser
-
-
-def _load(args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
-    if args.outputs is not None:
-        return load_file(args.outputs), {}
-    if args.stack == SANDBOX_STACK:
-        return load_sandbox()
-    if args.stack:
-        return load_pulumi_stack(args.stack), {}
-    raise UsageError("say which stack: --stack NAME (e.g. --stack sandbox) or --outputs FILE")
 
 
 def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
@@ -150,7 +142,8 @@ def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     """`masker` learns the key when a check reads it; everything printed goes through it."""
     masker = masker or Masker()
     args = build_parser().parse_args(argv)
-    outputs, env = _load(args)
+    loaded = load(args.stack, args.outputs)
+    outputs, env = loaded.outputs, loaded.env
     names = select_checks(outputs, args.check)
     options = _options(args, env)
     # A key given in the environment is known from the start, so even early errors mask it.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.stack_output import StackOutput
 from verify.errors import VerifyError
 from verify.outputs import PROJECT_ROOT
 from verify.preflight import AWS_ENDPOINT, Dependencies
@@ -146,7 +147,7 @@ class KeyProvider:
 
 @dataclass
 class CheckContext:
-    outputs: dict
+    outputs: StackOutput
     options: RunOptions
     aws: AwsClients
     hosts: HostTransports
@@ -160,7 +161,7 @@ class CheckContext:
 
     @property
     def mode(self) -> str:
-        return self.outputs["mode"]
+        return self.outputs.mode
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

@@ -6,7 +6,7 @@ import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class Status(StrEnum):
@@ -18,27 +18,37 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One row. `expected` and `found` are JSON values (None where not meaningful): what the
+    stack declares and what was seen, besides the sentence that compares them."""
+
     id: str
     target: str
     status: Status
     summary: str
     hint: str = ""
     duration_s: float = 0.0
+    expected: Any = None
+    found: Any = None
 
     def with_duration(self, duration_s: float) -> "CheckResult":
         return replace(self, duration_s=round(duration_s, 3))
 
 
-def passed(check_id: str, target: str, summary: str) -> CheckResult:
-    return CheckResult(check_id, target, Status.PASS, summary)
+def passed(check_id: str, target: str, summary: str, *, expected: Any = None,
+           found: Any = None) -> CheckResult:
+    return CheckResult(check_id, target, Status.PASS, summary, expected=expected, found=found)
 
 
-def warned(check_id: str, target: str, summary: str, hint: str) -> CheckResult:
-    return CheckResult(check_id, target, Status.WARN, summary, hint)
+def warned(check_id: str, target: str, summary: str, hint: str, *, expected: Any = None,
+           found: Any = None) -> CheckResult:
+    return CheckResult(check_id, target, Status.WARN, summary, hint, expected=expected,
+                       found=found)
 
 
-def failed(check_id: str, target: str, summary: str, hint: str) -> CheckResult:
-    return CheckResult(check_id, target, Status.FAIL, summary, hint)
+def failed(check_id: str, target: str, summary: str, hint: str, *, expected: Any = None,
+           found: Any = None) -> CheckResult:
+    return CheckResult(check_id, target, Status.FAIL, summary, hint, expected=expected,
+                       found=found)
 
 
 def errored(check_id: str, target: str, summary: str, hint: str) -> CheckResult:
@@ -76,13 +86,15 @@ def to_json(report: RunReport) -> str:
                 "status": c.status.value.lower(),
                 "summary": c.summary,
                 "hint": c.hint,
+                "expected": c.expected,
+                "found": c.found,
                 "duration_s": round(c.duration_s, 3),
             }
             for c in report.checks
         ],
         "summary": report.counts(),
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(document, indent=2, default=str)
 
 
 def to_junit(report: RunReport) -> bytes:

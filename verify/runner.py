@@ -64,6 +64,8 @@ def masked(result: CheckResult, masker: Masker) -> CheckResult:
         masker.mask(result.summary),
         masker.mask(result.hint),
         result.duration_s,
+        masker.mask_value(result.expected),
+        masker.mask_value(result.found),
     )
 
 

@@ -1,6 +1,7 @@
 """Keep the internal key out of everything verify prints or writes."""
 
 import threading
+from typing import Any
 
 MASK = "****"
 
@@ -26,6 +27,16 @@ class Masker:
         for secret in secrets:
             text = text.replace(secret, MASK)
         return text
+
+    def mask_value(self, value: Any) -> Any:
+        """A JSON value (a result's expected/found) with every string in it masked, keys too."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {self.mask_value(k): self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_value(v) for v in value]
+        return value
 
     def excerpt(self, text: str, limit: int) -> str:
         """At most `limit` characters of `text` on one line, masked first: clipping first

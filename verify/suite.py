@@ -3,6 +3,7 @@
 import time
 from collections.abc import Iterable
 
+from components.stack_output import StackOutput
 from verify.checks import CHECKS
 from verify.context import (
     CANARY_MARGIN_S,
@@ -20,7 +21,7 @@ from verify.secrets import Masker
 from verify.transports import HostTransports
 
 
-def select_checks(outputs: dict, requested: str) -> list[str]:
+def select_checks(outputs: StackOutput, requested: str) -> list[str]:
     """`all` -> every check that applies to the stack; a single name must apply."""
     if requested == "all":
         return [name for name, spec in CHECKS.items() if spec.applies(outputs)]
@@ -29,8 +30,8 @@ def select_checks(outputs: dict, requested: str) -> list[str]:
         raise UsageError(f"unknown check {requested!r}; choose from {', '.join(CHECKS)}")
     if not spec.applies(outputs):
         raise UsageError(
-            f"check {requested!r} does not apply to stack {outputs['stack']!r} "
-            f"(mode {outputs['mode']}): {spec.about}"
+            f"check {requested!r} does not apply to stack {outputs.stack!r} "
+            f"(mode {outputs.mode}): {spec.about}"
         )
     return [requested]
 
@@ -42,19 +43,18 @@ def run_timeout(options: RunOptions, names: Iterable[str]) -> float:
     return options.timeout_s
 
 
-def build_context(outputs: dict, options: RunOptions, env: dict[str, str] | None = None,
+def build_context(outputs: StackOutput, options: RunOptions, env: dict[str, str] | None = None,
                   masker: Masker | None = None) -> CheckContext:
     masker = masker or Masker()
     reach = Dependencies()
-    aws = AwsClients(outputs.get("region"), env, options.call_timeout_s, reach)
-    key = KeyProvider(outputs["publisher"]["key_parameter"], options.internal_key_env, aws,
-                      masker, env)
+    aws = AwsClients(outputs.region, env, options.call_timeout_s, reach)
+    key = KeyProvider(outputs.publisher.key_parameter, options.internal_key_env, aws, masker, env)
     hosts = HostTransports(options.transport, lambda: aws.client("ssm"))
     return CheckContext(outputs, options, aws, hosts, key, masker, reach=reach)
 
 
 def run_checks(
-    outputs: dict,
+    outputs: StackOutput,
     names: Iterable[str],
     options: RunOptions,
     env: dict[str, str] | None = None,
@@ -79,4 +79,4 @@ def run_checks(
         results = [masked(row, ctx.masker) for row in ctx.reach.rows()] + results
     finally:
         ctx.hosts.close()
-    return RunReport(outputs["stack"], outputs["mode"], time.monotonic() - started, results)
+    return RunReport(outputs.stack, outputs.mode, time.monotonic() - started, results)

@@ -11,6 +11,20 @@ from pathlib import Path
 import pytest
 import requests
 
+from components import stack_output
+from components.stack_output import (
+    Api,
+    Counting,
+    DeadLetterQueue,
+    Fleet,
+    Metric,
+    Nginx,
+    Publisher,
+    Queue,
+    StackOutput,
+    WakeFromZero,
+    Worker,
+)
 from sandbox import moto_server
 from sandbox.ports import LOOPBACK
 
@@ -148,9 +162,11 @@ RULE = f"{FUNCTION}-schedule"
 KEY_PARAMETER = "/academy/workers/internal-api-key"
 WORKERS = {
     "ai": {"label": "AI", "max_job_s": 600, "visibility": 900, "backlog_api": False,
+           "retained": False,
            "metric": {"namespace": "Academy/Workers", "name": "QueueDepth",
                       "dimensions": {"WorkerType": "AI"}, "unit": "Count"}},
     "video": {"label": "Video", "max_job_s": 7200, "visibility": 10800, "backlog_api": True,
+              "retained": True,
               "metric": {"namespace": "Academy/VideoProcessing", "name": "BacklogCount",
                          "dimensions": {"WorkerType": "Video",
                                         "AutoScalingGroupName": "academy-video-worker-asg"},
@@ -160,8 +176,12 @@ WORKERS = {
 
 @dataclass
 class SeededStack:
-    outputs: dict
+    outputs: dict  # the `academy` document (plain, so a test can change it), built typed
     env: dict[str, str]
+
+    def typed(self) -> StackOutput:
+        """The outputs as verify reads them (the contract's parser)."""
+        return stack_output.parse(self.outputs, "the seeded stack")
 
     def client(self, service: str):
         import boto3
@@ -203,7 +223,7 @@ def wake_alarm_metrics(metric: dict, group: str) -> list[dict]:
     ]
 
 
-def _seed_wake_from_zero(stack: "SeededStack", group: str, metric: dict) -> dict:
+def _seed_wake_from_zero(stack: "SeededStack", group: str, metric: dict) -> WakeFromZero:
     """The wake policy and alarm as the fleet declares them; returns the output's `wake`."""
     from components.fleet import wake_from_zero_spec
 
@@ -219,7 +239,7 @@ def _seed_wake_from_zero(stack: "SeededStack", group: str, metric: dict) -> dict
         DatapointsToAlarm=1, Threshold=wake["threshold"],
         ComparisonOperator=wake["comparison_operator"], TreatMissingData="notBreaching",
         Metrics=wake_alarm_metrics(metric, group))
-    return wake
+    return WakeFromZero(**wake)
 
 
 def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> SeededStack:
@@ -255,25 +275,19 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
                     "Metrics": _policy_metrics(spec["metric"], group)},
                 "TargetValue": 20.0})
         wake = _seed_wake_from_zero(stack, group, spec["metric"])
-        worker_types[wt] = {
-            "label": spec["label"],
-            "queue": {"name": f"academy-{wt}-jobs", "url": url, "arn": arn,
-                      "visibility_timeout_s": spec["visibility"], "retained": wt == "video"},
-            "dlq": {"name": f"academy-{wt}-jobs-dlq", "url": dlq_url, "arn": dlq_arn,
-                    "max_receive_count": 5},
-            "max_job_s": spec["max_job_s"],
-            "metric": spec["metric"],
-            "published": True,
-            "counting": {"in_flight": True, "delayed": False},
-            "backlog_api": spec["backlog_api"] and api_urls is not None,
-            "fleet": {"group_name": group, "min_size": 0, "max_size": 10,
-                      "target_backlog_per_instance": 20, "instance_warmup_s": 120,
-                      "policy_name": f"{group}-backlog-per-instance", "wake_from_zero": True,
-                      "wake": wake},
-        }
+        uses_api = spec["backlog_api"] and api_urls is not None
+        worker_types[wt] = Worker(
+            label=spec["label"], runs_on="fleet", backlog_source="api" if uses_api else "sqs",
+            queue=Queue(f"academy-{wt}-jobs", url, arn, spec["visibility"],
+                        retained=spec["retained"]),
+            dlq=DeadLetterQueue(f"academy-{wt}-jobs-dlq", dlq_url, dlq_arn, 5),
+            max_job_s=spec["max_job_s"], metric=Metric(**spec["metric"]), published=True,
+            counting=Counting(in_flight=True, delayed=False), backlog_api=uses_api,
+            fleet=Fleet(group, 0, 10, 20.0, 120, f"{group}-backlog-per-instance", True, wake),
+        )
         targets.append({"worker_type": wt, "queue_url": url, "metric": spec["metric"],
                         "count_in_flight": True, "count_delayed": False,
-                        "use_backlog_api": worker_types[wt]["backlog_api"]})
+                        "use_backlog_api": worker_types[wt].backlog_api})
     role_arn = iam.create_role(RoleName=PUBLISHER_ROLE, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                  "Principal": {"Service": "lambda.amazonaws.com"}}]
@@ -296,19 +310,17 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
     events.put_rule(Name=RULE, ScheduleExpression="rate(1 minute)", State="ENABLED")
     events.put_targets(Rule=RULE, Targets=[{"Id": "publisher", "Arn": function_arn}])
     stack.client("ssm").put_parameter(Name=KEY_PARAMETER, Value=KEY, Type="SecureString")
-    stack.outputs = {
-        "project": "academy-workers", "stack": "test", "mode": "asg", "region": REGION,
-        "worker_types": worker_types,
-        "publisher": {"function_name": FUNCTION, "role_name": PUBLISHER_ROLE,
-                      "code_sha256": code_sha256(archive), "key_parameter": KEY_PARAMETER,
-                      "schedule_rule": RULE, "errors_alarm": None,
-                      "source_dir": "lambda/queue_depth", "environment": environment},
-        "batch": None,
-        "api": {"public_base_url": api_urls[1] if api_urls else "http://127.0.0.1:9",
-                "local_base_url": api_urls[0] if api_urls else "http://127.0.0.1:9",
-                "hosts": [],
-                "nginx": {"config_path": "/nonexistent", "config_sha256": "0" * 64}},
-    }
+    local_url, public_url = api_urls or ("http://127.0.0.1:9", "http://127.0.0.1:9")
+    stack.outputs = stack_output.to_plain(StackOutput(
+        schema_version=stack_output.SCHEMA_VERSION, project="academy-workers", stack="test",
+        mode="asg", region=REGION, worker_types=worker_types,
+        publisher=Publisher(FUNCTION, PUBLISHER_ROLE, code_sha256(archive), KEY_PARAMETER, RULE,
+                            errors_alarm="", source_dir="lambda/queue_depth",
+                            environment=environment),
+        batch=None,
+        api=Api(public_url, local_url, host_tag=None, hosts=[],
+                nginx=Nginx("/nonexistent", "0" * 64, "nginx -t", "nginx -s reload", "", [])),
+    ))
     return stack
 
 

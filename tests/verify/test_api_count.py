@@ -7,7 +7,7 @@ import pytest
 
 from tests.verify.test_cli import KEY, minimal_outputs, verify
 from verify.checks.api import diagnose_paths
-from verify.checks.http_probe import ApiAnswer, parse_backlog
+from verify.probes.backlog_api import ApiAnswer, parse_backlog
 from verify.report import Status
 from verify.secrets import Masker
 

@@ -3,7 +3,7 @@
 import pytest
 
 from verify.checks.api import bodies_agree, diagnose_auth, diagnose_paths
-from verify.checks.http_probe import ApiAnswer, kept_headers
+from verify.probes.backlog_api import ApiAnswer, kept_headers
 from verify.report import Status
 from verify.secrets import Masker
 

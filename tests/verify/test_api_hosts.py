@@ -4,6 +4,7 @@ is a FAIL, never a pass by planning nothing."""
 
 import pytest
 
+from components.stack_output import Host, SshAddress
 from verify.checks import CHECKS
 from verify.checks.hosts import api_hosts, merge_hosts
 from verify.context import RunOptions
@@ -24,12 +25,12 @@ def launch(stack, count: int, tags: dict[str, str]) -> list[str]:
 
 
 def planned_targets(stack, check: str) -> list[str]:
-    ctx = build_context(stack.outputs, RunOptions(invoke=False), stack.env)
+    ctx = build_context(stack.typed(), RunOptions(invoke=False), stack.env)
     return [task.target for task in CHECKS[check].plan(ctx)]
 
 
 def run(stack, check: str) -> dict:
-    report = run_checks(stack.outputs, [check], RunOptions(invoke=False, timeout_s=30.0),
+    report = run_checks(stack.typed(), [check], RunOptions(invoke=False, timeout_s=30.0),
                         env=stack.env)
     return {result.target: result for result in report.checks}
 
@@ -50,7 +51,7 @@ def test_the_host_tag_resolves_to_running_instances_reached_through_ssm(tagged_s
 
     assert planned_targets(stack, "nginx") == web
     assert planned_targets(stack, "api") == [*web, "public key check"]
-    ctx = build_context(stack.outputs, RunOptions(invoke=False), stack.env)
+    ctx = build_context(stack.typed(), RunOptions(invoke=False), stack.env)
     transports = [ctx.hosts.for_host(host) for host in api_hosts(ctx)]
     assert [(type(t), t.instance_id) for t in transports] == [(SsmTransport, i) for i in web]
 
@@ -88,8 +89,7 @@ def test_no_hosts_and_no_tag_fails(stack):
 
 
 def test_merge_keeps_listed_hosts_first_and_adds_each_instance_once():
-    listed = [{"name": "web-1", "instance_id": "i-1", "ssh": None},
-              {"name": "web-ssh", "instance_id": None, "ssh": {"host": "10.0.0.5"}}]
+    listed = [Host("web-1", "i-1", None), Host("web-ssh", None, SshAddress("10.0.0.5", 22, "u"))]
     merged = merge_hosts(listed, ["i-1", "i-2", "i-2"])
-    assert [h["name"] for h in merged] == ["web-1", "web-ssh", "i-2"]
-    assert merged[2] == {"name": "i-2", "instance_id": "i-2", "ssh": None}
+    assert [h.name for h in merged] == ["web-1", "web-ssh", "i-2"]
+    assert merged[2] == Host("i-2", "i-2", None)

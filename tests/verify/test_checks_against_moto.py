@@ -20,7 +20,7 @@ KEY = "k3y-for-tests-0123456789abcdef"
 
 def run(stack, check: str, **options) -> dict[str, object]:
     settings = {"invoke": False, "timeout_s": 30.0, **options}
-    report = run_checks(stack.outputs, [check], RunOptions(**settings), env=stack.env)
+    report = run_checks(stack.typed(), [check], RunOptions(**settings), env=stack.env)
     return {result.target: result for result in report.checks}
 
 
@@ -305,9 +305,9 @@ def test_nginx_passes_on_the_rendered_config_and_fails_on_drift(stack, tmp_path)
 
     conf, test_command = _nginx_conf(tmp_path, GOOD_CONF)
     stack.outputs["api"]["hosts"] = [LOCAL_HOST]
-    stack.outputs["api"]["nginx"] = {
-        "config_path": str(conf), "config_sha256": hashlib.sha256(GOOD_CONF.encode()).hexdigest(),
-        "test_command": test_command, "association_names": ["academy-api-nginx-config-0"]}
+    stack.outputs["api"]["nginx"].update(
+        config_path=str(conf), config_sha256=hashlib.sha256(GOOD_CONF.encode()).hexdigest(),
+        test_command=test_command, association_names=["academy-api-nginx-config-0"])
     local = TransportOptions(mode="local")
     assert run(stack, "nginx", transport=local)["web-local"].status is Status.PASS
     conf.write_text(GOOD_CONF.replace("listen", "lisen"))
@@ -341,7 +341,7 @@ def batch_stack(stack):
         containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]},
         retryStrategy={"attempts": 1}, timeout={"attemptDurationSeconds": 14400})
     stack.outputs["mode"] = "batch"
-    stack.outputs["worker_types"]["video"].update(published=False, fleet=None)
+    stack.outputs["worker_types"]["video"].update(published=False, fleet=None, runs_on="batch")
     stack.outputs["batch"] = {
         "compute_environment": "academy-video-batch-ce-v3",
         "job_queue": "academy-video-batch-queue", "job_definition": "academy-video-batch-jobdef",
@@ -370,7 +370,7 @@ def test_a_retained_video_queue_with_messages_warns_in_batch_mode(batch_stack):
     video = batch_stack.outputs["worker_types"]["video"]
     batch_stack.client("sqs").send_message(QueueUrl=video["queue"]["url"], MessageBody="{}")
     result = run(batch_stack, "queues")["academy-video-jobs"]
-    assert result.status is Status.WARN and "video runs on Batch" in result.summary
+    assert result.status is Status.WARN and "runs on batch but the retained queue" in result.summary
     assert "purge-queue" in result.hint
 
 
@@ -402,9 +402,9 @@ class _AwsWithSlowBatch:
 
 def test_the_canary_waits_by_its_own_bound_not_the_runs_timeout(batch_stack):
     options = RunOptions(invoke=False, canary=True, timeout_s=1.0, canary_timeout_s=8.0)
-    ctx = build_context(batch_stack.outputs, options, batch_stack.env)
+    ctx = build_context(batch_stack.typed(), options, batch_stack.env)
     ctx.aws = _AwsWithSlowBatch(ctx.aws, runnable_s=2.0)
-    report = run_checks(batch_stack.outputs, ["batch"], options, context=ctx)
+    report = run_checks(batch_stack.typed(), ["batch"], options, context=ctx)
     canary = {r.target: r for r in report.checks}["academy-video-batch-queue canary"]
     assert canary.status is Status.PASS, canary
     assert "left RUNNABLE" in canary.summary and canary.duration_s >= 2.0
@@ -414,9 +414,9 @@ def test_the_canary_waits_by_its_own_bound_not_the_runs_timeout(batch_stack):
 
 def test_the_canary_reports_batch_s_reason_when_its_own_bound_passes(batch_stack):
     options = RunOptions(invoke=False, canary=True, timeout_s=30.0, canary_timeout_s=1.0)
-    ctx = build_context(batch_stack.outputs, options, batch_stack.env)
+    ctx = build_context(batch_stack.typed(), options, batch_stack.env)
     ctx.aws = _AwsWithSlowBatch(ctx.aws, runnable_s=60.0)
-    report = run_checks(batch_stack.outputs, ["batch"], options, context=ctx)
+    report = run_checks(batch_stack.typed(), ["batch"], options, context=ctx)
     canary = {r.target: r for r in report.checks}["academy-video-batch-queue canary"]
     assert canary.status is Status.FAIL, canary
     assert "still RUNNABLE" in canary.summary and "waiting for an instance" in canary.summary

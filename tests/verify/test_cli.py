@@ -12,8 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from components import stack_output
+from components.stack_output import (
+    Api,
+    Counting,
+    DeadLetterQueue,
+    Metric,
+    Nginx,
+    Publisher,
+    Queue,
+    StackOutput,
+    Worker,
+)
 from verify.errors import UsageError
-from verify.outputs import load_sandbox
+from verify.stacks import STACKS_DIR_ENV, load
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k3y-for-tests-0123456789abcdef"
@@ -35,25 +47,24 @@ def assert_one_clear_line(done: subprocess.CompletedProcess[str], code: int, wor
 
 
 def minimal_outputs(public_url: str = "http://127.0.0.1:9") -> dict:
-    metric = {"namespace": "Academy/Workers", "name": "QueueDepth",
-              "dimensions": {"WorkerType": "AI"}, "unit": "Count"}
-    return {"academy": {
-        "project": "academy-workers", "stack": "cli", "mode": "asg", "region": "ap-northeast-2",
-        "worker_types": {"ai": {
-            "label": "AI", "max_job_s": 600, "metric": metric, "published": True,
-            "counting": {"in_flight": True, "delayed": False}, "backlog_api": False, "fleet": None,
-            "queue": {"name": "q", "url": "http://127.0.0.1:9/q", "arn": "arn:q",
-                      "visibility_timeout_s": 900, "retained": False},
-            "dlq": {"name": "d", "url": "http://127.0.0.1:9/d", "arn": "arn:d",
-                    "max_receive_count": 5}}},
-        "publisher": {"function_name": "f", "role_name": "r", "code_sha256": "x",
-                      "key_parameter": "/academy/workers/internal-api-key",
-                      "schedule_rule": "s", "errors_alarm": None,
-                      "source_dir": "lambda/queue_depth"},
-        "batch": None,
-        "api": {"public_base_url": public_url, "local_base_url": "http://127.0.0.1:9",
-                "hosts": [], "nginx": {"config_path": "/x", "config_sha256": "0" * 64}},
-    }}
+    """The smallest valid document (`pulumi stack output --json`), built with the contract."""
+    worker = Worker(
+        label="AI", runs_on="fleet", backlog_source="sqs",
+        queue=Queue("q", "http://127.0.0.1:9/q", "arn:q", 900, retained=False),
+        dlq=DeadLetterQueue("d", "http://127.0.0.1:9/d", "arn:d", 5), max_job_s=600,
+        metric=Metric("Academy/Workers", "QueueDepth", {"WorkerType": "AI"}, "Count"),
+        published=True, counting=Counting(in_flight=True, delayed=False), backlog_api=False,
+        fleet=None)
+    outputs = StackOutput(
+        schema_version=stack_output.SCHEMA_VERSION, project="academy-workers", stack="cli",
+        mode="asg", region="ap-northeast-2", worker_types={"ai": worker},
+        publisher=Publisher("f", "r", "x", "/academy/workers/internal-api-key", "s", "",
+                            "lambda/queue_depth", {}),
+        batch=None,
+        api=Api(public_url, "http://127.0.0.1:9", None, [],
+                Nginx("/x", "0" * 64, "nginx -t", "nginx -s reload", "", [])),
+    )
+    return {stack_output.OUTPUT_NAME: stack_output.to_plain(outputs)}
 
 
 def test_missing_outputs_file(tmp_path):
@@ -161,25 +172,40 @@ def test_the_table_is_the_default_output(write_json, silent_server):
     assert "0 pass, 0 warn, 2 fail, 1 error" in lines[-1]
 
 
-def test_sandbox_outputs_and_env_come_from_the_state_directory(tmp_path, monkeypatch):
-    monkeypatch.delenv("ACADEMY_SANDBOX_DIR", raising=False)
-    with pytest.raises(UsageError, match="python -m sandbox up"):
-        load_sandbox(tmp_path)
-    state = tmp_path / ".sandbox"
-    state.mkdir()
-    (state / "outputs.json").write_text(json.dumps(minimal_outputs()))
-    (state / "env").write_text(
+def test_a_saved_stack_is_read_from_the_stacks_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv(STACKS_DIR_ENV, str(tmp_path / "stacks"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi CLI to fall back on
+    with pytest.raises(UsageError, match="no saved outputs at .*stacks/any/outputs.json"):
+        load("any", None)
+    saved = tmp_path / "stacks" / "any"
+    saved.mkdir(parents=True)
+    (saved / "outputs.json").write_text(json.dumps(minimal_outputs()))
+    (saved / "env").write_text(
         "# comment\nunset AWS_PROFILE AWS_SESSION_TOKEN\n"
         "export AWS_ENDPOINT_URL=http://127.0.0.1:5000\nexport AWS_REGION='ap-northeast-2'\n")
-    outputs, env = load_sandbox(tmp_path)
-    assert outputs["stack"] == "cli"
-    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
-    assert env["AWS_REGION"] == "ap-northeast-2" and env["AWS_PROFILE"] == ""
-    monkeypatch.setenv("ACADEMY_SANDBOX_DIR", str(state))  # as `python -m sandbox` honours it
-    assert load_sandbox(tmp_path / "elsewhere")[0]["stack"] == "cli"
-    (state / "env").write_text("this is not an assignment\n")
+    loaded = load("any", None)
+    assert loaded.outputs.stack == "cli"
+    assert loaded.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
+    assert loaded.env["AWS_REGION"] == "ap-northeast-2" and loaded.env["AWS_PROFILE"] == ""
+    # --outputs wins over a saved stack, and brings no environment
+    other = tmp_path / "other.json"
+    document = minimal_outputs()
+    document["academy"]["stack"] = "other"
+    other.write_text(json.dumps(document))
+    assert (load("any", other).outputs.stack, load("any", other).env) == ("other", {})
+    (saved / "env").write_text("this is not an assignment\n")
     with pytest.raises(UsageError, match="env:1: expected `export KEY=VALUE`"):
-        load_sandbox(tmp_path)
+        load("any", None)
+    with pytest.raises(UsageError, match="not a stack name"):
+        load("../any", None)
+
+
+def test_stack_names_a_saved_stack_through_the_cli(tmp_path):
+    saved = tmp_path / "prod"
+    saved.mkdir()
+    (saved / "outputs.json").write_text(json.dumps(minimal_outputs()))
+    done = verify("batch", "--stack", "prod", env={STACKS_DIR_ENV: str(tmp_path)})
+    assert_one_clear_line(done, 2, "check 'batch' does not apply to stack 'cli'")
 
 
 def test_all_against_a_seeded_emulator_through_the_cli(stack, write_json):
@@ -274,3 +300,18 @@ def test_an_unwritable_junit_path_is_refused_before_any_check_runs(write_json, t
     assert_one_clear_line(done, 2, "cannot write --junit")
     assert accepted == []  # nothing was asked: the public API never saw a connection
     assert done.stdout == ""
+
+
+def test_the_sandbox_saves_itself_where_verify_reads_any_stack(tmp_path, monkeypatch):
+    from sandbox.state import PROJECT_ROOT, sandbox_state
+    from verify.stacks import saved_stack_dir
+
+    monkeypatch.delenv(STACKS_DIR_ENV, raising=False)
+    monkeypatch.delenv("ACADEMY_SANDBOX_DIR", raising=False)
+    default = sandbox_state()
+    assert default.stack_dir == saved_stack_dir("sandbox")  # `--stack sandbox`, no variable
+    assert default.outputs_file == PROJECT_ROOT / ".academy/stacks/sandbox/outputs.json"
+    private = sandbox_state(tmp_path / "sb")  # a test's or a benchmark's: never the user's
+    assert private.stack_dir == tmp_path / "sb" / "stacks" / "sandbox"
+    monkeypatch.setenv(STACKS_DIR_ENV, private.verify_env()[STACKS_DIR_ENV])
+    assert saved_stack_dir("sandbox") == private.stack_dir

@@ -13,7 +13,7 @@ LEGACY_POLICY = "video-backlogcount-tt"  # the seeds' own policy (seeds 002, sec
 
 def run(stack, check: str, **options) -> dict:
     settings = {"invoke": False, "timeout_s": 30.0, **options}
-    report = run_checks(stack.outputs, [check], RunOptions(**settings), env=stack.env)
+    report = run_checks(stack.typed(), [check], RunOptions(**settings), env=stack.env)
     return {result.target: result for result in report.checks}
 
 

@@ -62,7 +62,8 @@ def test_the_publisher_echoing_the_key_in_a_long_error_is_masked_then_clipped():
     masker = Masker()
     masker.add(LONG_KEY)
     lambda_client = SimpleNamespace(invoke=lambda **_: {"Payload": io.BytesIO(raw.encode())})
-    ctx = SimpleNamespace(outputs={"publisher": {"function_name": "f"}}, masker=masker,
+    publisher = SimpleNamespace(function_name="f")
+    ctx = SimpleNamespace(outputs=SimpleNamespace(publisher=publisher), masker=masker,
                           aws=SimpleNamespace(client=lambda service: lambda_client))
     with pytest.raises(VerifyError) as raised:
         metric_check.invoke_publisher(ctx)
@@ -94,3 +95,16 @@ def test_sandbox_status_masks_every_string_in_its_report():
     shown = masked(report, masker)
     assert leaked(json.dumps(shown)) == set()
     assert shown["internal_api"]["PUBLIC"][0] == 200 and shown["n"] == 3
+
+
+def test_expected_and_found_are_masked_in_the_json_report():
+    from verify.report import RunReport, failed, to_json
+    from verify.runner import masked
+
+    masker = Masker()
+    masker.add(LONG_KEY)
+    row = failed("publisher", "f environment", "drifted", "pulumi up",
+                 expected={"X": "safe"}, found={"X": f"a{LONG_KEY}b", LONG_KEY: [LONG_KEY]})
+    text = to_json(RunReport("s", "asg", 0.1, [masked(row, masker)]))
+    assert LONG_KEY not in text and leaked(text) == set()
+    assert '"a****b"' in text

@@ -44,7 +44,7 @@ def publisher(stack_with_api, monkeypatch):
 
 
 def video_result(stack):
-    report = run_checks(stack.outputs, ["metric"], RunOptions(invoke=True, timeout_s=30.0),
+    report = run_checks(stack.typed(), ["metric"], RunOptions(invoke=True, timeout_s=30.0),
                         env=stack.env)
     return {r.target: r for r in report.checks}["video"]
 

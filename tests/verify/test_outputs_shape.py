@@ -1,5 +1,6 @@
 """Every unreadable or ill-shaped outputs file is a usage error (exit 2) that names the place in
-the document and what was expected; never an internal error."""
+the document and what was expected (the contract's parser, components/stack_output.py, says
+it); never an internal error. An unknown schema_version too."""
 
 import copy
 import json
@@ -7,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from components.stack_output import SCHEMA_VERSION, Fleet, to_plain
 from tests.verify.test_cli import assert_one_clear_line, minimal_outputs, verify
 from verify.errors import UsageError
 from verify.outputs import load_file, validate
 
 
 def fleet() -> dict:
-    return {"group_name": "g", "min_size": 0, "max_size": 2, "target_backlog_per_instance": 20,
-            "instance_warmup_s": 120, "policy_name": "p", "wake_from_zero": True}
+    return to_plain(Fleet("g", 0, 2, 20.0, 120, "p", wake_from_zero=False, wake=None))
 
 
 def with_fleet() -> dict:
@@ -24,7 +25,7 @@ def with_fleet() -> dict:
 
 
 def test_the_minimal_outputs_with_a_fleet_are_valid():
-    assert validate(with_fleet(), "f")["worker_types"]["ai"]["fleet"]["min_size"] == 0
+    assert validate(with_fleet(), "f").worker_types["ai"].fleet.min_size == 0
 
 
 def test_non_utf8_bytes_exit_2_naming_the_file(tmp_path: Path):
@@ -48,9 +49,9 @@ def test_json_nested_100000_deep_exit_2(tmp_path: Path):
         (lambda a: a["worker_types"]["ai"].__setitem__("queue", 5),
          "'academy.worker_types.ai.queue' should be an object, got int"),
         (lambda a: a["worker_types"]["ai"].__setitem__("fleet", "x"),
-         "'academy.worker_types.ai.fleet' should be an object or null, got str"),
+         "'academy.worker_types.ai.fleet' should be an object, got 'x'"),
         (lambda a: a["worker_types"]["ai"]["fleet"].__setitem__("min_size", "1"),
-         "'academy.worker_types.ai.fleet.min_size' should be an integer, got str"),
+         "'academy.worker_types.ai.fleet.min_size' should be an integer, got '1'"),
         (lambda a: a["worker_types"]["ai"]["fleet"].__setitem__("max_size", True),
          "'academy.worker_types.ai.fleet.max_size' should be an integer, got bool"),
         (lambda a: a["worker_types"]["ai"]["queue"].__setitem__("visibility_timeout_s", 9.5),
@@ -58,19 +59,23 @@ def test_json_nested_100000_deep_exit_2(tmp_path: Path):
         (lambda a: a["worker_types"]["ai"]["metric"].__setitem__("dimensions", {"A": 1}),
          "'academy.worker_types.ai.metric.dimensions.A' should be a string, got int"),
         (lambda a: a["worker_types"]["ai"].__setitem__("published", "yes"),
-         "'academy.worker_types.ai.published' should be true or false, got str"),
-        (lambda a: a["api"].__setitem__("hosts", [{"name": "h", "ssh": {"host": "h"}}]),
+         "'academy.worker_types.ai.published' should be true or false, got 'yes'"),
+        (lambda a: a["api"].__setitem__("hosts", [{"name": "h", "instance_id": None,
+                                                   "ssh": {"host": "h"}}]),
          "missing key 'academy.api.hosts[0].ssh.port'"),
-        (lambda a: a["api"]["hosts"].append({"name": "h", "ssh": {"host": "h", "port": "22",
-                                                                   "user": "u"}}),
-         "'academy.api.hosts[0].ssh.port' should be an integer, got str"),
+        (lambda a: a["api"]["hosts"].append({"name": "h", "instance_id": None,
+                                             "ssh": {"host": "h", "port": "22", "user": "u"}}),
+         "'academy.api.hosts[0].ssh.port' should be an integer, got '22'"),
         (lambda a: a.__setitem__("worker_types", []),
          "'academy.worker_types' should be an object, got list"),
         (lambda a: a.__setitem__("stack", None), "'academy.stack' should be a string, got null"),
+        (lambda a: a.__setitem__("mode", "ecs"), "'academy.mode' should be 'asg' or 'batch'"),
+        (lambda a: a["worker_types"]["ai"].__setitem__("runs_on", "lambda"),
+         "'academy.worker_types.ai.runs_on' should be 'fleet' or 'batch', got 'lambda'"),
         (lambda a: a["publisher"].pop("code_sha256"),
          "missing key 'academy.publisher.code_sha256'"),
         (lambda a: a["api"]["nginx"].__setitem__("association_names", "doc"),
-         "'academy.api.nginx.association_names' should be a list, got str"),
+         "'academy.api.nginx.association_names' should be a list, got 'doc'"),
     ],
 )
 def test_wrong_types_name_the_path_and_what_was_expected(change, words):
@@ -86,7 +91,19 @@ def test_a_wrong_type_through_the_cli_is_exit_2_not_an_internal_error(write_json
     document = with_fleet()
     document["academy"]["worker_types"]["ai"]["fleet"]["min_size"] = "1"
     done = verify("scaling", "--outputs", str(write_json(document)))
-    assert_one_clear_line(done, 2, "fleet.min_size' should be an integer, got str")
+    assert_one_clear_line(done, 2, "fleet.min_size' should be an integer, got '1'")
+
+
+@pytest.mark.parametrize("version", [None, SCHEMA_VERSION + 1, "1"])
+def test_an_unknown_schema_version_is_exit_2_with_what_this_verify_reads(write_json, version):
+    document = minimal_outputs()
+    if version is None:
+        del document["academy"]["schema_version"]
+    else:
+        document["academy"]["schema_version"] = version
+    done = verify("all", "--outputs", str(write_json(document)))
+    assert_one_clear_line(done, 2, "'academy.schema_version' is ")
+    assert f"this verify reads version {SCHEMA_VERSION}" in done.stderr
 
 
 def test_a_batch_block_with_wrong_types(write_json):
@@ -94,7 +111,8 @@ def test_a_batch_block_with_wrong_types(write_json):
     academy = document["academy"]
     academy["mode"] = "batch"
     academy["batch"] = {"compute_environment": "ce", "job_queue": "q", "job_definition": "d",
-                        "architecture": "arm64", "retry_attempts": [1], "timeout_s": 14400}
+                        "log_group": "l", "architecture": "arm64", "retry_attempts": [1],
+                        "timeout_s": 14400, "runnable_timeout_s": 600}
     done = verify("batch", "--outputs", str(write_json(document)))
     assert_one_clear_line(done, 2, "'academy.batch.retry_attempts' should be an integer, got list")
 
@@ -109,4 +127,4 @@ def test_the_validator_does_not_change_a_valid_document():
 def test_load_file_accepts_what_the_sandbox_and_the_tests_write(tmp_path: Path):
     path = tmp_path / "o.json"
     path.write_text(json.dumps(with_fleet()))
-    assert load_file(path)["stack"] == "cli"
+    assert load_file(path).stack == "cli"

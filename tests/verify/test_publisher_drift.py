@@ -15,7 +15,7 @@ from verify.suite import run_checks
 
 def run(stack, check: str, **options) -> dict:
     settings = {"invoke": False, "timeout_s": 30.0, **options}
-    report = run_checks(stack.outputs, [check], RunOptions(**settings), env=stack.env)
+    report = run_checks(stack.typed(), [check], RunOptions(**settings), env=stack.env)
     return {result.target: result for result in report.checks}
 
 

@@ -26,7 +26,8 @@ def test_json_has_exactly_the_documented_shape():
     assert (document["stack"], document["mode"], document["duration_s"]) == ("prod", "asg", 1.234)
     assert document["summary"] == {"pass": 1, "warn": 1, "fail": 1, "error": 1}
     for check in document["checks"]:
-        assert set(check) == {"id", "target", "status", "summary", "hint", "duration_s"}
+        assert set(check) == {"id", "target", "status", "summary", "hint", "expected", "found",
+                              "duration_s"}
     assert [c["status"] for c in document["checks"]] == ["pass", "warn", "fail", "error"]
     assert document["checks"][2]["hint"] == "proxy_set_header"
 

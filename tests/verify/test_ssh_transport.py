@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from components.stack_output import Host, SshAddress, to_plain
 from sandbox import sshd_server
 from sandbox.ports import LOOPBACK
 from verify.context import RunOptions
@@ -224,9 +225,8 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory):
         second.stop()
 
 
-def _host(name: str, server: sshd_server.SshdServer) -> dict:
-    return {"name": name, "instance_id": None,
-            "ssh": {"host": LOOPBACK, "port": server.port, "user": server.user}}
+def _host(name: str, server: sshd_server.SshdServer) -> Host:
+    return Host(name, None, SshAddress(LOOPBACK, server.port, server.user))
 
 
 def test_one_verify_run_opens_one_connection_per_host(stack_with_api, two_hosts, tmp_path):
@@ -235,12 +235,12 @@ def test_one_verify_run_opens_one_connection_per_host(stack_with_api, two_hosts,
     conf.write_text("server {}\n")
     outputs = stack_with_api.outputs
     # web-3 is web-1's address under another name: the same host, so the same connection.
-    outputs["api"]["hosts"] = [_host("web-1", first), _host("web-2", second),
-                               _host("web-3", first)]
-    outputs["api"]["nginx"] = {"config_path": str(conf), "test_command": "true",
-                               "config_sha256": hashlib.sha256(conf.read_bytes()).hexdigest()}
+    outputs["api"]["hosts"] = to_plain([_host("web-1", first), _host("web-2", second),
+                                        _host("web-3", first)])
+    outputs["api"]["nginx"].update(config_path=str(conf), test_command="true",
+                                   config_sha256=hashlib.sha256(conf.read_bytes()).hexdigest())
     before = accepted_logins(first), accepted_logins(second)
-    report = run_checks(outputs, ["api", "nginx"], RunOptions(
+    report = run_checks(stack_with_api.typed(), ["api", "nginx"], RunOptions(
         invoke=False, timeout_s=30.0, transport=TransportOptions(mode="ssh", ssh=options)),
         env=stack_with_api.env)
     statuses = {(r.id, r.target): r.status for r in report.checks}

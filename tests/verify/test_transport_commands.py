@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from verify.checks.http_probe import curl_command, parse_curl
+from components.stack_output import Host, SshAddress
 from verify.errors import TransportError
+from verify.probes.backlog_api import curl_command, parse_curl
 from verify.transports import TransportOptions, transport_for
 from verify.transports.base import command_text
 from verify.transports.local import LocalTransport
@@ -75,9 +76,8 @@ def test_curl_output_parsing():
 
 
 def test_transport_choice_follows_the_host_entry():
-    ssh_host = {"name": "web-1", "instance_id": None,
-                "ssh": {"host": "10.0.0.5", "port": 2222, "user": "ec2-user"}}
-    ssm_host = {"name": "i-1", "instance_id": "i-1", "ssh": None}
+    ssh_host = Host("web-1", None, SshAddress("10.0.0.5", 2222, "ec2-user"))
+    ssm_host = Host("i-1", "i-1", None)
     chosen = transport_for(ssh_host, TransportOptions())
     assert isinstance(chosen, SshTransport) and chosen.target == "ec2-user@10.0.0.5:2222"
     assert isinstance(transport_for(ssm_host, TransportOptions(), lambda: object()), SsmTransport)
@@ -96,7 +96,7 @@ def test_jump_host_parsing():
 
 
 def test_nginx_probe_is_one_command_and_parses_back(tmp_path):
-    from verify.checks.nginx import parse_probe, probe_script
+    from verify.probes.nginx import parse_probe, probe_script
 
     conf = tmp_path / "a b.conf"
     conf.write_text("x")

@@ -10,7 +10,7 @@ import sys
 from sandbox import faults
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox
-from verify.checks.http_probe import ask_public
+from verify.probes.backlog_api import ask_public
 
 
 def test_nginx_marks_its_refusal_of_a_keyless_request(sandbox: RunningSandbox) -> None:

@@ -4,6 +4,7 @@ each task returns CheckResults; the runner runs them in parallel."""
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from components.stack_output import StackOutput
 from verify.checks import api, batch, metric, nginx, publisher, queues, scaling
 from verify.context import CheckContext, Task
 
@@ -12,20 +13,20 @@ from verify.context import CheckContext, Task
 class CheckSpec:
     name: str
     plan: Callable[[CheckContext], list[Task]]
-    applies: Callable[[dict], bool]
+    applies: Callable[[StackOutput], bool]
     about: str
 
 
-def _always(outputs: dict) -> bool:
+def _always(outputs: StackOutput) -> bool:
     return True
 
 
-def _has_fleets(outputs: dict) -> bool:
-    return any(w.get("fleet") for w in outputs["worker_types"].values())
+def _has_fleets(outputs: StackOutput) -> bool:
+    return any(w.fleet is not None for w in outputs.worker_types.values())
 
 
-def _batch_mode(outputs: dict) -> bool:
-    return outputs["mode"] == "batch" and outputs.get("batch") is not None
+def _batch_mode(outputs: StackOutput) -> bool:
+    return outputs.mode == "batch" and outputs.batch is not None
 
 
 CHECKS: dict[str, CheckSpec] = {

@@ -4,8 +4,12 @@ public path refuses a missing or wrong key."""
 import secrets
 from dataclasses import dataclass
 
+from components.stack_output import Host
 from verify.checks.hosts import per_host_tasks
-from verify.checks.http_probe import (
+from verify.context import CheckContext, Task
+from verify.preflight import CHECK_ID as PREFLIGHT
+from verify.preflight import PUBLIC_URL
+from verify.probes.backlog_api import (
     BACKLOG_PATH,
     COUNT_SHAPE,
     ERROR_CHARS,
@@ -15,9 +19,6 @@ from verify.checks.http_probe import (
     ask_public,
     backlog_url,
 )
-from verify.context import CheckContext, Task
-from verify.preflight import CHECK_ID as PREFLIGHT
-from verify.preflight import PUBLIC_URL
 from verify.report import CheckResult, Status
 from verify.secrets import Masker
 
@@ -179,31 +180,35 @@ def bodies_agree(local_before: ApiAnswer, public: ApiAnswer, local_after: ApiAns
 def ask_public_once_reachable(ctx: CheckContext, key: str | None) -> ApiAnswer:
     """PUBLIC's answer; when the public URL did not answer its probe, that, without waiting
     for it again."""
-    base = ctx.outputs["api"]["public_base_url"]
+    base = ctx.outputs.api.public_base_url
     found = ctx.reach.check(PUBLIC_URL, backlog_url(base))
     if found.error is not None:
         return ApiAnswer(None, "", f"{found.error} (see the {PREFLIGHT} row)")
     return ask_public(base, key, ctx.call_timeout())
 
 
-def _host_task(ctx: CheckContext, host: dict) -> Task:
-    api = ctx.outputs["api"]
-    target = host.get("name") or host.get("instance_id") or "host"
+def _host_task(ctx: CheckContext, host: Host) -> Task:
+    api = ctx.outputs.api
+    target = host.name or host.instance_id or "host"
 
     def run() -> CheckResult:
         key = ctx.key.get()
         transport = ctx.hosts.for_host(host)
-        local = ask_on_host(transport, api["local_base_url"], key, ctx.call_timeout())
+        local = ask_on_host(transport, api.local_base_url, key, ctx.call_timeout())
         public = ask_public_once_reachable(ctx, key)
         match = True
         if local.status == 200 and public.status == 200:
             match = bodies_agree(local, public, local)
             if not match:
-                later = ask_on_host(transport, api["local_base_url"], key, ctx.call_timeout())
+                later = ask_on_host(transport, api.local_base_url, key, ctx.call_timeout())
                 match = bodies_agree(local, public, later)
         verdict = diagnose_paths(local, public, match, masker=ctx.masker,
                                  key_source=ctx.key.source or "the key parameter")
-        return CheckResult(CHECK_ID, target, verdict.status, verdict.summary, verdict.hint)
+        return CheckResult(CHECK_ID, target, verdict.status, verdict.summary, verdict.hint,
+                           expected={"local": 200, "public": 200, "same_backlog": True},
+                           found={"local": local.status, "public": public.status,
+                                  "local_backlog": local.backlog(),
+                                  "public_backlog": public.backlog(), "same_backlog": match})
 
     return Task(CHECK_ID, target, run)
 
@@ -214,7 +219,8 @@ def _auth_task(ctx: CheckContext) -> Task:
         wrong_key = ask_public_once_reachable(ctx, "verify-wrong-" + secrets.token_hex(8))
         verdict = diagnose_auth(no_key, wrong_key, masker=ctx.masker)
         return CheckResult(CHECK_ID, "public key check", verdict.status, verdict.summary,
-                           verdict.hint)
+                           verdict.hint, expected={"no_key": 403, "wrong_key": 403},
+                           found={"no_key": no_key.status, "wrong_key": wrong_key.status})
 
     return Task(CHECK_ID, "public key check", run)
 

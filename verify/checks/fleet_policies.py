@@ -4,27 +4,18 @@ the stack's policy (target tracking scales out when any policy asks): the seeds'
 
 import shlex
 
+from components.stack_output import Fleet
 from verify.checks.metric_math import describe_aws_metric
 from verify.context import CheckContext, Task
+from verify.probes.scaling import group_policies
 from verify.report import CheckResult, failed, passed
 
 CHECK_ID = "scaling"
 ENABLED_UNSEEN = "the endpoint reports no Enabled flag (an emulator's gap): not checked"
 
 
-def group_policies(ctx: CheckContext, group: str) -> list[dict]:
-    """Every policy of every type on the group, read once per run."""
-    def read() -> list[dict]:
-        pages = ctx.aws.client("autoscaling").get_paginator("describe_policies").paginate(
-            AutoScalingGroupName=group)
-        return [p for page in pages for p in page["ScalingPolicies"]]
-
-    return ctx.once(f"scaling-policies:{group}", read)
-
-
-def declared_policies(fleet: dict) -> list[str]:
-    wake = fleet.get("wake")
-    return [fleet["policy_name"]] + ([wake["policy_name"]] if wake else [])
+def declared_policies(fleet: Fleet) -> list[str]:
+    return [fleet.policy_name] + ([fleet.wake.policy_name] if fleet.wake else [])
 
 
 def enabled_problem(policy: dict) -> str | None:
@@ -67,31 +58,33 @@ def delete_command(group: str, policy: str, region: str) -> str:
             f"--policy-name {shlex.quote(policy)} --region {shlex.quote(region)}")
 
 
-def foreign_policies_task(ctx: CheckContext, fleet: dict) -> Task:
-    group = fleet["group_name"]
+def judge_foreign_policies(fleet: Fleet, policies: list[dict], region: str) -> CheckResult:
+    group = fleet.group_name
     target = f"{group} policies"
+    declared = declared_policies(fleet)
+    present = [p["PolicyName"] for p in policies]
+    foreign = [p for p in policies if p["PolicyName"] not in declared]
+    expected, found = {"policies": sorted(declared)}, {"policies": sorted(present)}
+    if not foreign:
+        return passed(CHECK_ID, target,
+                      f"only the stack's policies: {', '.join(present) or 'none'}",
+                      expected=expected, found=found)
+    commands = [delete_command(group, p["PolicyName"], region) for p in foreign]
+    # DeletePolicy removes a simple/step policy's alarm action but not the alarm itself.
+    alarms = sorted({a["AlarmName"] for p in foreign if p.get("PolicyType") != (
+        "TargetTrackingScaling") for a in p.get("Alarms") or [] if a.get("AlarmName")})
+    leftover = (f"; then its alarm(s): aws cloudwatch delete-alarms --alarm-names "
+                f"{' '.join(shlex.quote(a) for a in alarms)}" if alarms else "")
+    return failed(
+        CHECK_ID, target,
+        f"{len(foreign)} policy(ies) on {group} not the stack's: "
+        f"{'; '.join(describe_policy(p) for p in foreign)} (the stack declares only "
+        f"{', '.join(declared)}; any policy scales the group beside the stack's)",
+        "remove what the stack did not declare: " + " ; ".join(commands) + leftover,
+        expected=expected, found=found,
+    )
 
-    def run() -> CheckResult:
-        declared = declared_policies(fleet)
-        policies = group_policies(ctx, group)
-        foreign = [p for p in policies if p["PolicyName"] not in declared]
-        if not foreign:
-            present = [p["PolicyName"] for p in policies]
-            return passed(CHECK_ID, target,
-                          f"only the stack's policies: {', '.join(present) or 'none'}")
-        commands = [delete_command(group, p["PolicyName"], ctx.outputs["region"])
-                    for p in foreign]
-        # DeletePolicy removes a simple/step policy's alarm action but not the alarm itself.
-        alarms = sorted({a["AlarmName"] for p in foreign if p.get("PolicyType") != (
-            "TargetTrackingScaling") for a in p.get("Alarms") or [] if a.get("AlarmName")})
-        leftover = (f"; then its alarm(s): aws cloudwatch delete-alarms --alarm-names "
-                    f"{' '.join(shlex.quote(a) for a in alarms)}" if alarms else "")
-        return failed(
-            CHECK_ID, target,
-            f"{len(foreign)} policy(ies) on {group} not the stack's: "
-            f"{'; '.join(describe_policy(p) for p in foreign)} (the stack declares only "
-            f"{', '.join(declared)}; any policy scales the group beside the stack's)",
-            "remove what the stack did not declare: " + " ; ".join(commands) + leftover,
-        )
 
-    return Task(CHECK_ID, target, run)
+def foreign_policies_task(ctx: CheckContext, fleet: Fleet) -> Task:
+    return Task(CHECK_ID, f"{fleet.group_name} policies", lambda: judge_foreign_policies(
+        fleet, group_policies(ctx, fleet.group_name), ctx.outputs.region))

@@ -6,62 +6,40 @@ with no host at all fails; it never passes by planning nothing.
 """
 
 from collections.abc import Callable
-from typing import Any
 
+from components.stack_output import Host, StackOutput
 from verify.context import CheckContext, Task
-from verify.errors import VerifyError
+from verify.probes.hosts import parse_tag, tagged_instances
 from verify.report import CheckResult, failed
 
 NO_HOSTS_TARGET = "api hosts"
+__all__ = ["parse_tag", "tagged_instances", "merge_hosts", "api_hosts", "per_host_tasks"]
 
 
-def parse_tag(tag: str) -> tuple[str, str]:
-    key, sep, value = tag.partition("=")
-    if not sep or not key:
-        raise VerifyError(
-            f"api.host_tag {tag!r} is not Key=Value",
-            "set apiHostTag to Key=Value (e.g. Role=academy-api) and `pulumi up`",
-        )
-    return key, value
-
-
-def tagged_instances(ec2: Any, tag: str) -> list[str]:
-    """Ids of the running instances carrying the tag, in the order EC2 lists them."""
-    key, value = parse_tag(tag)
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
-        {"Name": f"tag:{key}", "Values": [value]},
-        {"Name": "instance-state-name", "Values": ["running"]},
-    ])
-    return [instance["InstanceId"]
-            for page in pages
-            for reservation in page.get("Reservations", [])
-            for instance in reservation.get("Instances", [])]
-
-
-def merge_hosts(listed: list[dict], instance_ids: list[str]) -> list[dict]:
+def merge_hosts(listed: list[Host], instance_ids: list[str]) -> list[Host]:
     """The listed hosts, then each tagged instance not already among them (reached by SSM)."""
     hosts = list(listed)
-    known = {h.get("instance_id") for h in listed if h.get("instance_id")}
+    known = {h.instance_id for h in listed if h.instance_id}
     for instance_id in instance_ids:
         if instance_id not in known:
             known.add(instance_id)
-            hosts.append({"name": instance_id, "instance_id": instance_id, "ssh": None})
+            hosts.append(Host(instance_id, instance_id, None))
     return hosts
 
 
-def api_hosts(ctx: CheckContext) -> list[dict]:
+def api_hosts(ctx: CheckContext) -> list[Host]:
     """Resolved once per run; the api, nginx and metric checks share the answer."""
-    def resolve() -> list[dict]:
-        api = ctx.outputs["api"]
-        tag = api.get("host_tag")
+    def resolve() -> list[Host]:
+        api = ctx.outputs.api
+        tag = api.host_tag
         tagged = tagged_instances(ctx.aws.client("ec2"), tag) if tag else []
-        return merge_hosts(api["hosts"], tagged)
+        return merge_hosts(api.hosts, tagged)
 
     return ctx.once("api-hosts", resolve)
 
 
-def no_hosts(check_id: str, outputs: dict) -> CheckResult:
-    tag = outputs["api"].get("host_tag")
+def no_hosts(check_id: str, outputs: StackOutput) -> CheckResult:
+    tag = outputs.api.host_tag
     if tag:
         key, _, value = tag.partition("=")
         return failed(
@@ -79,7 +57,7 @@ def no_hosts(check_id: str, outputs: dict) -> CheckResult:
 
 
 def per_host_tasks(ctx: CheckContext, check_id: str,
-                   make: Callable[[CheckContext, dict], Task]) -> list[Task]:
+                   make: Callable[[CheckContext, Host], Task]) -> list[Task]:
     """One task per API host; one FAIL task when there is none. When the tag cannot be
     resolved (AWS unreachable, no permission), the listed hosts are still checked and the
     resolution's error becomes one ERROR row (raised again inside a task, where the runner
@@ -88,12 +66,12 @@ def per_host_tasks(ctx: CheckContext, check_id: str,
         hosts = api_hosts(ctx)
     except Exception as exc:  # noqa: BLE001 (reported as the task's ERROR by the runner)
         error = exc
-        tag = ctx.outputs["api"].get("host_tag")
+        tag = ctx.outputs.api.host_tag
 
         def resolve_failed() -> CheckResult:
             raise error
 
-        listed = [make(ctx, host) for host in ctx.outputs["api"]["hosts"]]
+        listed = [make(ctx, host) for host in ctx.outputs.api.hosts]
         return listed + [Task(check_id, f"hosts tagged {tag}" if tag else NO_HOSTS_TARGET,
                               resolve_failed)]
     if not hosts:

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import time
 
+from components.stack_output import Metric, Worker
 from verify.checks.backlog import Datapoint, describe_metric, latest_datapoint, reference_count
 from verify.checks.publisher import api_url_drift
 from verify.context import CheckContext, Task
@@ -25,7 +26,7 @@ NOT_FOLLOWING_HINT = ("the metric does not follow the backlog: check what the pu
 
 def invoke_publisher(ctx: CheckContext) -> dict:
     """The handler's JSON answer; a BacklogUnavailable error carries the same JSON."""
-    function = ctx.outputs["publisher"]["function_name"]
+    function = ctx.outputs.publisher.function_name
     answer = ctx.aws.client("lambda").invoke(
         FunctionName=function, InvocationType="RequestResponse", Payload=b"{}"
     )
@@ -53,7 +54,7 @@ def invoke_publisher(ctx: CheckContext) -> dict:
     return body
 
 
-def judge_publisher_answer(worker_type: str, worker: dict, answer: dict,
+def judge_publisher_answer(worker_type: str, worker: Worker, answer: dict,
                            api_urls: tuple[str, str] | None = None) -> CheckResult | None:
     """A FAIL when the publisher's own answer already shows the problem, else None.
     `api_urls`: (the URL the deployed publisher calls, the stack's) when they differ."""
@@ -63,7 +64,7 @@ def judge_publisher_answer(worker_type: str, worker: dict, answer: dict,
             CHECK_ID, worker_type, f"the publisher did not report worker type {worker_type}",
             "its BACKLOG_TARGETS lacks this worker type: `pulumi up`, then `verify publisher`",
         )
-    if worker.get("backlog_api") and info.get("source") == "sqs":
+    if worker.backlog_source == "api" and info.get("source") == "sqs":
         fell_back = (f"the publisher fell back to SQS counts while an API is configured: "
                      f"{info.get('reason') or info.get('error') or 'no reason given'}")
         if api_urls is not None:
@@ -106,7 +107,7 @@ def _holds(point: Datapoint | None, value: float) -> bool:
     return point is not None and point.minimum <= value <= point.maximum
 
 
-def _read_back(ctx: CheckContext, metric: dict, since: dt.datetime,
+def _read_back(ctx: CheckContext, metric: Metric, since: dt.datetime,
                published: float) -> Datapoint | None:
     """The datapoint of the invoke's minute or later, polled a few seconds until it holds the
     invoke's value (CloudWatch is eventually consistent); None if no such period appeared."""
@@ -173,8 +174,8 @@ def judge_invoked(worker_type: str, name: str, published: float, source: str | N
     )
 
 
-def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
-    metric = worker["metric"]
+def _task(ctx: CheckContext, worker_type: str, worker: Worker) -> Task:
+    metric = worker.metric
     name = describe_metric(metric)
 
     def invoke() -> tuple[dt.datetime, dict]:
@@ -187,7 +188,7 @@ def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
         if ctx.options.invoke:
             invoked_at, answer = ctx.once("publisher-invoke", invoke)
             info = (answer.get("worker_types") or {}).get(worker_type) or {}
-            drift = (api_url_drift(ctx) if worker.get("backlog_api")
+            drift = (api_url_drift(ctx) if worker.backlog_source == "api"
                      and info.get("source") == "sqs" else None)
             verdict = judge_publisher_answer(worker_type, worker, answer, drift)
             if verdict is not None:
@@ -211,6 +212,6 @@ def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
 def tasks(ctx: CheckContext) -> list[Task]:
     return [
         _task(ctx, wt, worker)
-        for wt, worker in ctx.outputs["worker_types"].items()
-        if worker.get("published")
+        for wt, worker in ctx.outputs.worker_types.items()
+        if worker.published
     ]

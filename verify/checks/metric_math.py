@@ -4,7 +4,8 @@ published backlog, which the group's in-service instances, which anything else."
 import re
 from dataclasses import dataclass, field
 
-from verify.checks.backlog import describe_metric
+from components.stack_output import Metric
+from verify.checks.backlog import describe_parts
 
 IN_SERVICE = "GroupInServiceInstances"
 
@@ -14,14 +15,13 @@ def dims(metric: dict) -> dict[str, str]:
     return {d["Name"]: d["Value"] for d in metric.get("Dimensions") or []}
 
 
-def wanted_dims(metric: dict) -> dict[str, str]:
+def wanted_dims(metric: Metric) -> dict[str, str]:
     """The stack output's dimensions as AWS compares them (strings)."""
-    return {k: str(v) for k, v in metric["dimensions"].items()}
+    return {k: str(v) for k, v in metric.dimensions.items()}
 
 
 def describe_aws_metric(metric: dict) -> str:
-    return describe_metric({"namespace": metric.get("Namespace"),
-                            "name": metric.get("MetricName"), "dimensions": dims(metric)})
+    return describe_parts(metric.get("Namespace"), metric.get("MetricName"), dims(metric))
 
 
 @dataclass
@@ -32,7 +32,7 @@ class QueryReading:
     returned: list[dict] = field(default_factory=list)  # expressions whose value is the result
 
 
-def read_queries(queries: list[dict], metric: dict, group: str) -> QueryReading:
+def read_queries(queries: list[dict], metric: Metric, group: str) -> QueryReading:
     reading = QueryReading()
     for query in queries:
         stat = query.get("MetricStat")
@@ -47,7 +47,7 @@ def read_queries(queries: list[dict], metric: dict, group: str) -> QueryReading:
             else:
                 reading.others.append(f"{IN_SERVICE} of {dims(seen)}")
         elif (seen.get("Namespace"), seen.get("MetricName"), dims(seen)) == (
-            metric["namespace"], metric["name"], wanted_dims(metric)
+            metric.namespace, metric.name, wanted_dims(metric)
         ):
             reading.backlog_ids.append(query["Id"])
         else:

@@ -4,28 +4,34 @@ failing."""
 
 import json
 
-from verify.checks.backlog import describe_metric, sum_metric
+from components.stack_output import Metric, Publisher, StackOutput
+from verify.checks.backlog import describe_metric, describe_parts
 from verify.context import CheckContext, Task
+from verify.probes import publisher as probe
+from verify.probes.publisher import ErrorFacts, FunctionFacts, ScheduleFacts
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "publisher"
 ERRORS_WINDOW_MIN = 15
 
 
-def expected_targets(outputs: dict) -> dict[str, dict]:
-    return {wt: w["metric"] for wt, w in outputs["worker_types"].items() if w.get("published")}
+def expected_targets(outputs: StackOutput) -> dict[str, Metric]:
+    return {wt: w.metric for wt, w in outputs.worker_types.items() if w.published}
 
 
 TARGETS_VARIABLE = "BACKLOG_TARGETS"
 API_URL_VARIABLE = "BACKLOG_API_BASE_URL"
 
 
-def _same_metric(have: dict, want: dict) -> bool:
-    def key(m: dict) -> tuple:
-        return (m.get("namespace"), m.get("name"),
-                {k: str(v) for k, v in (m.get("dimensions") or {}).items()})
+def _same_metric(have: dict, want: Metric) -> bool:
+    dims = {k: str(v) for k, v in (have.get("dimensions") or {}).items()}
+    return (have.get("namespace"), have.get("name"), dims) == (
+        want.namespace, want.name, {k: str(v) for k, v in want.dimensions.items()})
 
-    return key(have) == key(want)
+
+def _describe_plain(metric: dict) -> str:
+    return describe_parts(metric.get("namespace"), metric.get("name"),
+                          metric.get("dimensions") or {})
 
 
 def _targets_by_type(raw: str | None) -> dict[str, dict] | None:
@@ -36,7 +42,7 @@ def _targets_by_type(raw: str | None) -> dict[str, dict] | None:
     return {t.get("worker_type"): t for t in targets if isinstance(t, dict)}
 
 
-def _targets_problems(deployed: dict[str, dict], outputs: dict,
+def _targets_problems(deployed: dict[str, dict], outputs: StackOutput,
                       declared: dict[str, dict] | None) -> list[str]:
     """Each deployed target against the policy's metric and, when the output carries the
     declared environment, every other field the stack set (queue URL, counting, API use)."""
@@ -51,7 +57,7 @@ def _targets_problems(deployed: dict[str, dict], outputs: dict,
             continue
         have = deployed[wt].get("metric") or {}
         if not _same_metric(have, wanted[wt]):
-            shown = describe_metric(have) if have.get("name") else have
+            shown = _describe_plain(have) if have.get("name") else have
             problems.append(f"{wt} publishes {shown}, the stack's policy reads "
                             f"{describe_metric(wanted[wt])}")
         stack_target = (declared or {}).get(wt) or {}
@@ -76,151 +82,135 @@ def _variable_problems(variables: dict[str, str], declared: dict[str, str]) -> l
     return problems
 
 
-def environment_problems(variables: dict[str, str], outputs: dict) -> list[str]:
-    declared = outputs["publisher"].get("environment")
+def environment_problems(variables: dict[str, str], outputs: StackOutput) -> list[str]:
+    declared = outputs.publisher.environment
     deployed = _targets_by_type(variables.get(TARGETS_VARIABLE))
     if deployed is None:
         return [f"{TARGETS_VARIABLE} is not JSON"]
-    declared_targets = _targets_by_type(declared.get(TARGETS_VARIABLE)) if declared else None
+    declared_targets = _targets_by_type(declared.get(TARGETS_VARIABLE))
     problems = _targets_problems(deployed, outputs, declared_targets)
-    if declared is not None:
-        return problems + _variable_problems(variables, declared)
-    # An output from before the stack exported the environment: the API and key only.
-    uses_api = any(w.get("backlog_api") for w in outputs["worker_types"].values())
-    if uses_api and not variables.get(API_URL_VARIABLE):
-        problems.append(f"{API_URL_VARIABLE} is empty but the stack reads the backlog API")
-    key_parameter = outputs["publisher"]["key_parameter"]
-    if uses_api and variables.get("INTERNAL_KEY_PARAMETER") != key_parameter:
-        problems.append(f"INTERNAL_KEY_PARAMETER is {variables.get('INTERNAL_KEY_PARAMETER')!r}, "
-                        f"not {key_parameter}")
-    return problems
-
-
-def live_variables(ctx: CheckContext) -> dict[str, str]:
-    config = _function(ctx)["Configuration"]
-    return (config.get("Environment") or {}).get("Variables") or {}
+    return problems + _variable_problems(variables, declared)
 
 
 def api_url_drift(ctx: CheckContext) -> tuple[str, str] | None:
     """(the URL the deployed publisher calls, the stack's) when they differ; None when they
-    agree or the output does not carry the declared environment."""
-    declared = ctx.outputs["publisher"].get("environment") or {}
+    agree or the stack declares no API URL."""
+    declared = ctx.outputs.publisher.environment
     if API_URL_VARIABLE not in declared:
         return None
-    live = live_variables(ctx).get(API_URL_VARIABLE, "")
+    live = probe.function(ctx).variables.get(API_URL_VARIABLE, "")
     return None if live == declared[API_URL_VARIABLE] else (live, declared[API_URL_VARIABLE])
 
 
-def _function(ctx: CheckContext) -> dict:
-    name = ctx.outputs["publisher"]["function_name"]
-    return ctx.once("publisher-get-function",
-                    lambda: ctx.aws.client("lambda").get_function(FunctionName=name))
+def judge_code(publisher: Publisher, local_sha256: str, deployed: FunctionFacts) -> CheckResult:
+    target = f"{publisher.function_name} code"
+    values = {"expected": {"code_sha256": local_sha256},
+              "found": {"code_sha256": deployed.code_sha256}}
+    if deployed.code_sha256 != local_sha256:
+        stale = (" (the stack's record matches the source: someone replaced the code)"
+                 if publisher.code_sha256 == local_sha256 else "")
+        return failed(
+            CHECK_ID, target,
+            f"deployed CodeSha256 {deployed.code_sha256} != {local_sha256} built from "
+            f"{publisher.source_dir}" + stale,
+            "deploy the code here with `pulumi up` (or check out the commit that was deployed)",
+            **values,
+        )
+    return passed(CHECK_ID, target,
+                  f"CodeSha256 {deployed.code_sha256} = archive of {publisher.source_dir}",
+                  **values)
 
 
 def _code_task(ctx: CheckContext) -> Task:
-    publisher = ctx.outputs["publisher"]
-    target = f"{publisher['function_name']} code"
+    publisher = ctx.outputs.publisher
 
     def run() -> CheckResult:
         # Imported here: only this check needs the archive builder.
         from components.lambda_archive import build_archive, code_sha256
 
-        source = ctx.options.project_root / publisher["source_dir"]
-        local = code_sha256(build_archive(source))
-        deployed = _function(ctx)["Configuration"]["CodeSha256"]
-        if deployed != local:
-            stale = " (the stack's record matches the source: someone replaced the code)" \
-                if publisher["code_sha256"] == local else ""
-            return failed(
-                CHECK_ID, target,
-                f"deployed CodeSha256 {deployed} != {local} built from {publisher['source_dir']}"
-                + stale,
-                "deploy the code here with `pulumi up` (or check out the commit that was deployed)",
-            )
-        return passed(CHECK_ID, target,
-                      f"CodeSha256 {deployed} = archive of {publisher['source_dir']}")
+        local = code_sha256(build_archive(ctx.options.project_root / publisher.source_dir))
+        return judge_code(publisher, local, probe.function(ctx))
 
-    return Task(CHECK_ID, target, run)
+    return Task(CHECK_ID, f"{publisher.function_name} code", run)
+
+
+def judge_environment(outputs: StackOutput, deployed: FunctionFacts) -> CheckResult:
+    declared = outputs.publisher.environment
+    target = f"{outputs.publisher.function_name} environment"
+    # Undeclared variables are shown by name only: they may hold anything, a key too.
+    found = {name: deployed.variables[name] if name in declared else "(not declared)"
+             for name in sorted(deployed.variables)}
+    values = {"expected": dict(sorted(declared.items())), "found": found}
+    problems = environment_problems(deployed.variables, outputs)
+    if problems:
+        return failed(CHECK_ID, target, "; ".join(problems),
+                      "the function's environment drifted from the stack: `pulumi up` "
+                      "sets it from the same specs the policies read", **values)
+    names = ", ".join(f"{wt}={describe_metric(m)}"
+                      for wt, m in sorted(expected_targets(outputs).items()))
+    return passed(CHECK_ID, target, f"BACKLOG_TARGETS names {names or 'nothing'}; all "
+                  f"{len(declared)} variables are the stack's", **values)
 
 
 def _env_task(ctx: CheckContext) -> Task:
-    target = f"{ctx.outputs['publisher']['function_name']} environment"
+    return Task(CHECK_ID, f"{ctx.outputs.publisher.function_name} environment",
+                lambda: judge_environment(ctx.outputs, probe.function(ctx)))
 
-    def run() -> CheckResult:
-        variables = live_variables(ctx)
-        problems = environment_problems(variables, ctx.outputs)
-        if problems:
-            return failed(CHECK_ID, target, "; ".join(problems),
-                          "the function's environment drifted from the stack: `pulumi up` "
-                          "sets it from the same specs the policies read")
-        names = ", ".join(f"{wt}={describe_metric(m)}"
-                          for wt, m in sorted(expected_targets(ctx.outputs).items()))
-        declared = ctx.outputs["publisher"].get("environment")
-        compared = (f"; all {len(declared)} variables are the stack's" if declared is not None
-                    else "; the output declares no environment (deployed before it did): only "
-                    "the targets, API URL and key parameter compared")
-        return passed(CHECK_ID, target, f"BACKLOG_TARGETS names {names or 'nothing'}{compared}")
 
-    return Task(CHECK_ID, target, run)
+def judge_schedule(publisher: Publisher, facts: ScheduleFacts, function_arn: str) -> CheckResult:
+    rule = publisher.schedule_rule
+    target = f"{rule} schedule"
+    values = {"expected": {"state": "ENABLED", "target": function_arn},
+              "found": {"state": facts.state, "targets": facts.targets}}
+    problems = []
+    if facts.state != "ENABLED":
+        problems.append(f"rule is {facts.state}")
+    if not any(a == function_arn or a.startswith(function_arn + ":") for a in facts.targets):
+        problems.append(f"rule targets {facts.targets or 'nothing'}, not "
+                        f"{publisher.function_name}")
+    if problems:
+        return failed(CHECK_ID, target, "; ".join(problems),
+                      f"no fresh datapoints without it: `aws events enable-rule --name {rule}` "
+                      "or `pulumi up`", **values)
+    return passed(CHECK_ID, target, f"{facts.expression or 'rule'} ENABLED -> "
+                  f"{publisher.function_name}", **values)
 
 
 def _schedule_task(ctx: CheckContext) -> Task:
-    publisher = ctx.outputs["publisher"]
-    rule = publisher["schedule_rule"]
-    target = f"{rule} schedule"
+    publisher = ctx.outputs.publisher
+    return Task(CHECK_ID, f"{publisher.schedule_rule} schedule", lambda: judge_schedule(
+        publisher, probe.schedule(ctx, publisher.schedule_rule), probe.function(ctx).arn))
 
-    def run() -> CheckResult:
-        events = ctx.aws.client("events")
-        described = events.describe_rule(Name=rule)
-        arn = _function(ctx)["Configuration"]["FunctionArn"]
-        targets = events.list_targets_by_rule(Rule=rule)["Targets"]
-        aimed = [t["Arn"] for t in targets]
-        problems = []
-        if described.get("State") != "ENABLED":
-            problems.append(f"rule is {described.get('State')}")
-        if not any(a == arn or a.startswith(arn + ":") for a in aimed):
-            problems.append(f"rule targets {aimed or 'nothing'}, not {publisher['function_name']}")
-        if problems:
-            return failed(CHECK_ID, target, "; ".join(problems),
-                          f"no fresh datapoints without it: `aws events enable-rule --name {rule}` "
-                          "or `pulumi up`")
-        return passed(CHECK_ID, target,
-                      f"{described.get('ScheduleExpression', 'rule')} ENABLED -> "
-                      f"{publisher['function_name']}")
 
-    return Task(CHECK_ID, target, run)
+def judge_errors(publisher: Publisher, facts: ErrorFacts, emulated: bool) -> CheckResult:
+    function = publisher.function_name
+    target = f"{function} errors"
+    values = {"expected": {"errors": 0, "alarm_state": "OK"},
+              "found": {"errors": facts.errors, "alarm_state": facts.alarm_state}}
+    logs = f"read the errors: aws logs tail /aws/lambda/{function} --since 30m"
+    if facts.alarm_state == "ALARM":
+        return failed(CHECK_ID, target,
+                      f"alarm {publisher.errors_alarm} is in ALARM: {facts.alarm_reason}", logs,
+                      **values)
+    if facts.errors is None:
+        why = ("a local emulator records no Lambda metrics" if emulated
+               else "the schedule may not have fired, or metrics are delayed")
+        return warned(CHECK_ID, target,
+                      f"no AWS/Lambda Errors data in the last {ERRORS_WINDOW_MIN} min ({why})",
+                      "confirm it runs: aws logs tail /aws/lambda/" + function, **values)
+    if facts.errors > 0:
+        return failed(CHECK_ID, target,
+                      f"{facts.errors:g} failed invocations in the last {ERRORS_WINDOW_MIN} min",
+                      f"{logs} (a BacklogUnavailable message names the worker type and source)",
+                      **values)
+    return passed(CHECK_ID, target, f"0 errors in the last {ERRORS_WINDOW_MIN} min", **values)
 
 
 def _errors_task(ctx: CheckContext) -> Task:
-    publisher = ctx.outputs["publisher"]
-    function = publisher["function_name"]
-    target = f"{function} errors"
-
-    def run() -> CheckResult:
-        alarm_name = publisher.get("errors_alarm")
-        if alarm_name:
-            alarms = ctx.aws.client("cloudwatch").describe_alarms(
-                AlarmNames=[alarm_name])["MetricAlarms"]
-            if alarms and alarms[0].get("StateValue") == "ALARM":
-                return failed(CHECK_ID, target,
-                              f"alarm {alarm_name} is in ALARM: {alarms[0].get('StateReason', '')}",
-                              f"read the errors: aws logs tail /aws/lambda/{function} --since 30m")
-        errors = sum_metric(ctx, "AWS/Lambda", "Errors", {"FunctionName": function},
-                            ERRORS_WINDOW_MIN)
-        if errors is None:
-            why = ("a local emulator records no Lambda metrics" if ctx.aws.emulated
-                   else "the schedule may not have fired, or metrics are delayed")
-            return warned(CHECK_ID, target,
-                          f"no AWS/Lambda Errors data in the last {ERRORS_WINDOW_MIN} min ({why})",
-                          "confirm it runs: aws logs tail /aws/lambda/" + function)
-        if errors > 0:
-            return failed(CHECK_ID, target,
-                          f"{errors:g} failed invocations in the last {ERRORS_WINDOW_MIN} min",
-                          f"read the errors: aws logs tail /aws/lambda/{function} --since 30m "
-                          "(a BacklogUnavailable message names the worker type and source)")
-        return passed(CHECK_ID, target, f"0 errors in the last {ERRORS_WINDOW_MIN} min")
-
-    return Task(CHECK_ID, target, run)
+    publisher = ctx.outputs.publisher
+    return Task(CHECK_ID, f"{publisher.function_name} errors", lambda: judge_errors(
+        publisher, probe.errors(ctx, publisher.function_name, publisher.errors_alarm,
+                                ERRORS_WINDOW_MIN), ctx.aws.emulated))
 
 
 def tasks(ctx: CheckContext) -> list[Task]:

@@ -1,89 +1,84 @@
-"""`queues`: visibility timeouts cover the longest job, redrive goes to the DLQ, DLQs are empty."""
+"""`queues`: visibility timeouts are the stack's and cover the longest job, redrive goes to the
+DLQ, DLQs are empty; a retained queue nothing consumes in this mode is empty."""
 
-import json
-
+from components.stack_output import Worker
 from verify.context import CheckContext, Task
+from verify.probes.queues import QueueFacts, read_queue
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "queues"
 
 
-def queue_problems(attributes: dict, worker: dict) -> list[str]:
+def expected_settings(worker: Worker) -> dict:
+    return {"visibility_timeout_s": worker.queue.visibility_timeout_s,
+            "redrive": {"deadLetterTargetArn": worker.dlq.arn,
+                        "maxReceiveCount": worker.dlq.max_receive_count}}
+
+
+def found_settings(facts: QueueFacts) -> dict:
+    return {"visibility_timeout_s": facts.visibility_timeout_s, "redrive": facts.redrive}
+
+
+def queue_problems(facts: QueueFacts, worker: Worker) -> list[str]:
     problems = []
-    visibility = int(attributes.get("VisibilityTimeout", 0))
-    if visibility < int(worker["max_job_s"]):
+    visibility, declared = facts.visibility_timeout_s, worker.queue.visibility_timeout_s
+    if visibility != declared:
+        problems.append(f"visibility timeout {visibility}s != stack {declared}s")
+    if visibility < worker.max_job_s:
         problems.append(
             f"visibility timeout {visibility}s is shorter than the longest job "
-            f"({worker['max_job_s']}s): a running job's message reappears and runs twice"
+            f"({worker.max_job_s}s): a running job's message reappears and runs twice"
         )
-    raw = attributes.get("RedrivePolicy")
-    dlq = worker["dlq"]
-    if not raw:
-        problems.append(f"no redrive policy: failing messages never reach {dlq['name']}")
+    dlq = worker.dlq
+    if facts.redrive is None:
+        problems.append(f"no redrive policy: failing messages never reach {dlq.name}")
     else:
-        redrive = json.loads(raw) if isinstance(raw, str) else raw
-        if redrive.get("deadLetterTargetArn") != dlq["arn"]:
-            problems.append(
-                f"redrive goes to {redrive.get('deadLetterTargetArn')}, not {dlq['arn']}")
-        if int(redrive.get("maxReceiveCount", -1)) != int(dlq["max_receive_count"]):
-            problems.append(f"maxReceiveCount {redrive.get('maxReceiveCount')} != stack "
-                            f"{dlq['max_receive_count']}")
+        target = facts.redrive.get("deadLetterTargetArn")
+        if target != dlq.arn:
+            problems.append(f"redrive goes to {target}, not {dlq.arn}")
+        count = facts.redrive.get("maxReceiveCount")
+        if str(count) != str(dlq.max_receive_count):
+            problems.append(f"maxReceiveCount {count} != stack {dlq.max_receive_count}")
     return problems
 
 
-def _counts(attributes: dict) -> int:
-    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
-        attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
-
-
-def _task(ctx: CheckContext, worker_type: str, worker: dict) -> Task:
-    queue = worker["queue"]
-    target = queue["name"]
-    parked = ctx.mode == "batch" and worker_type == "video"
-
-    def run() -> CheckResult:
-        sqs = ctx.aws.client("sqs")
-        attributes = sqs.get_queue_attributes(QueueUrl=queue["url"],
-                                              AttributeNames=["All"])["Attributes"]
-        dlq = sqs.get_queue_attributes(
-            QueueUrl=worker["dlq"]["url"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        problems = queue_problems(attributes, worker)
-        if problems:
-            return failed(CHECK_ID, target, "; ".join(problems),
-                          "`pulumi up` restores the stack's queue settings (visibility from "
-                          f"max_job_s={worker['max_job_s']})")
-        visibility = int(attributes.get("VisibilityTimeout", 0))
-        evidence = (f"visibility {visibility}s >= longest job {worker['max_job_s']}s; redrive -> "
-                    f"{worker['dlq']['name']} after {worker['dlq']['max_receive_count']}")
-        dead = _counts(dlq)
-        if dead:
-            return warned(
-                CHECK_ID, target, f"{worker['dlq']['name']} holds {dead} message(s); {evidence}",
-                f"these jobs failed {worker['dlq']['max_receive_count']} times: inspect them, then "
-                f"move them back (aws sqs start-message-move-task --source-arn "
-                f"{worker['dlq']['arn']}) or purge",
-            )
-        waiting = _counts(attributes)
-        if parked and waiting:
-            return warned(
-                CHECK_ID, target,
-                f"video runs on Batch but the retained queue still holds {waiting} message(s)",
-                "nothing consumes this queue in batch mode: drain or purge it "
-                f"(aws sqs purge-queue --queue-url {queue['url']}) once they are resubmitted",
-            )
-        return passed(CHECK_ID, target, evidence)
-
-    return Task(CHECK_ID, target, run)
+def judge_queue(worker: Worker, facts: QueueFacts) -> CheckResult:
+    target = worker.queue.name
+    expected, found = expected_settings(worker), found_settings(facts)
+    problems = queue_problems(facts, worker)
+    if problems:
+        return failed(CHECK_ID, target, "; ".join(problems),
+                      "`pulumi up` restores the stack's queue settings (visibility from "
+                      f"max_job_s={worker.max_job_s})", expected=expected, found=found)
+    dlq = worker.dlq
+    evidence = (f"visibility {facts.visibility_timeout_s}s >= longest job {worker.max_job_s}s; "
+                f"redrive -> {dlq.name} after {dlq.max_receive_count}")
+    if facts.dead:
+        return warned(
+            CHECK_ID, target, f"{dlq.name} holds {facts.dead} message(s); {evidence}",
+            f"these jobs failed {dlq.max_receive_count} times: inspect them, then move them "
+            f"back (aws sqs start-message-move-task --source-arn {dlq.arn}) or purge",
+            expected={**expected, "dlq_messages": 0}, found={**found, "dlq_messages": facts.dead},
+        )
+    if worker.runs_on != "fleet" and facts.waiting:
+        return warned(
+            CHECK_ID, target,
+            f"{worker.label} runs on {worker.runs_on} but the retained queue still holds "
+            f"{facts.waiting} message(s)",
+            "nothing consumes this queue in this mode: drain or purge it "
+            f"(aws sqs purge-queue --queue-url {worker.queue.url}) once they are resubmitted",
+            expected={**expected, "messages": 0}, found={**found, "messages": facts.waiting},
+        )
+    return passed(CHECK_ID, target, evidence, expected=expected, found=found)
 
 
 def tasks(ctx: CheckContext) -> list[Task]:
     planned = []
-    for wt, worker in ctx.outputs["worker_types"].items():
-        if ctx.mode == "batch" and wt == "video" and not worker["queue"].get("retained"):
-            continue  # the video queue does not exist in batch mode unless retained
-        if not worker["queue"].get("url"):
+    for worker in ctx.outputs.worker_types.values():
+        if worker.runs_on != "fleet" and not worker.queue.retained:
+            continue  # no queue when the type runs elsewhere and its queue is not retained
+        if not worker.queue.url:
             continue
-        planned.append(_task(ctx, wt, worker))
+        planned.append(Task(CHECK_ID, worker.queue.name,
+                            lambda w=worker: judge_queue(w, read_queue(ctx, w))))
     return planned

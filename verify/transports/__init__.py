@@ -1,4 +1,4 @@
-"""Pick a transport for an API host entry: `{"name", "instance_id", "ssh": {"host","port","user"}}`.
+"""Pick a transport for an API host entry (the contract's `Host`: name, instance_id, ssh).
 
 Checks call `HostTransports.for_host(entry)` and never see paramiko or the SSM client.
 """
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.stack_output import Host
 from verify.errors import TransportError
 from verify.transports.base import CommandResult, Transport
 from verify.transports.local import LocalTransport
@@ -35,14 +36,14 @@ class TransportOptions:
 
 
 def transport_for(
-    host: dict,
+    host: Host,
     options: TransportOptions,
     ssm_client: Callable[[], Any] | None = None,
     ssh_connections: SshConnections | None = None,
 ) -> Transport:
-    name = host.get("name") or host.get("instance_id") or "host"
-    ssh = host.get("ssh")
-    instance_id = host.get("instance_id")
+    name = host.name or host.instance_id or "host"
+    ssh = host.ssh
+    instance_id = host.instance_id
     mode = options.mode
     if mode == "auto":
         mode = "ssh" if ssh else "ssm" if instance_id else ""
@@ -54,7 +55,7 @@ def transport_for(
                 f"host {name} has no ssh address in the stack outputs",
                 "use --transport ssm (it has an instance_id) or add ssh to the host entry",
             )
-        endpoint = SshEndpoint(str(ssh["host"]), int(ssh.get("port") or 22), ssh.get("user"))
+        endpoint = SshEndpoint(ssh.host, ssh.port or 22, ssh.user or None)
         return SshTransport(endpoint, options.ssh, options.command_timeout_s, ssh_connections)
     if mode == "ssm":
         if not instance_id:
@@ -82,8 +83,8 @@ class HostTransports:
         self._by_host: dict[str, Transport] = {}
         self._ssh = SshConnections()
 
-    def for_host(self, host: dict) -> Transport:
-        key = str(host.get("name") or host.get("instance_id") or host.get("ssh"))
+    def for_host(self, host: Host) -> Transport:
+        key = str(host.name or host.instance_id or host.ssh)
         with self._lock:
             if key not in self._by_host:
                 self._by_host[key] = transport_for(

@@ -1,0 +1,88 @@
+"""CloudWatch datapoints and SQS counts: the numbers a backlog is compared with."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from components.stack_output import Metric, Worker
+from verify.context import CheckContext
+
+
+@dataclass(frozen=True)
+class Datapoint:
+    timestamp: dt.datetime
+    minimum: float
+    maximum: float
+
+
+def latest_datapoint(ctx: CheckContext, metric: Metric, minutes: int = 5,
+                     since: dt.datetime | None = None) -> Datapoint | None:
+    """The newest 1-minute period of a metric with exactly these dimensions (min and max);
+    with `since`, only periods from the minute of `since` on (datapoints at or after it)."""
+    now = dt.datetime.now(dt.UTC)
+    start = (since.astimezone(dt.UTC).replace(second=0, microsecond=0) if since is not None
+             else now - dt.timedelta(minutes=minutes))
+    stat = {
+        "Metric": {
+            "Namespace": metric.namespace,
+            "MetricName": metric.name,
+            # In the outputs' order, the publisher's order (moto matches dimensions in order).
+            "Dimensions": [{"Name": k, "Value": str(v)}
+                           for k, v in metric.dimensions.items()],
+        },
+        "Period": 60,
+    }
+    answer = ctx.aws.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {"Id": "lo", "MetricStat": {**stat, "Stat": "Minimum"}, "ReturnData": True},
+            {"Id": "hi", "MetricStat": {**stat, "Stat": "Maximum"}, "ReturnData": True},
+        ],
+        StartTime=start,
+        EndTime=now + dt.timedelta(minutes=1),
+        ScanBy="TimestampDescending",
+    )
+    series = {r["Id"]: dict(zip(r.get("Timestamps", []), r.get("Values", []), strict=False))
+              for r in answer.get("MetricDataResults", [])}
+    lows, highs = series.get("lo", {}), series.get("hi", {})
+    if not highs:
+        return None
+    newest = max(highs)
+    return Datapoint(newest, float(lows.get(newest, highs[newest])), float(highs[newest]))
+
+
+def sum_metric(ctx: CheckContext, namespace: str, name: str, dimensions: dict[str, str],
+               minutes: int) -> float | None:
+    """Sum of a metric over the last minutes; None when there is no datapoint at all."""
+    now = dt.datetime.now(dt.UTC)
+    answer = ctx.aws.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[{
+            "Id": "s",
+            "MetricStat": {
+                "Metric": {"Namespace": namespace, "MetricName": name,
+                           "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]},
+                "Period": 60,
+                "Stat": "Sum",
+            },
+            "ReturnData": True,
+        }],
+        StartTime=now - dt.timedelta(minutes=minutes),
+        EndTime=now,
+    )
+    values = [v for r in answer.get("MetricDataResults", []) for v in r.get("Values", [])]
+    return sum(values) if values else None
+
+
+def queue_count(ctx: CheckContext, worker: Worker) -> int:
+    """What the publisher counts for a worker type: visible, plus in-flight/delayed if counted."""
+    attributes = ctx.aws.client("sqs").get_queue_attributes(
+        QueueUrl=worker.queue.url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                        "ApproximateNumberOfMessagesDelayed"],
+    )["Attributes"]
+    total = int(attributes.get("ApproximateNumberOfMessages", 0))
+    if worker.counting.in_flight:
+        total += int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+    if worker.counting.delayed:
+        total += int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
+    return total
+
+
