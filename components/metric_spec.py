@@ -1,7 +1,7 @@
 """The backlog metric of one worker type: what the publisher publishes and the policy reads.
 
 Both the publisher's configuration and the fleet's scaling policy are built from this one
-object, so they cannot name different metrics (CONTEXT.md incident #1).
+object, so they cannot name different metrics (docs/INCIDENTS.md, incident #1).
 """
 
 from __future__ import annotations

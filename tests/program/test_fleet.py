@@ -38,7 +38,7 @@ def _publisher_targets(run) -> dict[str, dict]:
 
 
 def test_fleets_are_exactly_the_published_worker_types(any_stack) -> None:
-    # A fleet whose metric nobody publishes never scales (CONTEXT.md #1), and vice versa.
+    # A fleet whose metric nobody publishes never scales (docs/INCIDENTS.md #1), and vice versa.
     assert sorted(_publisher_targets(any_stack)) == sorted(_fleet_types(any_stack))
 
 

@@ -44,7 +44,7 @@ def test_min_greater_than_max_is_refused() -> None:
 
 
 def test_visibility_timeout_shorter_than_the_longest_job_is_refused() -> None:
-    # The incident: a 3 h visibility timeout under a 4 h transcode (CONTEXT.md #7).
+    # The incident: a 3 h visibility timeout under a 4 h transcode (docs/INCIDENTS.md #7).
     (problem,) = _problems(videoVisibilityTimeoutSeconds=10800, videoMaxJobSeconds=14400)
     assert problem.startswith(
         "videoVisibilityTimeoutSeconds = 10800 is shorter than videoMaxJobSeconds = 14400"

@@ -1,6 +1,6 @@
 """`python -m verify all --stack sandbox` against the real sandbox, healthy and broken.
 
-Each fault of the sandbox reproduces an incident of CONTEXT.md; the check that should
+Each fault of the sandbox reproduces an incident of docs/INCIDENTS.md; the check that should
 catch it fails with the right hint, the checks it has nothing to do with still pass, and
 after `heal` everything passes again.
 """

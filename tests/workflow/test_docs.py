@@ -1,0 +1,37 @@
+"""The docs a reader outside the team follows: no reference to files this repository lacks."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT_FILES = ("*.py", "*.md", "*.yaml", "*.yml", "*.sh", "*.template")
+
+
+def project_files() -> list[Path]:
+    skip = {".venv", ".git", ".academy", ".sandbox", "build", ".pytest_cache"}
+    return [p for pattern in TEXT_FILES for p in ROOT.rglob(pattern)
+            if not skip & set(p.relative_to(ROOT).parts)]
+
+
+def test_no_file_cites_the_team_internal_context() -> None:
+    citing = [str(p.relative_to(ROOT)) for p in project_files()
+              if p != Path(__file__) and "CONTEXT.md" in p.read_text(errors="replace")]
+    assert citing == [], "cite docs/INCIDENTS.md instead"
+
+
+def test_every_markdown_link_to_a_repository_file_exists() -> None:
+    missing = []
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if not (doc.parent / target).exists():
+                missing.append(f"{doc.name} -> {target}")
+    assert missing == []
+
+
+def test_the_incidents_page_names_the_old_names_users_query() -> None:
+    page = (ROOT / "docs" / "INCIDENTS.md").read_text()
+    for old in ("QueueDepth WorkerType=Video", "VideoQueueDepthTotal", "AutoScalingGroupName",
+                "video_queue_depth", "BacklogCount metric published", "video_asg"):
+        assert old in page, old
+    for number in range(1, 9):
+        assert f"| {number} |" in page, f"incident #{number}"
