@@ -51,6 +51,9 @@ def load(stack: str | None, outputs_file: Path | None,
         return LoadedStack(load_file(outputs_file), {}, str(outputs_file))
     if not stack:
         raise UsageError("say which stack: --stack NAME (e.g. --stack sandbox) or --outputs FILE")
+    if "/" in stack.strip("/") and ".." not in stack:
+        # `org/stack` (as pulumi/actions names it): only Pulumi knows an organization's stack.
+        return LoadedStack(load_pulumi_stack(stack), {}, f"stack {stack}")
     saved = saved_stack_dir(stack, root)
     outputs_path = saved / OUTPUTS_FILE
     if outputs_path.is_file():
