@@ -380,16 +380,33 @@ class _Reader:
     def secret(self, key: str, how: str) -> SecretText:
         """A secret: checked for presence and shape, never quoted in a problem."""
         value = self.raw.get(key)
+        text = str(value or "")
         if value is None:
             self.problems.append(f"{key} is not set: {how}")
-        elif not str(value).strip():
+        elif not text.strip():
             self.problems.append(f"{key} is empty: {how}")
-        elif not re.fullmatch(r"[!-~]+", str(value)):
+        elif text != text.strip():
             self.problems.append(
-                f"{key} has spaces or characters an HTTP header cannot carry "
-                f"(printable ASCII only): {how}"
+                f"{key} starts or ends with whitespace or a newline (a key read from a file, "
+                f"`file://key.txt` or `$(cat key.txt)`, often keeps the file's last newline): "
+                f"the API compares it byte for byte; set it again without: {how}"
             )
-        return SecretText(str(value or ""))
+        elif re.search(r"[\x00-\x20\x7f]", text):
+            self.problems.append(
+                f"{key} has a space or a control character (printable ASCII only, it travels "
+                f"in the {INTERNAL_KEY_HEADER} header): {how}"
+            )
+        elif not re.fullmatch(r"[!-~]+", text):
+            self.problems.append(
+                f"{key} has characters an HTTP header cannot carry (printable ASCII only): {how}"
+            )
+        elif len(text) < SECRET_MIN_CHARS:
+            self.problems.append(
+                f"{key} is shorter than {SECRET_MIN_CHARS} characters: too easy to guess, and "
+                f"verify masks only secrets of 4 characters or more; use a long random key "
+                f"(`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) and {how}"
+            )
+        return SecretText(text)
 
     def _failed(self, key: str) -> bool:
         return any(p.startswith(f"{key} ") for p in self.problems)
@@ -448,6 +465,7 @@ FIND_BATCH_IMAGE = (
     "(the repository URIs: `aws ecr describe-repositories --query "
     "'repositories[].repositoryUri'`), with `pulumi config set videoBatchImage <image>`"
 )
+SECRET_MIN_CHARS = 16  # an internal key shorter than this is refused
 SET_INTERNAL_KEY = (
     "set it with `pulumi config set --secret internalApiKey <the X-Internal-Key of the API>`"
 )

@@ -248,7 +248,7 @@ def test_the_batch_image_is_required_in_batch_mode_with_how_to_find_it() -> None
     (problem,) = caught.value.problems
     assert problem.startswith("videoBatchImage is not set")
     assert "aws ecr describe-repositories" in problem
-    asg = parse_settings(plain_settings(stack_config("prod-asg", {"internalApiKey": "k"})),
+    asg = parse_settings(plain_settings(stack_config("prod-asg", {"internalApiKey": DUMMY_KEY})),
                          "prod-asg")
     assert asg.mode == "asg"
 
@@ -296,3 +296,37 @@ def test_the_readme_example_is_what_the_program_prints() -> None:
 
 def test_the_program_still_deploys_both_stacks() -> None:
     assert evaluate("prod").academy["mode"] == "batch"
+
+
+# --- red-team follow-up: the internal key, base URLs, list bounds, instance types ---------
+
+SECRET_SHAPES = [
+    ("x", "shorter than 16 characters"),
+    ("short-key-15chr", "shorter than 16 characters"),
+    ("a-long-enough-internal-key\n", "starts or ends with whitespace or a newline"),
+    ("\na-long-enough-internal-key", "starts or ends with whitespace or a newline"),
+    (" a-long-enough-internal-key", "starts or ends with whitespace or a newline"),
+    ("a-long-enough internal-key", "has a space or a control character"),
+    ("a-long-enough-\tinternal-key", "has a space or a control character"),
+    ("a-long-enough-intérnal-key", "printable ASCII"),
+]
+
+
+@pytest.mark.parametrize(("key", "says"), SECRET_SHAPES)
+def test_an_internal_key_too_short_or_unfit_for_a_header_is_refused_unquoted(
+    key: str, says: str
+) -> None:
+    (problem,) = _problems(internalApiKey=key)
+    assert problem.startswith("internalApiKey ") and says in problem
+    assert key.strip() not in problem
+    assert "pulumi config set --secret internalApiKey" in problem
+
+
+def test_a_trailing_newline_in_the_key_names_the_file_mistake() -> None:
+    (problem,) = _problems(internalApiKey="a-long-enough-internal-key\n")
+    assert "file://" in problem
+
+
+def test_a_key_of_16_printable_characters_is_accepted() -> None:
+    key = "0123456789abcdef"
+    assert _parse(internalApiKey=key).publisher.internal_api_key.reveal() == key
