@@ -408,6 +408,17 @@ class _Reader:
             )
         return SecretText(text)
 
+    def base_url(self, key: str, optional: bool = False) -> str:
+        """A base URL (see BASE_URL), without its trailing '/'; `optional`: may be empty."""
+        allowed = ("empty or " if optional else "") + f"an http(s) base URL, {BASE_URL_FORM}"
+        value = self._get(key, str, allowed, "")
+        if key not in self.raw or (optional and value == "") or self._failed(key):
+            return value.rstrip("/")
+        reason = base_url_problem(value)
+        if reason:
+            self.problems.append(f"{key} = {shown(value)}: {reason}; expected {allowed}")
+        return value.rstrip("/")
+
     def _failed(self, key: str) -> bool:
         return any(p.startswith(f"{key} ") for p in self.problems)
 
@@ -436,6 +447,26 @@ def _to_bool(value: str) -> bool:
     raise ValueError(value)
 
 
+def base_url_problem(url: str) -> str | None:
+    """What is wrong with a base URL, in words, or None."""
+    if re.search(r"[\x00-\x20\x7f]", url):
+        return "it has whitespace or a control character"
+    authority = url.partition("://")[2].split("/", 1)[0]
+    if "@" in authority:
+        return "it has user info ('user@'), which every request would carry"
+    if "?" in url:
+        return "it has a query ('?...'): the paths appended to it would land in the query"
+    if "#" in url:
+        return ("it has a fragment ('#...'): the paths appended to it would land in the "
+                "fragment, which is never sent")
+    match = re.fullmatch(BASE_URL, url) if url.isascii() else None
+    if match is None:
+        return "it is not a base URL"
+    if match[1] and not 1 <= int(match[1][1:]) <= 65535:
+        return "its port is not 1 to 65535"
+    return None
+
+
 def _to_str_list(value: str) -> tuple[str, ...]:
     # A deeply nested value makes json.loads raise RecursionError: refused like any bad list.
     items: Any = json.loads(value) if isinstance(value, str) else value
@@ -450,7 +481,11 @@ SSM_AMI_PARAMETER = r"resolve:ssm:/[A-Za-z0-9_./-]{1,1010}"
 AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
 INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
-URL = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?"
+# A base URL others append a path to: scheme://host[:port][/path], no user info, query or
+# fragment (`.../?x=1#f` + `/api/...` would send `GET /?x=1` with the key); path characters
+# are RFC 3986's minus the quote.
+BASE_URL = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&()*+,;=:@/-]*)?"
+BASE_URL_FORM = "scheme://host[:port][/path] with scheme http or https"
 HOST_PORT = r"[A-Za-z0-9.-]+:[0-9]{1,5}"
 # Paths nginx or a shell script reads: a conservative set, so no quote or ';' gets through.
 SAFE_PATH = r"/[A-Za-z0-9._/-]+"
@@ -848,8 +883,7 @@ def parse_settings(
     publisher = PublisherSettings(
         function_name=f"{prefix}-worker-queue-depth-metric",
         schedule=schedule,
-        backlog_api_base_url=r.text("backlogApiBaseUrl", f"|{URL}",
-                                    "empty or an http(s) base URL").rstrip("/"),
+        backlog_api_base_url=r.base_url("backlogApiBaseUrl", optional=True),
         api_timeout_seconds=r.integer("backlogApiTimeoutSeconds", 1, 20),
         max_backlog_count=r.integer("backlogApiMaxCount", 1, 10_000_000),
         key_parameter_name=f"/{prefix}/workers/internal-api-key",
@@ -858,8 +892,8 @@ def parse_settings(
     tag = r.text("apiHostTag", r"|[!-<>-~]+=[!-<>-~]*", "empty or 'Key=Value'")
     api = ApiSettings(
         server_name=r.text("apiServerName", r"[A-Za-z0-9.*_-]+", "a host name"),
-        public_base_url=r.text("apiPublicBaseUrl", URL, "an http(s) base URL").rstrip("/"),
-        local_base_url=r.text("apiLocalBaseUrl", URL, "an http(s) base URL").rstrip("/"),
+        public_base_url=r.base_url("apiPublicBaseUrl"),
+        local_base_url=r.base_url("apiLocalBaseUrl"),
         upstream=r.text("apiUpstream", HOST_PORT, "'host:port'"),
         listen_port=r.integer("apiListenPort", 1, 65535),
         client_max_body_size=r.text("apiClientMaxBodySize", r"[0-9]{1,9}[kKmMgG]?",

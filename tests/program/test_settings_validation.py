@@ -330,3 +330,40 @@ def test_a_trailing_newline_in_the_key_names_the_file_mistake() -> None:
 def test_a_key_of_16_printable_characters_is_accepted() -> None:
     key = "0123456789abcdef"
     assert _parse(internalApiKey=key).publisher.internal_api_key.reveal() == key
+
+
+BASE_URL_KEYS = ("backlogApiBaseUrl", "apiPublicBaseUrl", "apiLocalBaseUrl")
+
+
+@pytest.mark.parametrize("key", BASE_URL_KEYS)
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://a.com/?x=1#f", "a query"),
+        ("https://a.com/api?x=1", "a query"),
+        ("https://a.com#f", "a fragment"),
+        ("https://a.com/api#", "a fragment"),
+        ("https://user:pw@a.com", "user info"),
+        ("https://user@a.com/api", "user info"),
+        ("https://a.com/ api", "whitespace"),
+        ("https://a.com/api\n", "whitespace"),
+        ("https://a.com:99999", "port is not 1 to 65535"),
+        ("ftp://a.com", "scheme://host[:port][/path]"),
+        ("https://a.com/a'b", "scheme://host[:port][/path]"),
+    ],
+)
+def test_a_base_url_with_a_query_fragment_userinfo_or_space_is_refused(
+    key: str, url: str, says: str
+) -> None:
+    (problem,) = _problems(**{key: url})
+    assert problem.startswith(f"{key} = ") and says in problem
+    assert "scheme://host[:port][/path]" in problem
+
+
+@pytest.mark.parametrize("key", BASE_URL_KEYS)
+@pytest.mark.parametrize("url", ["https://a.com", "http://127.0.0.1:8000", "https://a.com/api/",
+                                 "https://a-b.example.com:8443/v1/base"])
+def test_a_base_url_of_scheme_host_port_path_is_accepted(key: str, url: str) -> None:
+    settings = _parse(**{key: url})
+    assert url.rstrip("/") in (settings.publisher.backlog_api_base_url,
+                               settings.api.public_base_url, settings.api.local_base_url)
