@@ -40,6 +40,18 @@ SQS_MAX_VISIBILITY_S = 43200  # 12 hours, also the most a message can stay in fl
 RESERVED_NAMESPACE_PREFIX = "AWS/"  # CloudWatch: namespaces starting with AWS/ are AWS's own
 
 
+# --- How many items a list setting may carry -------------------------------------------------
+# CreateAutoScalingGroup.VPCZoneIdentifier: the subnets as one comma-separated string, `max`.
+ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS = 5000
+# LaunchTemplateOverrides.InstanceType: "You can specify up to 40 instance types per Auto
+# Scaling group" (the Overrides list itself has no `max` in the model).
+ASG_INSTANCE_TYPES_MAX = 40
+# CreateAssociation's Targets[].Values `max`: the instance ids one SSM association targets.
+SSM_TARGET_VALUES_MAX = 50
+# Not in botocore: the Amazon VPC quotas page, "Security groups per network interface",
+# 5 by default, adjustable up to 16. Above 16 no account can launch the instances.
+SECURITY_GROUPS_PER_INTERFACE_MAX = 16
+
 # --- EventBridge schedule expressions ------------------------------------------------------
 # rate(value unit): value a positive integer, unit singular for 1 and plural otherwise.
 _RATE = re.compile(r"rate\((?:1 (?:minute|hour|day)|[1-9][0-9]* (?:minutes|hours|days))\)")

@@ -16,6 +16,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from components.aws_limits import (
+    ASG_INSTANCE_TYPES_MAX,
+    ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
     BATCH_ATTEMPT_TIMEOUT_MIN_S,
     INSTANCE_SPECS,
     LIFECYCLE_HEARTBEAT_MAX_S,
@@ -23,7 +25,9 @@ from components.aws_limits import (
     NAME_LIMITS,
     RESERVED_NAMESPACE_PREFIX,
     SCHEDULE_ALLOWED,
+    SECURITY_GROUPS_PER_INTERFACE_MAX,
     SQS_MAX_VISIBILITY_S,
+    SSM_TARGET_VALUES_MAX,
     is_valid_schedule,
 )
 from components.metric_spec import BacklogMetricSpec
@@ -366,15 +370,25 @@ class _Reader:
         return value
 
     def strings(
-        self, key: str, pattern: str, allowed: str, min_items: int = 0
+        self, key: str, pattern: str, allowed: str, min_items: int = 0,
+        max_items: tuple[int, str] | None = None, unique: bool = False,
     ) -> tuple[str, ...]:
+        """A list of strings matching `pattern`; `max_items`: (the most, and the AWS limit
+        that sets it, in words); `unique`: an item listed twice is refused, naming it."""
         what = f"a list of {allowed}" + (f" (at least {min_items})" if min_items else "")
         items = self._get(key, _to_str_list, what, ())
         bad = [i for i in items if not (i.isascii() and re.fullmatch(pattern, i))]
+        seen: set[str] = set()
+        twice = list(dict.fromkeys(i for i in items if i in seen or seen.add(i)))
         if bad:
             self.problems.append(f"{key} has {shown(bad)}: expected {what}")
         elif key in self.raw and len(items) < min_items and not self._failed(key):
             self.problems.append(f"{key} = {shown(list(items))}: expected {what}")
+        elif max_items and len(items) > max_items[0]:
+            self.problems.append(f"{key} has {len(items)} entries: {max_items[1]} takes at "
+                                 f"most {max_items[0]}")
+        elif unique and twice:
+            self.problems.append(f"{key} lists {shown(twice)} more than once: list each once")
         return items
 
     def secret(self, key: str, how: str) -> SecretText:
@@ -547,8 +561,11 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
         label=label,
         min_size=r.integer(key("MinSize"), 0, 1000),
         max_size=r.integer(key("MaxSize"), 1, 1000),
-        instance_types=r.strings(key("InstanceTypes"), INSTANCE_TYPE,
-                                 "EC2 instance types such as 'c7g.large'", min_items=1),
+        instance_types=r.strings(
+            key("InstanceTypes"), INSTANCE_TYPE, "EC2 instance types such as 'c7g.large'",
+            min_items=1, unique=True,
+            max_items=(ASG_INSTANCE_TYPES_MAX, "an Auto Scaling group's mixed instances policy"),
+        ),
         architecture=r.choice(key("Architecture"), ARCHITECTURES),
         image_id=r.text(key("ImageId"), f"{AMI}|{SSM_AMI_PARAMETER}",
                         "an AMI id such as 'ami-0abcdef1234567890' or "
@@ -570,6 +587,18 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
         backlog_source=r.choice(key("BacklogSource"), BACKLOG_SOURCES),
         retain_queue=r.boolean(key("RetainQueue")),
     )
+
+
+def _subnet_ids(r: _Reader) -> tuple[str, ...]:
+    subnets = r.strings("subnetIds", r"subnet-[0-9a-f]{8,17}", "subnet ids", 1, unique=True)
+    joined = len(",".join(subnets))
+    if joined > ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS and not r._failed("subnetIds"):
+        r.problems.append(
+            f"subnetIds has {len(subnets)} subnets: an Auto Scaling group takes them as one "
+            f"comma-separated VPCZoneIdentifier of at most {ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS} "
+            f"characters, and these make {joined}; list fewer"
+        )
+    return subnets
 
 
 def _worker_types(r: _Reader) -> tuple[str, ...]:
@@ -898,8 +927,10 @@ def parse_settings(
         listen_port=r.integer("apiListenPort", 1, 65535),
         client_max_body_size=r.text("apiClientMaxBodySize", r"[0-9]{1,9}[kKmMgG]?",
                                     "an nginx size such as '1m' or '2g'"),
-        host_instance_ids=r.strings("apiHostInstanceIds", r"i-[0-9a-f]{8,17}|mi-[0-9a-f]{17}",
-                                    "EC2 instance ids"),
+        host_instance_ids=r.strings(
+            "apiHostInstanceIds", r"i-[0-9a-f]{8,17}|mi-[0-9a-f]{17}", "EC2 instance ids",
+            max_items=(SSM_TARGET_VALUES_MAX, "an SSM association's InstanceIds target"),
+        ),
         host_tag=tuple(tag.split("=", 1)) if tag else None,  # type: ignore[arg-type]
         host_ssh=r.strings("apiHostSsh", r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?",
                            "'user@host[:port]' entries"),
@@ -917,9 +948,12 @@ def parse_settings(
         mode=mode,
         name_prefix=prefix,
         vpc_id=r.text("vpcId", r"vpc-[0-9a-f]{8,17}", "a VPC id such as 'vpc-0123abcd'"),
-        subnet_ids=r.strings("subnetIds", r"subnet-[0-9a-f]{8,17}", "subnet ids", 1),
-        security_group_ids=r.strings("securityGroupIds", r"sg-[0-9a-f]{8,17}",
-                                     "security group ids", 1),
+        subnet_ids=_subnet_ids(r),
+        security_group_ids=r.strings(
+            "securityGroupIds", r"sg-[0-9a-f]{8,17}", "security group ids", 1, unique=True,
+            max_items=(SECURITY_GROUPS_PER_INTERFACE_MAX,
+                       "a network interface (Amazon VPC quota, adjustable from 5 up to 16)"),
+        ),
         dlq_max_receive_count=r.integer("dlqMaxReceiveCount", 1, 1000),
         workers=MappingProxyType(workers),
         batch=batch if batch_worker else None,

@@ -8,12 +8,15 @@ import botocore.session
 import pytest
 
 from components.aws_limits import (
+    ASG_INSTANCE_TYPES_MAX,
+    ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
     BATCH_ATTEMPT_TIMEOUT_MIN_S,
     INSTANCE_SPECS,
     LIFECYCLE_HEARTBEAT_MAX_S,
     LIFECYCLE_HEARTBEAT_MIN_S,
     NAME_LIMITS,
     SQS_MAX_VISIBILITY_S,
+    SSM_TARGET_VALUES_MAX,
 )
 
 SESSION = botocore.session.get_session()
@@ -96,3 +99,13 @@ def test_the_instance_table_knows_the_types_the_stacks_use() -> None:
     assert INSTANCE_SPECS["t4g.small"].memory_mib == 2048
     assert INSTANCE_SPECS["m7i.2xlarge"].vcpus == 8 and INSTANCE_SPECS["m7i.2xlarge"].memory_mib \
         == 32768
+
+
+def test_the_list_limits_are_botocores() -> None:
+    zones = _member(("autoscaling", "CreateAutoScalingGroup", "VPCZoneIdentifier"))
+    assert zones.metadata["max"] == ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS
+    overrides = _member(("autoscaling", "LaunchTemplateOverrides")).members["InstanceType"]
+    assert (f"You can specify up to {ASG_INSTANCE_TYPES_MAX} instance types per Auto Scaling "
+            f"group") in re.sub(r"<[^>]+>", "", overrides.documentation)
+    targets = _member(("ssm", "CreateAssociation", "Targets")).member
+    assert targets.members["Values"].metadata["max"] == SSM_TARGET_VALUES_MAX

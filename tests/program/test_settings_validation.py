@@ -367,3 +367,58 @@ def test_a_base_url_of_scheme_host_port_path_is_accepted(key: str, url: str) -> 
     settings = _parse(**{key: url})
     assert url.rstrip("/") in (settings.publisher.backlog_api_base_url,
                                settings.api.public_base_url, settings.api.local_base_url)
+
+
+def _subnet(n: int) -> str:
+    return f"subnet-{n:017x}"
+
+
+def _graviton_types(n: int) -> list[str]:
+    from components.aws_limits import INSTANCE_SPECS
+    from components.settings import instance_architecture
+
+    types = [t for t in INSTANCE_SPECS if instance_architecture(t) == "arm64"]
+    assert len(types) >= n
+    return types[:n]
+
+
+def test_more_subnets_than_the_groups_vpc_zone_identifier_holds_are_refused() -> None:
+    (problem,) = _problems(subnetIds=[_subnet(n) for n in range(5000)])
+    assert problem.startswith("subnetIds has 5000 subnets")
+    assert "VPCZoneIdentifier" in problem and "5000 characters" in problem
+    assert len(problem) < 400
+    assert len(_parse(subnetIds=[_subnet(n) for n in range(200)]).subnet_ids) == 200
+
+
+def test_more_instance_types_than_a_group_takes_are_refused() -> None:
+    (problem,) = _problems(aiInstanceTypes=_graviton_types(41))
+    assert problem.startswith("aiInstanceTypes has 41 entries")
+    assert "at most 40" in problem and "Auto Scaling group" in problem
+    assert len(_parse(aiInstanceTypes=_graviton_types(40)).workers["ai"].instance_types) == 40
+
+
+def test_more_security_groups_than_an_interface_takes_are_refused() -> None:
+    groups = [f"sg-{n:017x}" for n in range(17)]
+    (problem,) = _problems(securityGroupIds=groups)
+    assert problem.startswith("securityGroupIds has 17 entries") and "at most 16" in problem
+    assert _parse(securityGroupIds=groups[:16]).security_group_ids == tuple(groups[:16])
+
+
+def test_more_api_hosts_than_an_ssm_target_takes_are_refused() -> None:
+    hosts = [f"i-{n:017x}" for n in range(51)]
+    (problem,) = _problems(apiHostInstanceIds=hosts)
+    assert problem.startswith("apiHostInstanceIds has 51 entries") and "at most 50" in problem
+
+
+@pytest.mark.parametrize(
+    ("key", "items"),
+    [
+        ("subnetIds", ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60722",
+                       "subnet-0a1b2c3d4e5f60711"]),
+        ("securityGroupIds", ["sg-0a1b2c3d4e5f60711", "sg-0a1b2c3d4e5f60711"]),
+        ("aiInstanceTypes", ["c7g.large", "c6g.large", "c7g.large"]),
+    ],
+)
+def test_a_list_naming_an_item_twice_is_refused_naming_it(key: str, items: list[str]) -> None:
+    (problem,) = _problems(**{key: items})
+    assert problem == f"{key} lists [{items[0]!r}] more than once: list each once"
