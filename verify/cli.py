@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 from verify import __version__
+from verify.adopt import command as adopt_command
 from verify.checks import CHECKS
 from verify.context import CALL_TIMEOUT_S, CANARY_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
 from verify.errors import UsageError, VerifyError
+from verify.outputs import PROJECT_ROOT
 from verify.report import ProgressLine, render_table, to_json, to_junit
 from verify.secrets import Masker
 from verify.stacks import load
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("all", parents=[shared], help="every check that applies to the stack")
     for name, spec in CHECKS.items():
         commands.add_parser(name, parents=[shared], help=spec.about)
+    adopt_command.add_arguments(commands.add_parser(
+        "adopt", help="before the first deploy: what exists already, its drift and leftovers; "
+                      "writes the bulk import file for `pulumi import --file`"))
     return parser
 
 
@@ -142,6 +147,8 @@ def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     """`masker` learns the key when a check reads it; everything printed goes through it."""
     masker = masker or Masker()
     args = build_parser().parse_args(argv)
+    if args.check == "adopt":
+        return adopt_command.run(args, PROJECT_ROOT, adopt_command.boto3_clients)
     loaded = load(args.stack, args.outputs)
     outputs, env = loaded.outputs, loaded.env
     names = select_checks(outputs, args.check)

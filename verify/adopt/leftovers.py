@@ -1,0 +1,220 @@
+"""Leftovers: what the old setup made around the declared resources that the stack will not
+manage, each with the AWS CLI command that removes it.
+
+Found by looking where the old scripts put things: other policies on the fleet groups, the
+group of a worker type that no longer runs as a fleet, other inline or attached policies on the
+roles the stack adopts, alarms on the platform's metric namespaces that read a metric nobody
+publishes, other schedules that invoke the publisher, parameters under `/<prefix>/workers/`,
+and flags left in the workers' environment parameter.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from verify.adopt.drift import alarm_summary, metric_summary, tracking_summary
+
+Client = Callable[[str], Any]
+# Flags of the old Lambda and worker env that switched video paths on and off (incident #8).
+OLD_FLAGS = ("ENABLE_VIDEO_METRICS", "ENABLE_VIDEO_WAKE")
+
+
+@dataclass(frozen=True)
+class Leftover:
+    kind: str
+    name: str
+    why: str
+    commands: tuple[str, ...]
+    affects: str  # "scaling", "permissions" or "other": what it can still do if left
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "why": self.why,
+                "commands": list(self.commands), "affects": self.affects}
+
+
+def _q(*words: str) -> str:
+    return shlex.join(words)
+
+
+def _try(call: Callable[[], Any], default: Any) -> Any:
+    try:
+        return call()
+    except ClientError:
+        return default
+
+
+def group_policies(client: Client, region: str, group: str, declared: set[str]) -> list[Leftover]:
+    policies = _try(lambda: client("autoscaling").describe_policies(
+        AutoScalingGroupName=group)["ScalingPolicies"], [])
+    found = []
+    for policy in policies:
+        name = policy["PolicyName"]
+        if name in declared:
+            continue
+        tracking = policy.get("TargetTrackingConfiguration")
+        reads = f"target tracking on {tracking_summary(tracking)}" if tracking else \
+            f"{policy.get('PolicyType', 'a policy')}"
+        found.append(Leftover(
+            "scaling policy", f"{group}/{name}",
+            f"a second policy on {group} ({reads}): target tracking scales out when any policy "
+            "asks, so it fights the stack's",
+            (_q("aws", "autoscaling", "delete-policy", "--auto-scaling-group-name", group,
+                "--policy-name", name, "--region", region),),
+            "scaling"))
+    return found
+
+
+def stray_group(client: Client, region: str, group: str) -> list[Leftover]:
+    groups = _try(lambda: client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"], [])
+    if not groups:
+        return []
+    live = groups[0]
+    return [Leftover(
+        "auto scaling group", group,
+        f"this worker type no longer runs as a fleet in this mode, but the group is there "
+        f"(min {live.get('MinSize')}, desired {live.get('DesiredCapacity')}); set it to 0 and "
+        "delete it once its workers are idle",
+        (_q("aws", "autoscaling", "update-auto-scaling-group", "--auto-scaling-group-name", group,
+            "--min-size", "0", "--max-size", "0", "--desired-capacity", "0", "--region", region),
+         _q("aws", "autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name",
+            group, "--region", region)),
+        "scaling")]
+
+
+def role_extras(client: Client, region: str, role: str,
+                declared_inline: set[str], declared_attached: set[str]) -> list[Leftover]:
+    iam = client("iam")
+    inline = _try(lambda: iam.list_role_policies(RoleName=role)["PolicyNames"], [])
+    attached = _try(lambda: iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [])
+    found = [Leftover(
+        "inline policy", f"{role}/{name}",
+        f"an inline policy on {role} the stack does not declare: it keeps whatever it grants "
+        "(the old role could set capacity and write SSM)",
+        (_q("aws", "iam", "delete-role-policy", "--role-name", role, "--policy-name", name),),
+        "permissions") for name in inline if name not in declared_inline]
+    found += [Leftover(
+        "attached policy", f"{role}/{p['PolicyArn']}",
+        f"a managed policy attached to {role} the stack does not declare",
+        (_q("aws", "iam", "detach-role-policy", "--role-name", role, "--policy-arn",
+            p["PolicyArn"]),),
+        "permissions") for p in attached if p["PolicyArn"] not in declared_attached]
+    return found
+
+
+def old_role(client: Client, role: str) -> list[Leftover]:
+    """The publisher's previous role, which the function stops using after the first up."""
+    iam = client("iam")
+    inline = _try(lambda: iam.list_role_policies(RoleName=role)["PolicyNames"], [])
+    attached = _try(lambda: iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [])
+    commands = [_q("aws", "iam", "delete-role-policy", "--role-name", role, "--policy-name", n)
+                for n in inline]
+    commands += [_q("aws", "iam", "detach-role-policy", "--role-name", role, "--policy-arn",
+                    p["PolicyArn"]) for p in attached]
+    commands.append(_q("aws", "iam", "delete-role", "--role-name", role))
+    grants = f"{len(inline)} inline and {len(attached)} attached polic(ies)"
+    return [Leftover("role", role,
+                     f"the publisher's old role ({grants}); after the first up the function "
+                     "runs as the stack's role", tuple(commands), "permissions")]
+
+
+def unread_alarms(client: Client, region: str, namespaces: Iterable[str],
+                  published: set[str], declared: set[str]) -> list[Leftover]:
+    """Alarms on the platform's namespaces whose metric nobody publishes any more."""
+    spaces = set(namespaces)
+    alarms = _try(lambda: client("cloudwatch").describe_alarms()["MetricAlarms"], [])
+    found = []
+    for alarm in alarms:
+        name = alarm["AlarmName"]
+        if name in declared:
+            continue
+        reads = _alarm_metrics(alarm)
+        ours = [m for m in reads if m.split("/", 1)[0] in {s.split("/", 1)[0] for s in spaces}
+                and any(m.startswith(s + "/") for s in spaces)]
+        stale = [m for m in ours if m not in published]
+        if not stale:
+            continue
+        found.append(Leftover(
+            "alarm", name,
+            f"reads {', '.join(stale)}, which nothing publishes now ({alarm_summary(alarm)}); "
+            "with no data it never fires, and an action it runs is no longer the stack's",
+            (_q("aws", "cloudwatch", "delete-alarms", "--alarm-names", name, "--region", region),),
+            "scaling"))
+    return found
+
+
+def _alarm_metrics(alarm: dict) -> list[str]:
+    if alarm.get("MetricName"):
+        return [metric_summary(alarm)]
+    return [metric_summary(q["MetricStat"]["Metric"]) for q in alarm.get("Metrics", [])
+            if q.get("MetricStat")]
+
+
+def other_schedules(client: Client, region: str, function_arn: str,
+                    declared_rules: set[str]) -> list[Leftover]:
+    events = client("events")
+    rules = _try(lambda: events.list_rule_names_by_target(TargetArn=function_arn)["RuleNames"],
+                 [])
+    found = []
+    for rule in rules:
+        if rule in declared_rules:
+            continue
+        targets = _try(lambda r=rule: events.list_targets_by_rule(Rule=r)["Targets"], [])
+        ids = [t["Id"] for t in targets if t.get("Arn") == function_arn]
+        found.append(Leftover(
+            "schedule", rule,
+            "another rule that invokes the publisher: it would run twice as often",
+            (_q("aws", "events", "remove-targets", "--rule", rule, "--ids", *ids,
+                "--region", region),
+             _q("aws", "events", "delete-rule", "--name", rule, "--region", region)),
+            "other"))
+    return found
+
+
+def worker_parameters(client: Client, region: str, prefix: str, declared: set[str],
+                      workers_env: str) -> list[Leftover]:
+    ssm = client("ssm")
+    path = f"/{prefix}/workers/"
+    params = _try(lambda: ssm.get_parameters_by_path(
+        Path=path, Recursive=True, WithDecryption=True)["Parameters"],
+                  [])
+    found = []
+    for param in params:
+        name = param["Name"]
+        if name in declared:
+            continue
+        if name == workers_env:
+            flags = _flags(param.get("Value", ""))
+            if flags:
+                found.append(Leftover(
+                    "environment flag", f"{name}: {', '.join(flags)}",
+                    "flags of the old mode switch (incident #8); `videoMode` decides now, "
+                    "and nothing reads them: remove these lines from the workers' environment",
+                    (f"aws ssm get-parameter --name {shlex.quote(name)} --with-decryption "
+                     f"--query Parameter.Value --output text --region {region} | "
+                     f"grep -v -E '^({'|'.join(flags)})=' > workers.env",
+                     _q("aws", "ssm", "put-parameter", "--name", name, "--overwrite",
+                        "--type", param.get("Type", "String"), "--value", "file://workers.env",
+                        "--region", region)),
+                    "other"))
+            continue
+        found.append(Leftover(
+            "parameter", name,
+            "written by the old scale-in logic or scripts; the stack neither writes nor reads it",
+            (_q("aws", "ssm", "delete-parameter", "--name", name, "--region", region),),
+            "other"))
+    return found
+
+
+def _flags(value: str) -> list[str]:
+    present = []
+    for line in value.splitlines():
+        key = line.strip().removeprefix("export ").partition("=")[0].strip()
+        if key in OLD_FLAGS:
+            present.append(key)
+    return present
