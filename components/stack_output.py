@@ -6,7 +6,8 @@ the deploy, names, URLs and ARNs, are pulumi Outputs of the declared type until 
 verify, the sandbox and the tests read it back with `parse(...)`, which checks every field's
 type and names the first misfit by its path. docs/CONTRACTS.md shows `shape()` of it (a test
 keeps the two equal). Change the shape here only, and raise SCHEMA_VERSION when a reader of
-the old shape would misread the new one.
+the old shape would misread the new one. A field added with a default (None) is optional in
+the document: outputs written before it existed still parse.
 """
 
 from __future__ import annotations
@@ -257,6 +258,9 @@ def _read(value: Any, hint: Any, path: str, source: str) -> Any:
         hints = typing.get_type_hints(hint)
         fields = {}
         for f in dataclasses.fields(hint):
+            if f.name not in value and f.default is not dataclasses.MISSING:
+                fields[f.name] = f.default  # added later in the same schema version
+                continue
             if f.name not in value:
                 raise ContractError(f"{source}: missing key '{path}.{f.name}' "
                                     f"({_describe(hints[f.name])})")
