@@ -159,6 +159,31 @@ class Api:
 
 
 @dataclass(frozen=True)
+class Dispatch:
+    """The SSM parameter telling the API where new work of `worker_type` goes (its value:
+    components.dispatch.DispatchValue, these same fields as JSON)."""
+
+    parameter: str  # the SSM parameter's name
+    worker_type: str
+    mode: Mode
+    queue_url: str | None  # mode "asg"
+    job_queue: str | None  # mode "batch" (names, as SubmitJob takes them)
+    job_definition: str | None
+
+
+@dataclass(frozen=True)
+class Draining:
+    """The old path of `worker_type`, kept declared (videoDrain) until it is empty."""
+
+    from_mode: Mode
+    worker_type: str
+    queue_url: str | None  # the retained queue, when the old path is the fleet
+    group_name: str | None  # the fleet, when the old path is "asg"
+    job_queue: str | None  # when the old path is "batch"
+    compute_environment: str | None
+
+
+@dataclass(frozen=True)
 class StackOutput:
     schema_version: int
     project: str
@@ -169,6 +194,9 @@ class StackOutput:
     publisher: Publisher
     batch: Batch | None
     api: Api
+    # Added later in schema version 1: outputs without them still parse.
+    dispatch: Dispatch | None = None  # None: no type runs on Batch
+    draining: Draining | None = None  # None: not draining (videoDrain false)
 
 
 # ---- to and from plain JSON values -----------------------------------------------------------

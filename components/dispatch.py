@@ -1,0 +1,96 @@
+"""Where new work of the Batch-capable worker type goes: the dispatch parameter's value.
+
+The program writes it to an SSM String parameter (its name: `BatchSettings.dispatch_parameter
+_name`, in the stack output as `dispatch.parameter`); the API reads it before it sends a job.
+This module is the one definition of the value's shape; stdlib only, so verify, the sandbox
+and its internal API import it too. docs/CONTRACTS.md shows `document_examples()` (a test
+keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+DISPATCH_SCHEMA_VERSION = 1
+Mode = Literal["asg", "batch"]  # as components.stack_output.Mode
+MODES: tuple[str, ...] = ("asg", "batch")
+FIELDS: tuple[str, ...] = (
+    "job_definition", "job_queue", "mode", "queue_url", "schema_version", "worker_type",
+)
+
+
+class DispatchError(ValueError):
+    """A dispatch value that is not of this shape; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class DispatchValue:
+    """asg: new jobs are SQS messages on `queue_url`; batch: SubmitJob to `job_queue` with
+    `job_definition` (names; SubmitJob takes a name or an ARN). The other fields are null."""
+
+    mode: Mode
+    worker_type: str
+    queue_url: str | None = None
+    job_queue: str | None = None
+    job_definition: str | None = None
+    schema_version: int = DISPATCH_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        problem = _problem(self)
+        if problem:
+            raise DispatchError(problem)
+
+    def to_json(self) -> str:
+        """The parameter's value: compact JSON, keys sorted."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> DispatchValue:
+        """The parameter's value -> DispatchValue, or a DispatchError saying what is wrong."""
+        try:
+            value: Any = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise DispatchError(f"the dispatch value is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise DispatchError("the dispatch value is not a JSON object")
+        if value.get("schema_version") != DISPATCH_SCHEMA_VERSION:
+            raise DispatchError(f"schema_version is {value.get('schema_version')!r}, "
+                                f"expected {DISPATCH_SCHEMA_VERSION}")
+        missing = sorted(set(FIELDS) - set(value))
+        extra = sorted(set(value) - set(FIELDS))
+        if missing or extra:
+            raise DispatchError(f"the dispatch value's keys: missing {missing}, unknown {extra}")
+        for key in ("mode", "worker_type"):
+            if not isinstance(value[key], str):
+                raise DispatchError(f"{key} should be a string, got {value[key]!r}")
+        for key in ("queue_url", "job_queue", "job_definition"):
+            if value[key] is not None and not isinstance(value[key], str):
+                raise DispatchError(f"{key} should be a string or null, got {value[key]!r}")
+        return cls(**value)
+
+
+def _problem(d: DispatchValue) -> str | None:
+    if d.mode not in MODES:
+        return f"mode is {d.mode!r}, expected 'asg' or 'batch'"
+    if not d.worker_type:
+        return "worker_type is empty"
+    if d.mode == "asg" and (not d.queue_url or d.job_queue or d.job_definition):
+        return "mode 'asg' takes queue_url and no job_queue or job_definition"
+    if d.mode == "batch" and (d.queue_url or not d.job_queue or not d.job_definition):
+        return "mode 'batch' takes job_queue and job_definition and no queue_url"
+    return None
+
+
+EXAMPLES: tuple[DispatchValue, ...] = (
+    DispatchValue(mode="asg", worker_type="video",
+             queue_url="https://sqs.ap-northeast-2.amazonaws.com/111122223333/academy-video-jobs"),
+    DispatchValue(mode="batch", worker_type="video", job_queue="academy-video-batch-queue",
+             job_definition="academy-video-batch-jobdef"),
+)
+
+
+def document_examples() -> str:
+    """The value in each mode, as docs/CONTRACTS.md shows it (production names)."""
+    return "\n".join(d.to_json() for d in EXAMPLES)

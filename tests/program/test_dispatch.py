@@ -1,0 +1,68 @@
+"""The dispatch parameter: its value's one shape (components/dispatch.py), as CONTRACTS.md
+shows it to the API's developers, and as the program declares it in both modes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from components.dispatch import (
+    DISPATCH_SCHEMA_VERSION,
+    FIELDS,
+    DispatchError,
+    DispatchValue,
+    document_examples,
+)
+from components.stack_files import ROOT
+
+CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
+BLOCK = re.compile(
+    r"<!-- dispatch-value:begin -->\n```text\n(.*?)\n```\n<!-- dispatch-value:end -->", re.S
+)
+
+
+def test_contracts_md_shows_the_dispatch_value_as_the_code_writes_it() -> None:
+    found = BLOCK.search(CONTRACTS.read_text())
+    assert found, "docs/CONTRACTS.md lost its dispatch-value markers"
+    assert found[1] == document_examples()
+    for line in found[1].splitlines():
+        value = json.loads(line)
+        assert tuple(sorted(value)) == FIELDS
+        assert DispatchValue.from_json(line).to_json() == line
+
+
+def test_the_value_is_compact_json_with_sorted_keys_and_every_key() -> None:
+    text = DispatchValue(mode="batch", worker_type="video", job_queue="q",
+                         job_definition="d").to_json()
+    assert text == ('{"job_definition":"d","job_queue":"q","mode":"batch","queue_url":null,'
+                    f'"schema_version":{DISPATCH_SCHEMA_VERSION},"worker_type":"video"}}')
+
+
+@pytest.mark.parametrize("fields", [
+    {"mode": "asg", "worker_type": "video"},  # no queue URL
+    {"mode": "asg", "worker_type": "video", "queue_url": "u", "job_queue": "q"},
+    {"mode": "batch", "worker_type": "video", "job_queue": "q"},  # no job definition
+    {"mode": "batch", "worker_type": "video", "job_queue": "q", "job_definition": "d",
+     "queue_url": "u"},
+    {"mode": "fleet", "worker_type": "video", "queue_url": "u"},
+    {"mode": "asg", "worker_type": "", "queue_url": "u"},
+])
+def test_a_value_of_the_wrong_shape_is_refused(fields: dict[str, str]) -> None:
+    with pytest.raises(DispatchError):
+        DispatchValue(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", [
+    "not json", "[]", '{"mode": "asg"}',
+    '{"job_definition":null,"job_queue":null,"mode":"asg","queue_url":"u",'
+    '"schema_version":2,"worker_type":"video"}',
+    '{"job_definition":null,"job_queue":null,"mode":"asg","queue_url":7,'
+    '"schema_version":1,"worker_type":"video"}',
+    '{"extra":1,"job_definition":null,"job_queue":null,"mode":"asg","queue_url":"u",'
+    '"schema_version":1,"worker_type":"video"}',
+])
+def test_from_json_refuses_what_is_not_the_shape(text: str) -> None:
+    with pytest.raises(DispatchError):
+        DispatchValue.from_json(text)
