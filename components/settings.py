@@ -19,7 +19,10 @@ from components.aws_limits import (
     ASG_INSTANCE_TYPES_MAX,
     ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
     BATCH_ATTEMPT_TIMEOUT_MIN_S,
+    INSTANCE_SIZE_WORDS,
     INSTANCE_SPECS,
+    INSTANCE_TYPE_FORM,
+    KNOWN_INSTANCE_FAMILIES,
     LIFECYCLE_HEARTBEAT_MAX_S,
     LIFECYCLE_HEARTBEAT_MIN_S,
     NAME_LIMITS,
@@ -77,6 +80,7 @@ TYPE_FIELDS: tuple[str, ...] = (*WORKER_FIELDS, LABEL_FIELD)
 GLOBAL_KEYS: tuple[str, ...] = (
     WORKER_TYPES_KEY,
     "videoMode",
+    "videoDrain",
     "namePrefix",
     "vpcId",
     "subnetIds",
@@ -217,6 +221,7 @@ class BatchSettings:
     job_queue_name: str
     job_definition_name: str
     log_group_name: str
+    dispatch_parameter_name: str  # SSM: where the API sends the type's new work (both modes)
     image: str
     vcpus: int
     memory_mib: int
@@ -277,6 +282,8 @@ class Settings:
     api: ApiSettings
     # Said at preview, not refused: e.g. an instance type whose size this program does not know.
     warnings: tuple[str, ...] = ()
+    # videoDrain: the Batch-capable type's other path (not `mode`'s) stays declared until empty.
+    drain: bool = False
 
     @property
     def worker_types(self) -> tuple[str, ...]:
@@ -289,13 +296,32 @@ class Settings:
 
     @property
     def fleet_types(self) -> tuple[str, ...]:
-        """Worker types that run as an Auto Scaling group in this mode."""
-        return tuple(wt for wt in self.workers if self.runs_on(wt) == "fleet")
+        """Worker types with an Auto Scaling group: those that run on one in this mode, and
+        the Batch-capable type while its fleet drains (batch mode and videoDrain)."""
+        return tuple(wt for wt in self.workers
+                     if self.runs_on(wt) == "fleet" or wt == self.draining_type)
 
     @property
     def batch_type(self) -> str | None:
         """The worker type running on AWS Batch in this mode, if any."""
         return self.batch.worker_type if self.mode == "batch" and self.batch else None
+
+    @property
+    def batch_declared(self) -> bool:
+        """The Batch environment exists: batch mode, or asg mode while it drains."""
+        return self.batch is not None and (self.mode == "batch" or self.drain)
+
+    @property
+    def draining_type(self) -> str | None:
+        """The Batch-capable type whose old path (the other mode's) is kept while it drains."""
+        return self.batch.worker_type if self.drain and self.batch else None
+
+    @property
+    def draining_from(self) -> str | None:
+        """The mode whose path drains: the one `mode` is not."""
+        if self.draining_type is None:
+            return None
+        return next(m for m in VIDEO_MODES if m != self.mode)
 
     @property
     def published_types(self) -> tuple[str, ...]:
@@ -494,7 +520,10 @@ AMI = r"ami-[0-9a-f]{8,17}"
 SSM_AMI_PARAMETER = r"resolve:ssm:/[A-Za-z0-9_./-]{1,1010}"
 AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
-INSTANCE_TYPE = r"[a-z][a-z0-9-]*\.[a-z0-9]+"
+INSTANCE_TYPE = INSTANCE_TYPE_FORM
+INSTANCE_TYPES_ALLOWED = (
+    f"EC2 instance types 'family.size' such as 'c7g.large' (sizes: {INSTANCE_SIZE_WORDS})"
+)
 # A base URL others append a path to: scheme://host[:port][/path], no user info, query or
 # fragment (`.../?x=1#f` + `/api/...` would send `GET /?x=1` with the key); path characters
 # are RFC 3986's minus the quote.
@@ -540,12 +569,16 @@ def image_architecture(image_id: str) -> str | None:
 LABEL = r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"  # a CloudWatch dimension value and a tag value
 
 
+def source_key(raw: Mapping[str, str | None], wt: str, field: str) -> str:
+    """The type's own key if the stack sets it, else the generic default's key (so a problem
+    names the key the value came from)."""
+    own = wt + field
+    return own if own in raw else WORKER_DEFAULT + field
+
+
 def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
     def key(field: str) -> str:
-        """The type's own key if the stack sets it, else the generic default's key (so a
-        problem names the key the value came from)."""
-        own = wt + field
-        return own if own in r.raw else WORKER_DEFAULT + field
+        return source_key(r.raw, wt, field)
 
     label_key = wt + LABEL_FIELD
     label = (r.text(label_key, LABEL, "a label of letters, digits, ' ', '_', '.', '-'")
@@ -562,7 +595,7 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
         min_size=r.integer(key("MinSize"), 0, 1000),
         max_size=r.integer(key("MaxSize"), 1, 1000),
         instance_types=r.strings(
-            key("InstanceTypes"), INSTANCE_TYPE, "EC2 instance types such as 'c7g.large'",
+            key("InstanceTypes"), INSTANCE_TYPE, INSTANCE_TYPES_ALLOWED,
             min_items=1, unique=True,
             max_items=(ASG_INSTANCE_TYPES_MAX, "an Auto Scaling group's mixed instances policy"),
         ),
@@ -689,6 +722,22 @@ def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -
         )
 
 
+def _unknown_families(s: Settings, raw: Mapping[str, str | None]) -> list[str]:
+    """A fleet's instance types of a family EC2's list (botocore's) lacks: said at preview,
+    not refused, since a family newer than botocore's is real; a misspelt one never launches."""
+    warnings = []
+    for wt in s.fleet_types:
+        types = s.workers[wt].instance_types
+        unknown = [t for t in types if t.split(".")[0] not in KNOWN_INSTANCE_FAMILIES]
+        if unknown:
+            warnings.append(
+                f"{source_key(raw, wt, 'InstanceTypes')} has {shown(unknown)}, of a family "
+                f"this program does not know (EC2's families as botocore lists them): if it is "
+                f"newer, ignore this; if misspelt, the group cannot launch it"
+            )
+    return list(dict.fromkeys(warnings))
+
+
 def _check_architecture(
     types_key: str, types: tuple[str, ...], arch: str, arch_key: str, problems: list[str]
 ) -> None:
@@ -772,12 +821,13 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
         p("CloudWatch alarm name", f"{fn}-errors"),
         p("CloudWatch Logs group name", f"/aws/lambda/{fn}"),
         p("SSM parameter name", s.publisher.key_parameter_name),
+        *([p("SSM parameter name", s.batch.dispatch_parameter_name)] if s.batch else []),
         p("SSM document name", f"{s.name_prefix}-api-nginx-config"),
     ]
     targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
     names += [p("SSM association name", f"{s.name_prefix}-api-nginx-config-{i}")
               for i in range(targets)]
-    if s.mode == "batch" and s.batch is not None:
+    if s.batch_declared and s.batch is not None:
         b = s.batch
         names += [
             PhysicalName("Batch compute environment name", b.compute_environment_name,
@@ -876,13 +926,16 @@ def parse_settings(
     """
     r = _Reader(raw)
     mode = r.choice("videoMode", VIDEO_MODES)
+    drain = r.boolean("videoDrain")
     prefix = r.text("namePrefix", NAME, "lower-case letters, digits and '-'")
     workers = {wt: _worker(r, wt, prefix) for wt in _worker_types(r)}
     batch_worker = next((w for w in workers.values() if w.runs_on_batch), None)
     image = r.text("videoBatchImage", f"|{IMAGE}", "a container image reference")
-    if mode == "batch" and batch_worker and not image and not r._failed("videoBatchImage"):
-        r.problems.append(f"videoBatchImage is not set: videoMode = 'batch' runs it; "
-                          f"{FIND_BATCH_IMAGE}")
+    runs_image = "videoMode = 'batch' runs it" if mode == "batch" else \
+        "videoDrain = true keeps the Batch jobs running"
+    if (mode == "batch" or drain) and batch_worker and not image \
+            and not r._failed("videoBatchImage"):
+        r.problems.append(f"videoBatchImage is not set: {runs_image}; {FIND_BATCH_IMAGE}")
     elif EXAMPLE_ACCOUNT in image:
         r.problems.append(f"videoBatchImage = {image!r} is in AWS's documentation example "
                           f"account {EXAMPLE_ACCOUNT}, not yours: {FIND_BATCH_IMAGE}")
@@ -894,6 +947,7 @@ def parse_settings(
         job_queue_name=f"{prefix}-{bt}-batch-queue",
         job_definition_name=f"{prefix}-{bt}-batch-jobdef",
         log_group_name=f"/aws/batch/{prefix}-{bt}-worker",
+        dispatch_parameter_name=f"/{prefix}/workers/{bt}/dispatch",
         image=image,
         vcpus=r.integer("videoBatchVcpus", 1, 256),
         memory_mib=r.integer("videoBatchMemoryMib", 128, 1048576),
@@ -959,10 +1013,17 @@ def parse_settings(
         batch=batch if batch_worker else None,
         publisher=publisher,
         api=api,
+        drain=drain,
     )
     problems_found = r.problems
     if not problems_found:
         _check_worker_traits(workers, mode, problems_found)
+    if not problems_found and drain and batch_worker is None:
+        problems_found.append(
+            "videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "
+            "other path to drain (videoDrain keeps the Batch-capable type's old path, the fleet "
+            "or the Batch environment, while switching videoMode); set videoDrain = false"
+        )
     if not problems_found:  # cross-parameter rules only make sense on well-formed values
         for w in workers.values():
             _check_worker(w, w.worker_type in settings.fleet_types, problems_found)
@@ -973,8 +1034,9 @@ def parse_settings(
                 f"videoBatchVcpus = {batch.vcpus} exceeds videoBatchMaxVcpus = "
                 f"{batch.max_vcpus}: a job could never be placed"
             )
-        elif mode == "batch" and batch_worker:
+        elif settings.batch_declared:
             _check_batch(batch, problems_found, warnings)
+        warnings += _unknown_families(settings, raw)
     # Keys nobody reads are listed last; they do not stop the rules above.
     problems_found += [*_unknown_keys(raw, tuple(workers)), *problems]
     if problems_found:

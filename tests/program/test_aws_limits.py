@@ -12,6 +12,8 @@ from components.aws_limits import (
     ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
     BATCH_ATTEMPT_TIMEOUT_MIN_S,
     INSTANCE_SPECS,
+    INSTANCE_TYPE_FORM,
+    KNOWN_INSTANCE_FAMILIES,
     LIFECYCLE_HEARTBEAT_MAX_S,
     LIFECYCLE_HEARTBEAT_MIN_S,
     NAME_LIMITS,
@@ -109,3 +111,17 @@ def test_the_list_limits_are_botocores() -> None:
             f"group") in re.sub(r"<[^>]+>", "", overrides.documentation)
     targets = _member(("ssm", "CreateAssociation", "Targets")).member
     assert targets.members["Values"].metadata["max"] == SSM_TARGET_VALUES_MAX
+
+
+EC2_INSTANCE_TYPES = SESSION.get_service_model("ec2").shape_for("InstanceType").enum
+
+
+def test_every_instance_type_ec2_knows_has_the_form_settings_take() -> None:
+    wrong = [t for t in EC2_INSTANCE_TYPES if not re.fullmatch(INSTANCE_TYPE_FORM, t)]
+    assert wrong == []
+
+
+def test_the_known_instance_families_are_ec2s() -> None:
+    families = {t.split(".")[0] for t in EC2_INSTANCE_TYPES}
+    assert families >= KNOWN_INSTANCE_FAMILIES
+    assert {"c7g", "t4g", "m7i", "c8g"} <= KNOWN_INSTANCE_FAMILIES

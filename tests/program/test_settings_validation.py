@@ -422,3 +422,27 @@ def test_more_api_hosts_than_an_ssm_target_takes_are_refused() -> None:
 def test_a_list_naming_an_item_twice_is_refused_naming_it(key: str, items: list[str]) -> None:
     (problem,) = _problems(**{key: items})
     assert problem == f"{key} lists [{items[0]!r}] more than once: list each once"
+
+
+@pytest.mark.parametrize("bad", ["t4g.nope", "c7g", "c7g.", ".large", "c7g.larg", "c7g.2xl",
+                                 "c7g.0xlarge", "C7G.large", "c7g.metal-xl"])
+@pytest.mark.parametrize("stack", ["prod", "prod-asg"])
+def test_an_instance_type_of_no_valid_form_is_refused_for_fleets_and_batch(
+    stack: str, bad: str
+) -> None:
+    for key in ("aiInstanceTypes", "videoInstanceTypes"):
+        (problem,) = _problems(stack, **{key: ["c7g.large", bad]})
+        assert problem.startswith(f"{key} has [{bad!r}]")
+        assert "family.size" in problem and "xlarge" in problem
+
+
+def test_an_instance_type_of_an_unknown_family_is_accepted_with_a_warning_naming_it() -> None:
+    settings = _parse("prod-asg", aiInstanceTypes=["c7g.large", "zz9g.large"])
+    (warning,) = settings.warnings
+    assert warning.startswith("aiInstanceTypes has ['zz9g.large']")
+    assert "family" in warning and "ignore this" in warning
+
+
+@pytest.mark.parametrize("stack", ["prod", "prod-asg"])
+def test_the_stacks_instance_types_draw_no_warning(stack: str) -> None:
+    assert _parse(stack).warnings == ()
