@@ -17,6 +17,7 @@ from verify.checks import CHECKS
 from verify.context import CALL_TIMEOUT_S, CANARY_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
 from verify.errors import UsageError, VerifyError
 from verify.outputs import PROJECT_ROOT
+from verify.plan_guard import command as preflight_command
 from verify.report import ProgressLine, render_table, to_json, to_junit
 from verify.secrets import Masker
 from verify.stacks import load
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     adopt_command.add_arguments(commands.add_parser(
         "adopt", help="before the first deploy: what exists already, its drift and leftovers; "
                       "writes the bulk import file for `pulumi import --file`"))
+    preflight_command.add_arguments(commands.add_parser(
+        "preflight", help="between preview and up: refuse a plan that deletes or replaces a "
+                          "queue, job queue, compute environment or group still holding work"))
     return parser
 
 
@@ -149,6 +153,8 @@ def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.check == "adopt":
         return adopt_command.run(args, PROJECT_ROOT, adopt_command.boto3_clients)
+    if args.check == "preflight":
+        return preflight_command.run(args, PROJECT_ROOT, adopt_command.boto3_clients)
     loaded = load(args.stack, args.outputs)
     outputs, env = loaded.outputs, loaded.env
     names = select_checks(outputs, args.check)

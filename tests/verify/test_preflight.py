@@ -1,0 +1,410 @@
+"""`verify preflight` on plan files in Pulumi's format (PreviewDigest, ResourceV3 old states)
+against a moto server holding real work: one test per kind of work-holding resource."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import moto_server
+from sandbox.ports import free_port
+from verify import cli
+from verify.probes.work import IN_FLIGHT_STATUSES
+
+ACCOUNT = "123456789012"
+REGION = "ap-northeast-2"
+STACK = "test"
+PROJECT = "academy-workers"
+QUEUE_T = "aws:sqs/queue:Queue"
+JOB_QUEUE_T = "aws:batch/jobQueue:JobQueue"
+CE_T = "aws:batch/computeEnvironment:ComputeEnvironment"
+GROUP_T = "aws:autoscaling/group:Group"
+PARENT = {QUEUE_T: "academy:queues:WorkerQueues", GROUP_T: "academy:fleet:WorkerFleet",
+          JOB_QUEUE_T: "academy:video_batch:VideoBatch", CE_T: "academy:video_batch:VideoBatch"}
+
+
+# -- plan files as `pulumi preview --json` writes them ----------------------------------------
+
+def urn(typ: str, name: str, stack: str = STACK) -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::{PARENT.get(typ, 'pulumi:pulumi:Stack')}${typ}::{name}"
+
+
+def state(typ: str, name: str, resource_id: str, outputs: dict, *, retain: bool = False,
+          stack: str = STACK) -> dict:
+    """apitype.ResourceV3 as the digest serialises it."""
+    document = {
+        "urn": urn(typ, name, stack), "custom": True, "id": resource_id, "type": typ,
+        "inputs": {k: v for k, v in outputs.items() if k not in ("arn", "id")},
+        "outputs": {**outputs, "id": resource_id},
+        "parent": f"urn:pulumi:{stack}::{PROJECT}::{PARENT.get(typ)}::{name.split('-')[0]}",
+        "provider": f"urn:pulumi:{stack}::{PROJECT}::pulumi:providers:aws::default_7_51_1::"
+                    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "propertyDependencies": {}, "created": "2025-01-01T00:00:00Z",
+        "modified": "2025-01-01T00:00:00Z",
+    }
+    if retain:
+        document["retainOnDelete"] = True
+    return document
+
+
+def step(op: str, old: dict | None, new: dict | None = None) -> dict:
+    entry: dict[str, Any] = {"op": op, "urn": (old or new)["urn"],
+                             "provider": (old or new)["provider"]}
+    if old is not None:
+        entry["oldState"] = old
+    if new is not None:
+        entry["newState"] = new
+    if op in ("replace", "create-replacement", "delete-replaced"):
+        entry["replaceReasons"] = ["name"]
+        entry["detailedDiff"] = {"name": {"kind": "update-replace", "inputDiff": True}}
+    if op == "update":
+        entry["diffReasons"] = ["tags"]
+    return entry
+
+
+def digest(*steps: dict) -> dict:
+    summary: dict[str, int] = {}
+    for s in steps:
+        summary[s["op"]] = summary.get(s["op"], 0) + 1
+    return {"config": {"aws:region": REGION, f"{PROJECT}:videoMode": "batch"},
+            "steps": list(steps), "duration": 2140000000, "changeSummary": {**summary, "same": 12}}
+
+
+def replaced(old: dict) -> dict:
+    return {**old, "id": "", "outputs": {}}
+
+
+@pytest.fixture
+def aws(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """moto, saved as stack `test` the way the sandbox saves itself (outputs unneeded)."""
+    stacks = tmp_path / "stacks"
+    (stacks / STACK).mkdir(parents=True)
+    (stacks / STACK / "env").write_text(moto_server.render_env_file(
+        {k: v for k, v in aws_env.items() if v}))
+    monkeypatch.setenv("ACADEMY_STACKS_DIR", str(stacks))
+    return aws_env
+
+
+def client(env: dict, service: str) -> Any:
+    return moto_server.client({**env, "AWS_DEFAULT_REGION": REGION}, service)
+
+
+@pytest.fixture
+def preflight(tmp_path: Path, capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str]]:
+    def run(plan: Any, *extra: str, raw: str | None = None) -> tuple[int, str]:
+        path = tmp_path / "preview.json"
+        path.write_text(raw if raw is not None else json.dumps(plan, indent=4))
+        code = cli.main(["preflight", "--stack", STACK, "--plan", str(path), *extra])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+    return run
+
+
+# -- real resources holding work --------------------------------------------------------------
+
+def make_queue(env: dict, name: str = "academy-video-jobs") -> dict:
+    sqs = client(env, "sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+    return state(QUEUE_T, f"{name.removeprefix('academy-')}-queue", url,
+                 {"arn": arn, "name": name, "url": url, "visibilityTimeoutSeconds": 10800})
+
+
+def make_batch(env: dict) -> tuple[dict, dict]:
+    """A compute environment and the job queue it serves, with a job definition."""
+    ec2, iam, batch = client(env, "ec2"), client(env, "iam"), client(env, "batch")
+    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName="batch-instance")[
+        "InstanceProfile"]["Arn"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="b", VpcId=vpc)["GroupId"]
+    ce_name = "academy-video-batch-ce-v3"
+    ce_arn = batch.create_compute_environment(
+        computeEnvironmentName=ce_name, type="MANAGED", state="ENABLED", serviceRole=role,
+        computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 16,
+                          "instanceTypes": ["c6g.xlarge"], "subnets": [subnet],
+                          "securityGroupIds": [group], "instanceRole": profile},
+    )["computeEnvironmentArn"]
+    jq_name = "academy-video-batch-queue"
+    jq_arn = batch.create_job_queue(
+        jobQueueName=jq_name, state="ENABLED", priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}])["jobQueueArn"]
+    batch.register_job_definition(
+        jobDefinitionName="academy-video-batch-jobdef", type="container",
+        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]})
+    ce = state(CE_T, "video-batch-ce", ce_name, {"arn": ce_arn, "name": ce_name,
+                                                  "type": "MANAGED", "state": "ENABLED"})
+    jq = state(JOB_QUEUE_T, "video-batch-queue", jq_arn, {
+        "arn": jq_arn, "name": jq_name, "state": "ENABLED", "priority": 1,
+        "computeEnvironmentOrders": [{"computeEnvironment": ce_arn, "order": 1}]})
+    return ce, jq
+
+
+def hold_jobs(env: dict, job_queue: str, statuses: list[str]) -> None:
+    """Submit one job per status and hold it there.
+
+    moto's Batch without Docker ends every job SUCCEEDED inside SubmitJob (CONTEXT), and the
+    sandbox's batch runner that holds jobs in flight is not in this checkout yet. Until it is,
+    the moto server of these tests (in this process) has its jobs put back in the status asked
+    for, on moto's own job objects: ListJobs still answers over HTTP as Batch would.
+    """
+    from moto.batch.models import batch_backends
+
+    batch = client(env, "batch")
+    backend = batch_backends[ACCOUNT][REGION]
+    for i, status in enumerate(statuses):
+        job_id = batch.submit_job(jobName=f"video-{i}", jobQueue=job_queue,
+                                  jobDefinition="academy-video-batch-jobdef")["jobId"]
+        job = backend._jobs[job_id]
+        job.status, job.job_stopped = status, False
+
+
+def make_group(env: dict, protect: bool, name: str = "academy-video-worker-asg") -> dict:
+    autoscaling = client(env, "autoscaling")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="video", ImageId="ami-12c6146b", InstanceType="t3.micro")
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchConfigurationName="video", MinSize=0, MaxSize=4,
+        DesiredCapacity=2, AvailabilityZones=[f"{REGION}a"])
+    instances = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]["Instances"]
+    assert len(instances) == 2
+    if protect:
+        autoscaling.set_instance_protection(
+            AutoScalingGroupName=name, InstanceIds=[instances[0]["InstanceId"]],
+            ProtectedFromScaleIn=True)
+    arn = (f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:"
+           f"0e2c1f4a-0000-4000-8000-000000000000:autoScalingGroupName/{name}")
+    return state(GROUP_T, "video-fleet-group", name, {"arn": arn, "name": name, "minSize": 0,
+                                                        "maxSize": 4})
+
+
+# -- a queue with messages: visible, in flight, delayed ---------------------------------------
+
+@pytest.mark.parametrize("kind", ["visible", "in_flight", "delayed"])
+def test_deleting_a_queue_with_messages_is_refused_with_the_count(aws, preflight, kind):
+    old = make_queue(aws)
+    sqs, url = client(aws, "sqs"), old["id"]
+    sqs.send_message(QueueUrl=url, MessageBody="{}", DelaySeconds=900 if kind == "delayed" else 0)
+    if kind == "in_flight":
+        assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=600)["Messages"]
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert "REFUSED  delete academy-video-jobs (aws:sqs/queue:Queue): 1 message(s)" in out
+    assert f"1 {kind.replace('_', ' ')}" in out
+    assert "start-message-move-task" in out
+
+
+def test_an_empty_queue_may_be_deleted(aws, preflight):
+    code, out = preflight(digest(step("delete", make_queue(aws))))
+    assert code == 0, out
+    assert "ok       delete academy-video-jobs" in out and "0 message(s)" in out
+
+
+def test_a_retained_queue_the_stack_would_forget_with_messages_is_refused(aws, preflight):
+    """retainOnDelete keeps the queue in AWS, but nothing would consume its messages."""
+    old = make_queue(aws)
+    old["retainOnDelete"] = True
+    client(aws, "sqs").send_message(QueueUrl=old["id"], MessageBody="{}")
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert "forget (retainOnDelete) academy-video-jobs" in out
+    assert "retained: AWS keeps it but the stack stops managing it" in out
+
+
+# -- a Batch job queue with jobs in each in-flight status -------------------------------------
+
+@pytest.mark.parametrize("status", IN_FLIGHT_STATUSES)
+def test_deleting_a_job_queue_with_a_job_in_flight_is_refused(aws, preflight, status):
+    _, jq = make_batch(aws)
+    hold_jobs(aws, jq["id"], [status])
+    code, out = preflight(digest(step("delete", jq)))
+    assert code == 1, out
+    assert f"REFUSED  delete academy-video-batch-queue ({JOB_QUEUE_T}): 1 job(s): 1 {status}" \
+        in out
+    assert "terminates every job" in out and "--job-queue academy-video-batch-queue" in out
+
+
+def test_every_job_is_counted_by_status(aws, preflight):
+    _, jq = make_batch(aws)
+    hold_jobs(aws, jq["id"], ["RUNNABLE", "RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED"])
+    code, out = preflight(digest(step("delete", jq)), "--json")
+    assert code == 1, out
+    (refused,) = json.loads(out)["refused"]
+    assert refused["counts"] == {"jobs": 3, "SUBMITTED": 0, "PENDING": 0, "RUNNABLE": 2,
+                                 "STARTING": 0, "RUNNING": 1}
+
+
+def test_a_job_queue_whose_jobs_all_ended_may_be_deleted(aws, preflight):
+    _, jq = make_batch(aws)
+    client(aws, "batch").submit_job(jobName="done", jobQueue=jq["id"],
+                                    jobDefinition="academy-video-batch-jobdef")  # SUCCEEDED
+    code, out = preflight(digest(step("delete", jq)))
+    assert code == 0, out
+
+
+# -- a compute environment that serves such a queue -------------------------------------------
+
+def test_deleting_a_compute_environment_serving_busy_jobs_is_refused(aws, preflight):
+    ce, jq = make_batch(aws)
+    hold_jobs(aws, jq["id"], ["RUNNING", "STARTING"])
+    code, out = preflight(digest(step("delete", ce)))
+    assert code == 1, out
+    assert ("REFUSED  delete academy-video-batch-ce-v3 "
+            f"({CE_T}): serves academy-video-batch-queue with 2 job(s)") in out
+    assert "1 STARTING" in out and "1 RUNNING" in out
+
+
+def test_a_compute_environment_serving_an_idle_queue_may_be_deleted(aws, preflight):
+    ce, jq = make_batch(aws)
+    code, out = preflight(digest(step("delete", jq), step("delete", ce)))
+    assert code == 0, out
+    assert "serves academy-video-batch-queue with no job in flight" in out
+
+
+# -- a group with busy workers (protected from scale-in) --------------------------------------
+
+def test_deleting_a_group_with_a_protected_instance_is_refused(aws, preflight):
+    old = make_group(aws, protect=True)
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert "REFUSED  delete academy-video-worker-asg" in out
+    assert "1 instance(s) protected from scale-in (busy workers): i-" in out
+
+
+def test_a_group_without_protected_instances_may_be_deleted(aws, preflight):
+    code, out = preflight(digest(step("delete", make_group(aws, protect=False))))
+    assert code == 0, out
+    assert "no instance protected from scale-in" in out
+
+
+# -- replace vs delete vs update --------------------------------------------------------------
+
+def test_a_replacement_is_refused_like_a_delete(aws, preflight):
+    old = make_queue(aws)
+    client(aws, "sqs").send_message(QueueUrl=old["id"], MessageBody="{}")
+    code, out = preflight(digest(step("replace", old, replaced(old))))
+    assert code == 1, out
+    assert "REFUSED  replace academy-video-jobs" in out
+
+
+def test_replacement_steps_shown_in_full_count_once(aws, preflight):
+    """--show-replacement-steps adds create-replacement and delete-replaced to `replace`."""
+    old = make_group(aws, protect=True)
+    code, out = preflight(digest(step("create-replacement", old, replaced(old)),
+                                 step("replace", old, replaced(old)),
+                                 step("delete-replaced", old)), "--json")
+    assert code == 1, out
+    (refused,) = json.loads(out)["refused"]
+    assert refused["action"] == "replace" and refused["counts"]["protected_instances"] == 1
+
+
+def test_an_update_never_blocks(aws, preflight):
+    queue, group = make_queue(aws), make_group(aws, protect=True)
+    client(aws, "sqs").send_message(QueueUrl=queue["id"], MessageBody="{}")
+    ce, jq = make_batch(aws)
+    hold_jobs(aws, jq["id"], ["RUNNING"])
+    steps = [step("update", old, {**old, "inputs": {**old["inputs"], "tags": {"a": "b"}}})
+             for old in (queue, group, jq, ce)]
+    code, out = preflight(digest(*steps, step("same", queue, queue)))
+    assert code == 0, out
+    assert "deletes or replaces 0 resource(s)" in out
+
+
+def test_a_plan_whose_deletes_hold_nothing_passes_and_other_types_are_not_counted(
+        aws, preflight):
+    ce, jq = make_batch(aws)
+    policy = state("aws:autoscaling/policy:Policy", "video-fleet-policy", "video-backlog",
+                   {"name": "video-backlog"})
+    gone = state(QUEUE_T, "old-queue", f"{aws['AWS_ENDPOINT_URL']}/{ACCOUNT}/gone", {})
+    plan = digest(step("delete", make_queue(aws)), step("delete", jq), step("delete", ce),
+                  step("delete", make_group(aws, protect=False)), step("delete", policy),
+                  step("delete", gone))
+    code, out = preflight(plan)
+    assert code == 0, out
+    assert "deletes or replaces 6 resource(s), 5 of a kind that holds work" in out
+    assert "gone already" in out and "video-backlog" not in out
+
+
+def test_everything_refused_is_named_at_once(aws, preflight):
+    queue = make_queue(aws)
+    client(aws, "sqs").send_message(QueueUrl=queue["id"], MessageBody="{}")
+    ce, jq = make_batch(aws)
+    hold_jobs(aws, jq["id"], ["RUNNABLE"])
+    plan = digest(step("delete", queue), step("delete", jq), step("delete", ce),
+                  step("delete", make_group(aws, protect=True)))
+    code, out = preflight(plan, "--json")
+    assert code == 1
+    names = [r["physical_name"] for r in json.loads(out)["refused"]]
+    assert names == ["academy-video-jobs", "academy-video-batch-queue",
+                     "academy-video-batch-ce-v3", "academy-video-worker-asg"]
+
+
+def test_work_that_cannot_be_counted_refuses(aws, preflight, tmp_path):
+    """A guard that cannot see must not wave the plan through."""
+    old = make_queue(aws)
+    env_file = tmp_path / "stacks" / STACK / "env"
+    env_file.write_text(moto_server.render_env_file(
+        {**{k: v for k, v in aws.items() if v},
+         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}))
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert "UNKNOWN  delete academy-video-jobs" in out and "could not count" in out
+
+
+# -- the update plan `pulumi up --plan` runs --------------------------------------------------
+
+def update_plan(*destroyed: tuple[str, list[str]]) -> dict:
+    return {"manifest": {"time": "2025-01-01T00:00:00Z", "magic": "x", "version": "v3.272.0"},
+            "resourcePlans": {u: {"goal": {"type": "", "name": "", "custom": True},
+                                  "steps": ops, "state": {}} for u, ops in destroyed},
+            "config": {}}
+
+
+def test_the_update_plan_must_destroy_only_what_the_preview_showed(aws, preflight, tmp_path):
+    old = make_queue(aws)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(update_plan((old["urn"], ["delete"]))))
+    code, out = preflight(digest(step("delete", old)), "--update-plan", str(plan_file))
+    assert code == 0, out
+    other = urn(GROUP_T, "video-fleet-group")
+    plan_file.write_text(json.dumps(update_plan((old["urn"], ["delete"]),
+                                                (other, ["delete-replaced"]))))
+    code, out = preflight(digest(step("delete", old)), "--update-plan", str(plan_file))
+    assert code == 2 and "does not show" in out and other in out
+
+
+# -- not a preview digest: exit 2 -------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, said", [
+    ("", "not JSON"),
+    ("Previewing update (prod)\n", "not JSON"),
+    ("[1, 2]", "a JSON list"),
+    (json.dumps({"resources": []}), "no steps and no changeSummary"),
+    (json.dumps(update_plan()), "is an update plan (`--save-plan`)"),
+    (json.dumps({"steps": [{"op": "delete"}]}), "steps[0] has no op and urn"),
+    (json.dumps({"steps": [{"op": "obliterate", "urn": urn(QUEUE_T, "q")}]}), "unknown to"),
+    (json.dumps({"steps": [{"op": "delete", "urn": urn(QUEUE_T, "q")}]}), "carries no oldState"),
+])
+def test_a_file_that_is_not_a_preview_digest_is_exit_2(aws, preflight, raw, said):
+    code, out = preflight(None, raw=raw)
+    assert code == 2, out
+    assert said in out and "Traceback" not in out
+
+
+def test_a_plan_of_another_stack_or_no_file_is_exit_2(aws, preflight, tmp_path, capsys):
+    old = state(QUEUE_T, "video-jobs-queue", "https://sqs/x", {}, stack="prod")
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 2 and "a plan of stack prod, not test" in out
+    code = cli.main(["preflight", "--stack", STACK, "--plan", str(tmp_path / "missing.json")])
+    assert code == 2 and "cannot read it" in capsys.readouterr().err
+
+
+def test_a_plan_without_changes_passes(aws, preflight):
+    code, out = preflight({"config": {}, "changeSummary": {"same": 30}, "duration": 1})
+    assert code == 0, out
