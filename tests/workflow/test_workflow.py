@@ -39,12 +39,61 @@ def test_pull_requests_preview_and_main_deploys_then_verifies() -> None:
     assert "pull_request" in jobs["preview"]["if"]
     deploy = jobs["deploy"]
     assert "refs/heads/main" in deploy["if"]
-    commands = [s.get("with", {}).get("command") for s in deploy["steps"]]
-    assert "up" in commands
+    up = step_running(deploy, "pulumi up ")
     verify_steps = [i for i, s in enumerate(deploy["steps"])
                     if "python -m verify all --stack" in s.get("run", "")]
     assert verify_steps and "--junit" in deploy["steps"][verify_steps[0]]["run"]
-    assert commands.index("up") < verify_steps[0]  # verify what was just deployed
+    assert up < verify_steps[0]  # verify what was just deployed
+
+
+def step_running(job: dict, command: str) -> int:
+    """The index of the one step whose script runs `command`."""
+    found = [i for i, s in enumerate(job["steps"]) if command in s.get("run", "")]
+    assert len(found) == 1, f"{command!r} runs in {len(found)} steps"
+    return found[0]
+
+
+def option(script: str, flag: str) -> str:
+    """The value after `flag` in a step's script (line continuations joined)."""
+    words = script.replace("\\\n", " ").split()
+    return words[words.index(flag) + 1]
+
+
+def test_the_deploy_previews_then_preflights_then_runs_exactly_that_plan() -> None:
+    """Issue 12.4: preview -> preflight -> up, and the up is the saved update plan."""
+    deploy = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy"]
+    steps = deploy["steps"]
+    preview, preflight = step_running(deploy, "pulumi preview "), step_running(
+        deploy, "python -m verify preflight ")
+    up = step_running(deploy, "pulumi up ")
+    assert preview < preflight < up
+    preview_run, preflight_run, up_run = (steps[i]["run"] for i in (preview, preflight, up))
+    assert "--json" in preview_run.split()
+    saved_plan = option(preview_run, "--save-plan")
+    digest = option(preview_run, ">")
+    assert option(preflight_run, "--plan") == digest
+    assert option(preflight_run, "--update-plan") == saved_plan
+    assert option(up_run, "--plan") == saved_plan and "--yes" in up_run.split()
+    for script in (preview_run, preflight_run, up_run):
+        assert option(script, "--stack") == '"$PULUMI_STACK"'
+    # nothing else deploys around the plan
+    assert not [s for s in steps if s.get("with", {}).get("command") in ("up", "update")]
+    # the plan holds the stack's inputs: it is not in the uploaded report directory
+    uploaded = [s["with"]["path"] for s in steps if "upload-artifact" in s.get("uses", "")]
+    assert all(not saved_plan.startswith(path) and not digest.startswith(path)
+               for path in uploaded)
+
+
+def test_a_refusing_preflight_stops_the_deploy() -> None:
+    """preflight's exit 1 must fail its step even through tee, and nothing may run `up` on
+    failure (no continue-on-error, no `if: always()`)."""
+    deploy = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy"]
+    preflight = deploy["steps"][step_running(deploy, "python -m verify preflight ")]
+    up = deploy["steps"][step_running(deploy, "pulumi up ")]
+    if "| tee" in preflight["run"]:
+        assert preflight.get("shell") == "bash" or "set -o pipefail" in preflight["run"]
+    for step in (preflight, up):
+        assert not step.get("continue-on-error") and "if" not in step
 
 
 def test_a_failed_verify_fails_the_deploy_job() -> None:
