@@ -1,4 +1,5 @@
-"""The sandbox's AWS: moto's server, with Invoke running the deployed Lambda code.
+"""The sandbox's AWS: moto's server, with Invoke running the deployed Lambda code and Batch
+jobs held in flight for the sandbox's video worker (sandbox/batch_runner.py).
 
 Usage: python -m sandbox.aws_emulator -H 127.0.0.1 -p PORT  (moto_server's arguments)
 """
@@ -8,7 +9,7 @@ import sys
 
 from moto import server
 
-from sandbox import lambda_runtime
+from sandbox import batch_runner, lambda_runtime
 
 
 def main(argv: list[str]) -> None:
@@ -16,6 +17,7 @@ def main(argv: list[str]) -> None:
     # The deployed code calls back into this same server.
     os.environ.setdefault("SANDBOX_SELF_URL", f"http://127.0.0.1:{port}")
     lambda_runtime.install()
+    batch_runner.install()
     server.main(argv)
 
 
