@@ -8,6 +8,7 @@ The worker types are data (`workerTypes` and their traits): no type is named her
 import pulumi
 
 from components.api_proxy import ApiProxy, ApiProxyArgs
+from components.dispatch_parameter import DispatchParameter, DispatchParameterArgs
 from components.fleet import WorkerFleet, WorkerFleetArgs
 from components.publisher import BacklogPublisher, BacklogPublisherArgs, PublisherTarget
 from components.queues import WorkerQueues, WorkerQueuesArgs
@@ -16,6 +17,7 @@ from components.stack_output import (
     OUTPUT_NAME,
     SCHEMA_VERSION,
     Counting,
+    Draining,
     Metric,
     StackOutput,
     Worker,
@@ -59,9 +61,29 @@ batch = (
             security_group_ids=settings.security_group_ids,
         ),
     )
-    if settings.batch_type and settings.batch
+    if settings.batch_declared and settings.batch
     else None
 )
+
+# Where the API sends new work of the Batch-capable type: the current mode's path, written
+# once that path exists (the old one may still drain: videoDrain).
+dispatch: DispatchParameter | None = None
+if settings.batch:
+    bt = settings.batch.worker_type
+    new_batch = batch if settings.mode == "batch" else None  # else the fleet takes new work
+    dispatch = DispatchParameter(
+        f"{bt}-dispatch",
+        DispatchParameterArgs(
+            parameter_name=settings.batch.dispatch_parameter_name,
+            worker_type=bt,
+            mode=settings.mode,
+            queue_url=None if new_batch else queues[bt].queue.url,
+            job_queue=new_batch.job_queue.name if new_batch else None,
+            job_definition=new_batch.job_definition.name if new_batch else None,
+            tags={"WorkerType": settings.workers[bt].label},
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[new_batch or fleets[bt]]),
+    )
 
 publisher = BacklogPublisher(
     "backlog-publisher",
@@ -106,6 +128,24 @@ def worker(wt: str) -> Worker:
     )
 
 
+def draining() -> Draining | None:
+    """The old path kept while it drains (videoDrain): the fleet and its retained queue, or
+    the Batch job queue and compute environment."""
+    wt, from_mode = settings.draining_type, settings.draining_from
+    if wt is None or from_mode is None:
+        return None
+    from_fleet = from_mode == "asg"
+    return Draining(
+        from_mode=from_mode,  # type: ignore[arg-type]
+        worker_type=wt,
+        queue_url=queues[wt].queue.url if from_fleet else None,  # type: ignore[arg-type]
+        group_name=settings.workers[wt].group_name if from_fleet else None,
+        job_queue=None if from_fleet or not settings.batch else settings.batch.job_queue_name,
+        compute_environment=(None if from_fleet or not settings.batch
+                             else settings.batch.compute_environment_name),
+    )
+
+
 output = StackOutput(
     schema_version=SCHEMA_VERSION,
     project=PROJECT,
@@ -116,5 +156,7 @@ output = StackOutput(
     publisher=publisher.describe(),
     batch=batch.describe() if batch else None,
     api=api_proxy.describe(),
+    dispatch=dispatch.describe() if dispatch else None,
+    draining=draining(),
 )
 pulumi.export(OUTPUT_NAME, to_plain(output))

@@ -80,6 +80,7 @@ TYPE_FIELDS: tuple[str, ...] = (*WORKER_FIELDS, LABEL_FIELD)
 GLOBAL_KEYS: tuple[str, ...] = (
     WORKER_TYPES_KEY,
     "videoMode",
+    "videoDrain",
     "namePrefix",
     "vpcId",
     "subnetIds",
@@ -220,6 +221,7 @@ class BatchSettings:
     job_queue_name: str
     job_definition_name: str
     log_group_name: str
+    dispatch_parameter_name: str  # SSM: where the API sends the type's new work (both modes)
     image: str
     vcpus: int
     memory_mib: int
@@ -280,6 +282,8 @@ class Settings:
     api: ApiSettings
     # Said at preview, not refused: e.g. an instance type whose size this program does not know.
     warnings: tuple[str, ...] = ()
+    # videoDrain: the Batch-capable type's other path (not `mode`'s) stays declared until empty.
+    drain: bool = False
 
     @property
     def worker_types(self) -> tuple[str, ...]:
@@ -292,13 +296,32 @@ class Settings:
 
     @property
     def fleet_types(self) -> tuple[str, ...]:
-        """Worker types that run as an Auto Scaling group in this mode."""
-        return tuple(wt for wt in self.workers if self.runs_on(wt) == "fleet")
+        """Worker types with an Auto Scaling group: those that run on one in this mode, and
+        the Batch-capable type while its fleet drains (batch mode and videoDrain)."""
+        return tuple(wt for wt in self.workers
+                     if self.runs_on(wt) == "fleet" or wt == self.draining_type)
 
     @property
     def batch_type(self) -> str | None:
         """The worker type running on AWS Batch in this mode, if any."""
         return self.batch.worker_type if self.mode == "batch" and self.batch else None
+
+    @property
+    def batch_declared(self) -> bool:
+        """The Batch environment exists: batch mode, or asg mode while it drains."""
+        return self.batch is not None and (self.mode == "batch" or self.drain)
+
+    @property
+    def draining_type(self) -> str | None:
+        """The Batch-capable type whose old path (the other mode's) is kept while it drains."""
+        return self.batch.worker_type if self.drain and self.batch else None
+
+    @property
+    def draining_from(self) -> str | None:
+        """The mode whose path drains: the one `mode` is not."""
+        if self.draining_type is None:
+            return None
+        return next(m for m in VIDEO_MODES if m != self.mode)
 
     @property
     def published_types(self) -> tuple[str, ...]:
@@ -313,7 +336,9 @@ class Settings:
         """A type whose backlog source is "api" counts in the DB (through the internal API)
         when one is configured; otherwise, and as the fallback, in SQS."""
         return (self.workers[worker_type].backlog_source == "api"
-                and bool(self.publisher.backlog_api_base_url))
+                and bool(self.publisher.backlog_api_base_url)
+                # A fleet draining its queue counts the queue: the DB counts Batch's work too.
+                and not (self.draining_from == "asg" and worker_type == self.draining_type))
 
 
 T = TypeVar("T")
@@ -798,12 +823,13 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
         p("CloudWatch alarm name", f"{fn}-errors"),
         p("CloudWatch Logs group name", f"/aws/lambda/{fn}"),
         p("SSM parameter name", s.publisher.key_parameter_name),
+        *([p("SSM parameter name", s.batch.dispatch_parameter_name)] if s.batch else []),
         p("SSM document name", f"{s.name_prefix}-api-nginx-config"),
     ]
     targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
     names += [p("SSM association name", f"{s.name_prefix}-api-nginx-config-{i}")
               for i in range(targets)]
-    if s.mode == "batch" and s.batch is not None:
+    if s.batch_declared and s.batch is not None:
         b = s.batch
         names += [
             PhysicalName("Batch compute environment name", b.compute_environment_name,
@@ -902,13 +928,16 @@ def parse_settings(
     """
     r = _Reader(raw)
     mode = r.choice("videoMode", VIDEO_MODES)
+    drain = r.boolean("videoDrain")
     prefix = r.text("namePrefix", NAME, "lower-case letters, digits and '-'")
     workers = {wt: _worker(r, wt, prefix) for wt in _worker_types(r)}
     batch_worker = next((w for w in workers.values() if w.runs_on_batch), None)
     image = r.text("videoBatchImage", f"|{IMAGE}", "a container image reference")
-    if mode == "batch" and batch_worker and not image and not r._failed("videoBatchImage"):
-        r.problems.append(f"videoBatchImage is not set: videoMode = 'batch' runs it; "
-                          f"{FIND_BATCH_IMAGE}")
+    runs_image = "videoMode = 'batch' runs it" if mode == "batch" else \
+        "videoDrain = true keeps the Batch jobs running"
+    if (mode == "batch" or drain) and batch_worker and not image \
+            and not r._failed("videoBatchImage"):
+        r.problems.append(f"videoBatchImage is not set: {runs_image}; {FIND_BATCH_IMAGE}")
     elif EXAMPLE_ACCOUNT in image:
         r.problems.append(f"videoBatchImage = {image!r} is in AWS's documentation example "
                           f"account {EXAMPLE_ACCOUNT}, not yours: {FIND_BATCH_IMAGE}")
@@ -920,6 +949,7 @@ def parse_settings(
         job_queue_name=f"{prefix}-{bt}-batch-queue",
         job_definition_name=f"{prefix}-{bt}-batch-jobdef",
         log_group_name=f"/aws/batch/{prefix}-{bt}-worker",
+        dispatch_parameter_name=f"/{prefix}/workers/{bt}/dispatch",
         image=image,
         vcpus=r.integer("videoBatchVcpus", 1, 256),
         memory_mib=r.integer("videoBatchMemoryMib", 128, 1048576),
@@ -985,10 +1015,17 @@ def parse_settings(
         batch=batch if batch_worker else None,
         publisher=publisher,
         api=api,
+        drain=drain,
     )
     problems_found = r.problems
     if not problems_found:
         _check_worker_traits(workers, mode, problems_found)
+    if not problems_found and drain and batch_worker is None:
+        problems_found.append(
+            "videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "
+            "other path to drain (videoDrain keeps the Batch-capable type's old path, the fleet "
+            "or the Batch environment, while switching videoMode); set videoDrain = false"
+        )
     if not problems_found:  # cross-parameter rules only make sense on well-formed values
         for w in workers.values():
             _check_worker(w, w.worker_type in settings.fleet_types, problems_found)
@@ -999,7 +1036,7 @@ def parse_settings(
                 f"videoBatchVcpus = {batch.vcpus} exceeds videoBatchMaxVcpus = "
                 f"{batch.max_vcpus}: a job could never be placed"
             )
-        elif mode == "batch" and batch_worker:
+        elif settings.batch_declared:
             _check_batch(batch, problems_found, warnings)
         warnings += _unknown_families(settings, raw)
     # Keys nobody reads are listed last; they do not stop the rules above.

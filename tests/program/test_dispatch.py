@@ -66,3 +66,64 @@ def test_a_value_of_the_wrong_shape_is_refused(fields: dict[str, str]) -> None:
 def test_from_json_refuses_what_is_not_the_shape(text: str) -> None:
     with pytest.raises(DispatchError):
         DispatchValue.from_json(text)
+
+
+# ---- as the program declares it ----------------------------------------------------------
+
+PARAMETER = "aws:ssm/parameter:Parameter"
+NAME = "/academy/workers/video/dispatch"
+
+
+def _dispatch_value(run) -> dict[str, object]:
+    (param,) = [r for r in run.of_type(PARAMETER) if r.inputs["name"] == NAME]
+    assert param.inputs["type"] == "String"
+    return json.loads(param.inputs["insecureValue"])
+
+
+def test_asg_mode_dispatches_to_the_video_queue(prod_asg) -> None:
+    url = prod_asg.one("aws:sqs/queue:Queue", "video-jobs-queue").outputs["url"]
+    assert _dispatch_value(prod_asg) == {
+        "schema_version": 1, "mode": "asg", "worker_type": "video", "queue_url": url,
+        "job_queue": None, "job_definition": None,
+    }
+
+
+def test_batch_mode_dispatches_to_the_job_queue_and_definition(prod) -> None:
+    assert _dispatch_value(prod) == {
+        "schema_version": 1, "mode": "batch", "worker_type": "video", "queue_url": None,
+        "job_queue": "academy-video-batch-queue", "job_definition": "academy-video-batch-jobdef",
+    }
+
+
+def test_the_value_is_exactly_what_the_shape_module_writes(any_stack) -> None:
+    (param,) = [r for r in any_stack.of_type(PARAMETER) if r.inputs["name"] == NAME]
+    text = param.inputs["insecureValue"]
+    assert DispatchValue.from_json(text).to_json() == text
+
+
+def test_the_output_names_the_parameter_and_parse_reads_it(any_stack) -> None:
+    from components.stack_output import parse
+
+    parsed = parse({"academy": any_stack.academy})
+    assert parsed.dispatch is not None
+    assert parsed.dispatch.parameter == NAME
+    value = _dispatch_value(any_stack)
+    assert parsed.dispatch.mode == value["mode"] == parsed.mode
+    assert parsed.dispatch.worker_type == "video"
+    for key in ("queue_url", "job_queue", "job_definition"):
+        assert getattr(parsed.dispatch, key) == value[key], key
+    assert parsed.draining is None
+
+
+def test_an_older_output_without_dispatch_still_parses(prod) -> None:
+    from components.stack_output import parse
+
+    older = {k: v for k, v in prod.academy.items() if k not in ("dispatch", "draining")}
+    parsed = parse({"academy": older})
+    assert parsed.dispatch is None and parsed.draining is None
+
+
+def test_no_batch_capable_type_no_dispatch_parameter(evaluate_stack) -> None:
+    run = evaluate_stack("prod-asg", {"videoRunsOnBatch": False})
+    assert all(r.inputs["name"] != NAME for r in run.of_type(PARAMETER))
+    assert run.academy["dispatch"] is None
