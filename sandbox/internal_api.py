@@ -5,7 +5,17 @@ answers 200 {"backlog": N} (videos in UPLOADED or PROCESSING) to a request that 
 right X-Internal-Key, 403 otherwise. The key is read from the SSM parameter at start, on SIGHUP
 and every --refresh-s seconds, so a rotation is noticed. The key is never logged.
 
+With --dispatch-parameter it also takes uploads and dispatches them (sandbox/dispatch.py):
+`POST /api/v1/videos/` creates a video UPLOADED and sends its job down the path the parameter
+names (asg: SQS SendMessage `{"video_id": N}`; batch: SubmitJob `video-N` with parameter
+video_id), re-reading the parameter at most every second so a switch takes effect at once.
+No usable parameter: 503 and no video. The send refused: 502, and the video stays UPLOADED
+with its dispatch_error (it is in the backlog, waiting, and says why no job carries it).
+Workers report `POST /api/v1/internal/videos/<id>/status` {"status": "PROCESSING"|"DONE"|
+"FAILED"}; `GET /api/v1/internal/videos/<id>/` shows a video. All of these need the key.
+
     python -m sandbox.internal_api --db PATH --port N --key-parameter NAME [--refresh-s S]
+        [--dispatch-parameter NAME]
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import contextlib
 import hmac
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,24 +37,37 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from sandbox import processes
+from sandbox.dispatch import Dispatch, DispatchError, DispatchReader
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
 from sandbox.state import PROJECT_ROOT
 
 BACKLOG_PATH = BACKLOG_API_PATH  # the one definition, in the settings module
 HEALTH_PATH = "/healthz"
 KEY_HEADER = INTERNAL_KEY_HEADER
-STATUSES = ("UPLOADED", "PROCESSING", "READY", "FAILED", "DELETED")
+UPLOAD_PATH = "/api/v1/videos/"
+VIDEO_PATH = re.compile(r"^/api/v1/internal/videos/([1-9][0-9]{0,17})/$")
+VIDEO_STATUS_PATH = re.compile(r"^/api/v1/internal/videos/([1-9][0-9]{0,17})/status$")
+MAX_BODY = 64 * 1024
+# DONE: finished by the sandbox's video worker (READY: the seeds' videos published long ago).
+STATUSES = ("UPLOADED", "PROCESSING", "DONE", "READY", "FAILED", "DELETED")
 BACKLOG_STATUSES = ("UPLOADED", "PROCESSING")
+# What a worker may report, and from which statuses (a redelivered job finds the video DONE).
+WORKER_MOVES = {"PROCESSING": ("UPLOADED", "PROCESSING"), "DONE": ("PROCESSING", "DONE"),
+                "FAILED": ("PROCESSING",)}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS videos (
     id INTEGER PRIMARY KEY,
     title TEXT,
-    status TEXT CHECK(status IN ({", ".join(f"'{s}'" for s in STATUSES)}))
+    status TEXT CHECK(status IN ({", ".join(f"'{s}'" for s in STATUSES)})),
+    dispatch_mode TEXT,
+    dispatch_ref TEXT,
+    dispatch_error TEXT
 )
 """
 
@@ -85,6 +109,31 @@ class VideoStore:
             cursor = db.execute("UPDATE videos SET status = ? WHERE id = ?", (status, video_id))
             if cursor.rowcount != 1:
                 raise KeyError(f"no video with id {video_id}")
+
+    def record_dispatch(self, video_id: int, mode: str | None, ref: str | None,
+                        error: str | None) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE videos SET dispatch_mode = ?, dispatch_ref = ?, dispatch_error = ?"
+                       " WHERE id = ?", (mode, ref, error, video_id))
+
+    def video(self, video_id: int) -> dict[str, object] | None:
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM videos WHERE id = ?", (video_id,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def move(self, video_id: int, status: str) -> tuple[bool, str | None]:
+        """A worker's report: (moved, status before); a move WORKER_MOVES does not allow
+        leaves the video as it is (moved False), None when there is no such video."""
+        allowed = WORKER_MOVES[status]
+        marks = ", ".join("?" for _ in allowed)
+        with self._connect() as db:
+            moved = db.execute(
+                f"UPDATE videos SET status = ? WHERE id = ? AND status IN ({marks})",  # noqa: S608
+                (status, video_id, *allowed),
+            ).rowcount == 1
+            row = db.execute("SELECT status FROM videos WHERE id = ?", (video_id,)).fetchone()
+        return moved, (None if row is None else str(row[0]))
 
     def seed(self, per_status: Mapping[str, int]) -> list[int]:
         """Add per_status[status] videos in each status; returns their ids."""
@@ -128,6 +177,50 @@ def ssm_key_reader(parameter_name: str) -> Callable[[], str]:
     return read
 
 
+class DispatchFailed(RuntimeError):
+    """AWS refused the send (queue or job queue gone, disabled, throttled); the message says."""
+
+
+class VideoDispatcher:
+    """Sends a video's job down the path the dispatch parameter names at this moment."""
+
+    def __init__(self, reader: DispatchReader, sqs: Any, batch: Any) -> None:
+        self.reader, self.sqs, self.batch = reader, sqs, batch
+
+    def current(self) -> Dispatch:
+        return self.reader.current()  # DispatchError: answered 503, no video made
+
+    def send(self, dispatch: Dispatch, video_id: int) -> tuple[str, str]:
+        """(the answer's field, the id AWS gave): message_id or job_id."""
+        try:
+            if dispatch.mode == "asg":
+                sent = self.sqs.send_message(QueueUrl=dispatch.queue_url,
+                                             MessageBody=json.dumps({"video_id": video_id}))
+                return "message_id", str(sent["MessageId"])
+            submitted = self.batch.submit_job(
+                jobName=f"video-{video_id}", jobQueue=dispatch.job_queue,
+                jobDefinition=dispatch.job_definition,
+                parameters={"video_id": str(video_id)},
+                containerOverrides={"environment": [{"name": "VIDEO_ID",
+                                                     "value": str(video_id)}]})
+            return "job_id", str(submitted["jobId"])
+        except Exception as exc:  # noqa: BLE001 - botocore's errors and connection failures alike
+            where = dispatch.queue_url if dispatch.mode == "asg" else dispatch.job_queue
+            raise DispatchFailed(f"{dispatch.mode} dispatch to {where} failed: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+
+
+def aws_dispatcher(parameter_name: str, max_age_s: float = 1.0) -> VideoDispatcher:
+    """boto3 clients from the environment (AWS_ENDPOINT_URL etc.)."""
+    import boto3
+
+    from sandbox.dispatch import ssm_reader
+
+    reader = DispatchReader(ssm_reader(boto3.client("ssm"), parameter_name), parameter_name,
+                            max_age_s)
+    return VideoDispatcher(reader, boto3.client("sqs"), boto3.client("batch"))
+
+
 @dataclass
 class KeyHolder:
     """The current key; a failed reload keeps the previous one."""
@@ -160,9 +253,11 @@ class InternalApi:
         port: int = 0,
         refresh_s: float | None = None,
         log: Callable[[str], None] | None = None,
+        dispatcher: VideoDispatcher | None = None,
     ) -> None:
         self.store = store
         self.key = key
+        self.dispatcher = dispatcher
         self.refresh_s = refresh_s
         self.log = log or (lambda line: None)
         self.answers: Counter[int] = Counter()
@@ -228,12 +323,8 @@ class InternalApi:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def answer(self, path: str, presented_key: str | None) -> tuple[int, dict[str, object]]:
-        """Status and JSON body for a GET of `path` carrying `presented_key`."""
-        if path == HEALTH_PATH:
-            return 200, {"status": "ok", "key_loaded": self.key.value is not None}
-        if path != BACKLOG_PATH:
-            return 404, {"detail": "Not found."}
+    def _refused(self, presented_key: str | None) -> tuple[int, dict[str, object]] | None:
+        """403 and why, unless `presented_key` is the key (compared in constant time)."""
         expected = self.key.value
         if expected is None:
             return 403, {"detail": "The internal key is not configured on this host."}
@@ -241,7 +332,67 @@ class InternalApi:
             return 403, {"detail": f"{KEY_HEADER} header is missing."}
         if not hmac.compare_digest(presented_key.encode(), expected.encode()):
             return 403, {"detail": f"{KEY_HEADER} is not valid."}
+        return None
+
+    def answer(self, path: str, presented_key: str | None) -> tuple[int, dict[str, object]]:
+        """Status and JSON body for a GET of `path` carrying `presented_key`."""
+        if path == HEALTH_PATH:
+            return 200, {"status": "ok", "key_loaded": self.key.value is not None}
+        video = VIDEO_PATH.match(path)
+        if path != BACKLOG_PATH and not video:
+            return 404, {"detail": "Not found."}
+        if refused := self._refused(presented_key):
+            return refused
+        if video:
+            found = self.store.video(int(video.group(1)))
+            return (200, found) if found else (404, {"detail": "No such video."})
         return 200, {"backlog": self.store.backlog_count()}
+
+    def answer_post(self, path: str, presented_key: str | None,
+                    body: Any) -> tuple[int, dict[str, object]]:
+        """Status and JSON body for a POST of `body` (parsed JSON) to `path`."""
+        moving = VIDEO_STATUS_PATH.match(path)
+        if path != UPLOAD_PATH and not moving:
+            return 404, {"detail": "Not found."}
+        if refused := self._refused(presented_key):
+            return refused
+        if not isinstance(body, dict):
+            return 400, {"detail": "The body must be a JSON object."}
+        if moving:
+            return self._move(int(moving.group(1)), body.get("status"))
+        return self._upload(body.get("title"))
+
+    def _move(self, video_id: int, status: object) -> tuple[int, dict[str, object]]:
+        if status not in WORKER_MOVES:
+            return 400, {"detail": f"status must be one of {', '.join(WORKER_MOVES)}."}
+        moved, now = self.store.move(video_id, str(status))
+        if now is None:
+            return 404, {"detail": "No such video."}
+        if not moved:
+            return 409, {"id": video_id, "status": now,
+                         "detail": f"A video {now} cannot become {status}."}
+        return 200, {"id": video_id, "status": status}
+
+    def _upload(self, title: object) -> tuple[int, dict[str, object]]:
+        if self.dispatcher is None:
+            return 503, {"detail": "no dispatch parameter: this API was started without "
+                                   "--dispatch-parameter"}
+        if title is not None and (not isinstance(title, str) or len(title) > 200):
+            return 400, {"detail": "title must be a string of at most 200 characters."}
+        try:
+            dispatch = self.dispatcher.current()
+        except DispatchError as exc:
+            return 503, {"detail": str(exc)}
+        video_id = self.store.add_video(title or "upload")
+        try:
+            field, ref = self.dispatcher.send(dispatch, video_id)
+        except DispatchFailed as exc:
+            self.store.record_dispatch(video_id, dispatch.mode, None, str(exc))
+            self.log(f"video {video_id}: {exc}")
+            return 502, {"id": video_id, "mode": dispatch.mode, "status": "UPLOADED",
+                         "detail": f"{exc}; the video stays UPLOADED with this dispatch_error"}
+        self.store.record_dispatch(video_id, dispatch.mode, ref, None)
+        return 201, {"id": video_id, "mode": dispatch.mode, field: ref}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -255,6 +406,31 @@ class InternalApi:
                     status, body = api.answer(path, self.headers.get(KEY_HEADER))
                 except sqlite3.Error as exc:
                     status, body = 500, {"detail": f"database error: {exc}"}
+                self._send(status, body)
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                path = urlsplit(self.path).path
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY:
+                    self.close_connection = True
+                    self._send(400 if length < 0 else 413,
+                               {"detail": f"Content-Length must be 0 to {MAX_BODY}."})
+                    return
+                raw = self.rfile.read(length) if length else b"{}"
+                try:
+                    body = json.loads(raw)
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                    body = None
+                try:
+                    status, answer = api.answer_post(path, self.headers.get(KEY_HEADER), body)
+                except sqlite3.Error as exc:
+                    status, answer = 500, {"detail": f"database error: {exc}"}
+                self._send(status, answer)
+
+            def _send(self, status: int, body: dict[str, object]) -> None:
                 with api._answers_lock:
                     api.answers[status] += 1
                 data = json.dumps(body).encode()
@@ -301,6 +477,7 @@ def start_process(
     registry: processes.ProcessRegistry | None = None,
     name: str = "internal-api",
     timeout_s: float = 20.0,
+    dispatch_parameter: str | None = None,
 ) -> InternalApiProcess:
     """Start the CLI with the moto env and wait until it listens (it exits at start when the
     key parameter cannot be read, so listening means the key is loaded)."""
@@ -309,6 +486,8 @@ def start_process(
         sys.executable, "-m", "sandbox.internal_api", "--db", str(db), "--port", str(port),
         "--key-parameter", key_parameter, "--refresh-s", str(refresh_s),
     ]  # fmt: skip
+    if dispatch_parameter:
+        command += ["--dispatch-parameter", dispatch_parameter]
     env = {**os.environ, **aws_env}
     child = processes.launch(name, command, log_path, registry, env=env, cwd=PROJECT_ROOT)
     api = InternalApiProcess(port, child.pid, command, child)
@@ -337,6 +516,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--refresh-s", type=float, default=30.0, help="re-read the key this often (seconds)"
     )
     parser.add_argument(
+        "--dispatch-parameter",
+        help="SSM parameter naming the video path: take uploads (POST /api/v1/videos/) and "
+             "send their jobs down it",
+    )
+    parser.add_argument(
         "--allow-missing-key",
         action="store_true",
         help="start even if the parameter cannot be read yet (answers 403 until it can)",
@@ -358,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = VideoStore(args.db)
         key = KeyHolder(ssm_key_reader(args.key_parameter), f"SSM parameter {args.key_parameter}")
-        api = InternalApi(store, key, args.port, args.refresh_s, log)
+        dispatcher = aws_dispatcher(args.dispatch_parameter) if args.dispatch_parameter else None
+        api = InternalApi(store, key, args.port, args.refresh_s, log, dispatcher)
     except InternalApiError as exc:
         log(f"error: {exc}")
         return 2
@@ -371,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGHUP, lambda *_: api.request_reload())
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=api.server.shutdown).start())
-    log(f"internal API on {api.base_url} (db {args.db}, key from {args.key_parameter})")
+    log(f"internal API on {api.base_url} (db {args.db}, key from {args.key_parameter}, uploads "
+        f"{'dispatched by ' + args.dispatch_parameter if dispatcher else 'refused'})")
     try:
         api.serve_forever()
     except KeyboardInterrupt:

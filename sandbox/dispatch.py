@@ -1,0 +1,94 @@
+"""The video dispatch parameter as the sandbox reads it: which path a new video's job goes down.
+
+The program writes the SSM String parameter `/{prefix}/workers/{type}/dispatch`; the value's
+shape is components/dispatch.py's DispatchValue (parsed with its from_json). Here: finding
+the parameter's name, and reading it at most every max_age_s so a switch is seen at once.
+A missing, unreadable or malformed parameter is a DispatchError naming why, never a guess.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from components.dispatch import DispatchError as ValueShapeError
+from components.dispatch import DispatchValue
+
+Dispatch = DispatchValue
+DEFAULT_WORKER_TYPE = "video"
+
+
+class DispatchError(RuntimeError):
+    """No usable dispatch parameter; the message says why (missing, unreadable, malformed)."""
+
+
+def parse(text: str, source: str = "the dispatch parameter") -> Dispatch:
+    try:
+        return DispatchValue.from_json(text)
+    except (ValueShapeError, TypeError) as exc:
+        raise DispatchError(f"{source}: {exc}") from None
+
+
+def parameter_name(outputs: Mapping[str, Any]) -> str:
+    """The parameter's name: the stack output's `dispatch.parameter` when the program exports
+    it, else the program's naming rule next to the key parameter (`/{prefix}/workers/...`)."""
+    academy = outputs.get("academy", outputs)
+    exported = (academy.get("dispatch") or {}).get("parameter")
+    if isinstance(exported, str) and exported:
+        return exported
+    worker_type = next((wt for wt, spec in academy["worker_types"].items()
+                        if spec.get("backlog_source") == "api"), DEFAULT_WORKER_TYPE)
+    return name_beside_key(academy["publisher"]["key_parameter"], worker_type)
+
+
+def name_beside_key(key_parameter: str, worker_type: str = DEFAULT_WORKER_TYPE) -> str:
+    """`/{prefix}/workers/internal-api-key` -> `/{prefix}/workers/{worker_type}/dispatch`."""
+    return f"{key_parameter.rsplit('/', 1)[0]}/{worker_type}/dispatch"
+
+
+def ssm_reader(ssm: Any, name: str) -> Callable[[], str | None]:
+    """Reads the parameter's value; None when it does not exist (not deployed yet)."""
+
+    def read() -> str | None:
+        try:
+            return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        except ssm.exceptions.ParameterNotFound:
+            return None
+
+    return read
+
+
+class DispatchReader:
+    """The current dispatch, read again when older than max_age_s, so a switch is seen at once."""
+
+    def __init__(self, read: Callable[[], str | None], name: str, max_age_s: float = 1.0) -> None:
+        self._read, self.name, self.max_age_s = read, name, max_age_s
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._value: Dispatch | DispatchError = DispatchError("not read yet")
+
+    def current(self) -> Dispatch:
+        """The dispatch, or DispatchError (missing, unreadable, malformed): never a guess."""
+        with self._lock:
+            if time.monotonic() - self._at >= self.max_age_s:
+                self._value = self._fetch()
+                self._at = time.monotonic()
+            value = self._value
+        if isinstance(value, DispatchError):
+            raise value
+        return value
+
+    def _fetch(self) -> Dispatch | DispatchError:
+        try:
+            text = self._read()
+        except Exception as exc:  # noqa: BLE001 - reported as the reason, never guessed around
+            return DispatchError(f"cannot read the dispatch parameter {self.name}: "
+                                 f"{type(exc).__name__}: {exc}")
+        if text is None:
+            return DispatchError(f"no dispatch parameter {self.name}")
+        try:
+            return parse(text, f"the dispatch parameter {self.name}")
+        except DispatchError as exc:
+            return exc
