@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = "lambda/queue_depth"
 ARCHIVE_PATH = ROOT / ".build" / "queue_depth.zip"
 LOG_RETENTION_DAYS = 14
+# The role's one inline policy, by a name of its own: verify judges any other policy on the role
+# (inline or attached) a leftover that still grants something.
+POLICY_NAME = "publish-backlog"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-policy",
             aws.iam.RolePolicyArgs(
+                name=POLICY_NAME,
                 role=self.role.id,
                 policy=pulumi.Output.json_dumps({
                     "Version": "2012-10-17",
@@ -224,4 +228,6 @@ class BacklogPublisher(pulumi.ComponentResource):
             errors_alarm=self.errors_alarm.name,  # type: ignore[arg-type]
             source_dir=SOURCE_DIR,
             environment=self.environment,  # names and values, never the key itself
+            inline_policies=[POLICY_NAME],
+            managed_policy_arns=[],
         )

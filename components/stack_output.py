@@ -111,6 +111,9 @@ class Publisher:
     errors_alarm: str
     source_dir: str
     environment: dict[str, str]  # the function's declared environment (no secret in it)
+    # What the stack grants its role: any other policy there is a leftover verify fails on.
+    inline_policies: list[str] = dataclasses.field(default_factory=list)
+    managed_policy_arns: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)

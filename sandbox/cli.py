@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                     help="a stack setting over the base stack's (JSON values parsed), e.g. "
                          "workerTypes='[\"ai\",\"messaging\",\"video\",\"thumbnail\"]'")
+    up.add_argument("--legacy", action="store_true",
+                    help="instead of deploying the stack, make the account the PowerShell "
+                         "scripts left (then `python -m sandbox adopt`)")
+    sub.add_parser("adopt", help="after `up --legacy`: verify adopt, then rehearse `pulumi import "
+                                 "--file` and `pulumi up` (adopted resources updated, the rest "
+                                 "created)")
     sub.add_parser("down", help="stop every process the sandbox started")
     status = sub.add_parser("status", help="what runs where, latest datapoints, API answers")
     status.add_argument("--json", action="store_true")
@@ -51,15 +57,30 @@ def print_status(report: dict[str, Any]) -> None:
     if not report.get("running") and "mode" not in report:
         out.write("  the sandbox is not running\n")
         return
+    if report.get("legacy"):
+        out.write(f"  mode          {report['mode']}, an old account (the PowerShell scripts' "
+                  "state); no stack deployed yet: `python -m sandbox adopt` takes it over\n"
+                  f"  AWS endpoint  {report['aws_endpoint']}  (source .sandbox/env)\n"
+                  f"  PUBLIC        {report['public_base_url']}  (nginx)\n"
+                  f"  LOCAL         {report['local_base_url']}  (the internal API, on the host)\n"
+                  "  the old account holds:\n")
+        for line in report["resources"]["legacy"]:
+            out.write(f"                  {line}\n")
+        for side, (code, body) in report["internal_api"].items():
+            out.write(f"  internal API {side:<6} {code} {body[:80]}\n")
+        return
     out.write(f"  mode          {report['mode']}\n"
               f"  AWS endpoint  {report['aws_endpoint']}  (source .sandbox/env)\n"
               f"  API host      ssh {report['api_host_ssh']}\n"
               f"  PUBLIC        {report['public_base_url']}  (nginx)\n"
               f"  LOCAL         {report['local_base_url']}  (the internal API, on the host)\n")
-    created = report["resources"]["created"]
-    out.write(f"  resources     {sum(created.values())} created in moto:\n")
-    for typ, count in sorted(created.items()):
-        out.write(f"                  {count:>2} {typ}\n")
+    for verb in ("adopted", "created"):
+        found = report["resources"].get(verb) or {}
+        if verb == "adopted" and not found:
+            continue
+        out.write(f"  resources     {sum(found.values())} {verb} in moto:\n")
+        for typ, count in sorted(found.items()):
+            out.write(f"                  {count:>2} {typ}\n")
     if report["resources"]["not_created"]:
         out.write("  not created (the emulator has no API for them; the sandbox runs the "
                   "association's document over SSH itself): "
@@ -118,11 +139,28 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             sys.stderr.write(f"python -m sandbox up: {exc}\n")
             return EXIT_USAGE
-        info = stack.up(stack.UpOptions(mode=args.mode, hosts=args.hosts, settings=settings),
-                        args.dir)
-        sys.stdout.write(f"sandbox up ({info['mode']} mode) in {info['timings_s']['total']} s; "
+        info = stack.up(stack.UpOptions(mode=args.mode, hosts=args.hosts, settings=settings,
+                                        legacy=args.legacy), args.dir)
+        what = "an old account, no stack yet" if args.legacy else f"{info['mode']} mode"
+        sys.stdout.write(f"sandbox up ({what}) in {info['timings_s']['total']} s; "
                          "`python -m sandbox status` shows it, `source .sandbox/env` reaches "
                          "its AWS\n")
+        if args.legacy:
+            sys.stdout.write("next: `python -m verify adopt --stack sandbox --import-file F` "
+                             "shows what adoption finds; `python -m sandbox adopt` does it\n")
+        return 0
+    if args.command == "adopt":
+        from sandbox import adoption
+
+        try:
+            done = adoption.adopt(args.dir)
+        except adoption.AdoptionRefused as exc:
+            sys.stderr.write(f"sandbox adopt: {exc}\n")
+            return EXIT_FAILED
+        sys.stdout.write(f"\nsandbox adopt: {done['adopted']} adopted (taken over by id and "
+                         f"updated), {done['created']} created, in {done['timings_s']['total']} "
+                         "s. The leftovers above are still there: `python -m verify all --stack "
+                         "sandbox` names those that matter; run their commands to remove them\n")
         return 0
     if args.command == "down":
         report = stack.down(args.dir)

@@ -127,10 +127,15 @@ def delivery_script(env: Mapping[str, str], outputs: Mapping[str, Any]) -> str:
 
 
 def deliver(env: Mapping[str, str], outputs: Mapping[str, Any], ssh: SshEndpoint) -> CommandResult:
-    """Runs the delivery script on the API host over SSH, as SSM would on a real host."""
+    """Runs the deployed document's script on the API host over SSH, as SSM would."""
+    return run_delivery(delivery_script(env, outputs), ssh)
+
+
+def run_delivery(script: str, ssh: SshEndpoint) -> CommandResult:
+    """Runs a delivery script on the API host over SSH, as SSM would on a real host."""
     transport = ssh_transport(ssh)
     try:
-        return transport.run("sh -s", timeout=30, stdin=delivery_script(env, outputs))
+        return transport.run("sh -s", timeout=30, stdin=script)
     finally:
         transport.close()
 

@@ -6,7 +6,8 @@ VideoQueueDepthTotal at TargetValue 1; `QueueDepthTargetTracking` on Academy/Wor
 QueueDepth), the publisher under its old role `academy-lambda` (which could set capacity and
 write SSM) with the old mode flags in its environment, its schedule, the zero-since and env
 parameters and, for video on Batch, the compute environment, job queue, job definition and
-log group. Nothing here decides anything: `verify adopt` finds it as it would in AWS.
+log group, and the alarm that woke video on the old QueueDepth metric. Nothing here decides
+anything: `verify adopt` finds it as it would in AWS.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class LegacyNames:
     @property
     def old_role(self) -> str:
         return f"{self.prefix}-lambda"
+
+    @property
+    def wake_alarm(self) -> str:
+        return f"{self.prefix}-{self.batch_type}-queue-wake"
 
     @property
     def schedule(self) -> str:
@@ -154,6 +159,13 @@ def create(client: Client, names: LegacyNames, subnet: str, security_group: str,
     events.put_targets(Rule=names.schedule,
                        Targets=[{"Id": "queue-depth", "Arn": function["FunctionArn"]}])
     made.append(f"lambda {names.function} (role {names.old_role}, schedule {names.schedule})")
+    # The old publisher's metric for the video queue, and the alarm that woke video on it.
+    client("cloudwatch").put_metric_alarm(
+        AlarmName=names.wake_alarm, Namespace="Academy/Workers", MetricName="QueueDepth",
+        Dimensions=[{"Name": "WorkerType", "Value": labels[names.batch_type]}],
+        Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+    made.append(f"alarm {names.wake_alarm} on Academy/Workers QueueDepth")
 
     ssm = client("ssm")
     ssm.put_parameter(Name=f"/{names.prefix}/workers/video/zero_since_epoch", Type="String",

@@ -25,6 +25,7 @@ group that does not exist), alarms (start OK, never evaluated), Batch job-state 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -180,6 +181,133 @@ def _sqs_value(value: Any) -> str:
     return str(_num(value))
 
 
+def _queue_attributes(i: Inputs) -> dict[str, str]:
+    """A queue's declared attributes, as SQS names them."""
+    mapping = {
+        "visibilityTimeoutSeconds": "VisibilityTimeout",
+        "messageRetentionSeconds": "MessageRetentionPeriod",
+        "delaySeconds": "DelaySeconds",
+        "maxMessageSize": "MaximumMessageSize",
+        "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+        "redrivePolicy": "RedrivePolicy",
+        "redriveAllowPolicy": "RedriveAllowPolicy",
+        "policy": "Policy",
+        "kmsMasterKeyId": "KmsMasterKeyId",
+        "kmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
+        "sqsManagedSseEnabled": "SqsManagedSseEnabled",
+        "fifoQueue": "FifoQueue",
+        "contentBasedDeduplication": "ContentBasedDeduplication",
+        "deduplicationScope": "DeduplicationScope",
+        "fifoThroughputLimit": "FifoThroughputLimit",
+    }
+    return {aws: _sqs_value(i[key]) for key, aws in mapping.items() if i.get(key) is not None}
+
+
+def _function_outputs(fn: Mapping[str, Any], name: str, i: Inputs, region: str) -> dict[str, Any]:
+    """A function's outputs from Lambda's answer (create or update)."""
+    arn, version = fn["FunctionArn"], fn.get("Version", "$LATEST")
+    invoke_arn = (
+        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+    )
+    outputs = {
+        "arn": arn,
+        "name": name,
+        "invokeArn": invoke_arn,
+        "qualifiedArn": f"{arn}:{version}",
+        "qualifiedInvokeArn": invoke_arn.replace(arn, f"{arn}:{version}"),
+        "codeSha256": fn["CodeSha256"],
+        "sourceCodeSize": fn["CodeSize"],
+        "version": version,
+        "lastModified": fn["LastModified"],
+        "architectures": fn.get("Architectures", ["x86_64"]),
+        "id": name,
+    }
+    if not i.get("sourceCodeHash"):
+        outputs["sourceCodeHash"] = fn["CodeSha256"]
+    return outputs
+
+
+def _group_settings(name: str, i: Inputs) -> dict[str, Any]:
+    """What CreateAutoScalingGroup and UpdateAutoScalingGroup share, from the declaration."""
+    launch_template = None
+    if i.get("launchTemplate"):
+        lt = i["launchTemplate"]
+        launch_template = _kwargs(
+            LaunchTemplateId=lt.get("id"),
+            LaunchTemplateName=None if lt.get("id") else lt.get("name"),
+            Version=lt.get("version"),
+        )
+    mixed = None
+    if i.get("mixedInstancesPolicy"):
+        mixed = _pascal(i["mixedInstancesPolicy"])
+        spec = mixed.get("LaunchTemplate", {}).get("LaunchTemplateSpecification", {})
+        if spec.get("LaunchTemplateId"):
+            spec.pop("LaunchTemplateName", None)
+    return _kwargs(
+        AutoScalingGroupName=name,
+        MinSize=i["minSize"],
+        MaxSize=i["maxSize"],
+        DesiredCapacity=i.get("desiredCapacity"),
+        LaunchTemplate=launch_template,
+        MixedInstancesPolicy=mixed,
+        VPCZoneIdentifier=",".join(i["vpcZoneIdentifiers"]) if i.get("vpcZoneIdentifiers")
+        else None,
+        HealthCheckType=i.get("healthCheckType"),
+        HealthCheckGracePeriod=i.get("healthCheckGracePeriod"),
+        DefaultCooldown=i.get("defaultCooldown"),
+        DefaultInstanceWarmup=i.get("defaultInstanceWarmup"),
+        NewInstancesProtectedFromScaleIn=i.get("protectFromScaleIn"),
+        TerminationPolicies=i.get("terminationPolicies"),
+        CapacityRebalance=i.get("capacityRebalance"),
+        MaxInstanceLifetime=i.get("maxInstanceLifetime"),
+    )
+
+
+def _group_tags(name: str, i: Inputs) -> list[dict[str, Any]]:
+    return [
+        {
+            "Key": t["key"],
+            "Value": str(t["value"]),
+            "PropagateAtLaunch": bool(t.get("propagateAtLaunch")),
+            "ResourceId": name,
+            "ResourceType": "auto-scaling-group",
+        }
+        for t in i.get("tags") or []
+    ]
+
+
+def _template_data(i: Inputs) -> dict[str, Any]:
+    """A launch template's LaunchTemplateData, from the declaration."""
+    return _kwargs(
+        ImageId=i.get("imageId"),
+        InstanceType=i.get("instanceType"),
+        UserData=i.get("userData"),
+        KeyName=i.get("keyName"),
+        SecurityGroupIds=i.get("vpcSecurityGroupIds"),
+        SecurityGroups=i.get("securityGroupNames"),
+        EbsOptimized=(str(i["ebsOptimized"]).lower() == "true")
+        if i.get("ebsOptimized") is not None
+        else None,
+        InstanceInitiatedShutdownBehavior=i.get("instanceInitiatedShutdownBehavior"),
+        IamInstanceProfile=_pascal(i["iamInstanceProfile"])
+        if i.get("iamInstanceProfile")
+        else None,
+        MetadataOptions=_pascal(i["metadataOptions"]) if i.get("metadataOptions") else None,
+        Monitoring=_pascal(i["monitoring"]) if i.get("monitoring") else None,
+        CreditSpecification=_pascal(i["creditSpecification"])
+        if i.get("creditSpecification")
+        else None,
+        BlockDeviceMappings=_pascal(i["blockDeviceMappings"])
+        if i.get("blockDeviceMappings")
+        else None,
+        TagSpecifications=[
+            {"ResourceType": t["resourceType"], "Tags": _tag_list(t.get("tags")) or []}
+            for t in i.get("tagSpecifications") or []
+        ]
+        or None,
+    )
+
+
 def archive_bytes(code: Any, base: Path | None = None) -> bytes:
     """The zip of a Lambda `code` input: a FileArchive (zip file or directory) or AssetArchive."""
     base = base or Path.cwd()
@@ -265,7 +393,11 @@ class MotoMocks(pulumi.runtime.Mocks):
     strict: bool = True
     dependency_wait_s: float = 15.0
     code_base: Path | None = None
+    # `pulumi import --file`, rehearsed: (type, logical name) -> the id taken over. Such a
+    # resource is updated to its declaration (UPDATERS), as the first `pulumi up` would.
+    adopted_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
     created: list[CreatedResource] = field(default_factory=list)
+    adopted: list[CreatedResource] = field(default_factory=list)
     not_created: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     unhandled_calls: list[str] = field(default_factory=list)
@@ -298,7 +430,14 @@ class MotoMocks(pulumi.runtime.Mocks):
         if not args.custom or args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-id", dict(args.inputs)
         inputs = _substitute(dict(args.inputs), self.substitutions)
+        adopted_id = self.adopted_ids.get((args.typ, args.name))
         creator = CREATORS.get(args.typ)
+        if adopted_id is not None:
+            updater = UPDATERS.get(args.typ)
+            if updater is None:
+                raise MotoDeployError(f"{args.typ} '{args.name}' was imported (id {adopted_id}) "
+                                      "but the sandbox's deployer cannot update this type")
+            creator = lambda mocks, name, i: updater(mocks, name, i, adopted_id)  # noqa: E731
         if creator is None:
             with self._lock:
                 self.not_created.append((args.typ, args.name))
@@ -316,7 +455,8 @@ class MotoMocks(pulumi.runtime.Mocks):
                 self.failed.append((args.typ, args.name, reason))
             return f"{args.name}-failed", inputs
         with self._lock:
-            self.created.append(CreatedResource(args.typ, args.name, physical_id))
+            made = CreatedResource(args.typ, args.name, physical_id)
+            (self.adopted if adopted_id is not None else self.created).append(made)
         return physical_id, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -383,11 +523,15 @@ class MotoMocks(pulumi.runtime.Mocks):
         return [c for c in self.created if c.typ == typ]
 
     def summary(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for c in self.created:
-            counts[c.typ] = counts.get(c.typ, 0) + 1
+        def counts(resources: list[CreatedResource]) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for c in resources:
+                found[c.typ] = found.get(c.typ, 0) + 1
+            return found
+
         return {
-            "created": counts,
+            "created": counts(self.created),
+            "adopted": counts(self.adopted),
             "not_created": [f"{typ} {name}" for typ, name in self.not_created],
             "failed": [f"{typ} {name}: {why}" for typ, name, why in self.failed],
             "unhandled_calls": sorted(set(self.unhandled_calls)),
@@ -398,33 +542,14 @@ class MotoMocks(pulumi.runtime.Mocks):
     def _sqs_queue(self, logical: str, i: Inputs) -> Created:
         sqs = self.client("sqs")
         name = i.get("name") or _auto_name(logical) + (".fifo" if i.get("fifoQueue") else "")
-        mapping = {
-            "visibilityTimeoutSeconds": "VisibilityTimeout",
-            "messageRetentionSeconds": "MessageRetentionPeriod",
-            "delaySeconds": "DelaySeconds",
-            "maxMessageSize": "MaximumMessageSize",
-            "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
-            "redrivePolicy": "RedrivePolicy",
-            "redriveAllowPolicy": "RedriveAllowPolicy",
-            "policy": "Policy",
-            "kmsMasterKeyId": "KmsMasterKeyId",
-            "kmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
-            "sqsManagedSseEnabled": "SqsManagedSseEnabled",
-            "fifoQueue": "FifoQueue",
-            "contentBasedDeduplication": "ContentBasedDeduplication",
-            "deduplicationScope": "DeduplicationScope",
-            "fifoThroughputLimit": "FifoThroughputLimit",
-        }
-        attributes = {
-            aws: _sqs_value(i[key]) for key, aws in mapping.items() if i.get(key) is not None
-        }
-        request: dict[str, Any] = {"QueueName": name, "Attributes": attributes}
+        request: dict[str, Any] = {"QueueName": name, "Attributes": _queue_attributes(i)}
         if i.get("tags"):
             request["tags"] = {k: str(v) for k, v in i["tags"].items()}
-        url = sqs.create_queue(**request)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        return self._queue_outputs(sqs.create_queue(**request)["QueueUrl"], name)
+
+    def _queue_outputs(self, url: str, name: str) -> Created:
+        arn = self.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return url, {"url": url, "arn": arn, "name": name, "id": url}
 
     def _sqs_redrive_policy(self, logical: str, i: Inputs) -> Created:
@@ -529,26 +654,7 @@ class MotoMocks(pulumi.runtime.Mocks):
                 Tags={k: str(v) for k, v in (i.get("tags") or {}).items()} or None,
             )
         )
-        arn, version = fn["FunctionArn"], fn.get("Version", "$LATEST")
-        invoke_arn = (
-            f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
-        )
-        outputs = {
-            "arn": arn,
-            "name": name,
-            "invokeArn": invoke_arn,
-            "qualifiedArn": f"{arn}:{version}",
-            "qualifiedInvokeArn": invoke_arn.replace(arn, f"{arn}:{version}"),
-            "codeSha256": fn["CodeSha256"],
-            "sourceCodeSize": fn["CodeSize"],
-            "version": version,
-            "lastModified": fn["LastModified"],
-            "architectures": fn.get("Architectures", ["x86_64"]),
-            "id": name,
-        }
-        if not i.get("sourceCodeHash"):
-            outputs["sourceCodeHash"] = fn["CodeSha256"]
-        return name, outputs
+        return name, _function_outputs(fn, name, i, self.region)
 
     def _lambda_permission(self, logical: str, i: Inputs) -> Created:
         statement_id = i.get("statementId") or _auto_name(logical)
@@ -733,34 +839,7 @@ class MotoMocks(pulumi.runtime.Mocks):
 
     def _launch_template(self, logical: str, i: Inputs) -> Created:
         name = i.get("name") or _auto_name(logical)
-        data = _kwargs(
-            ImageId=i.get("imageId"),
-            InstanceType=i.get("instanceType"),
-            UserData=i.get("userData"),
-            KeyName=i.get("keyName"),
-            SecurityGroupIds=i.get("vpcSecurityGroupIds"),
-            SecurityGroups=i.get("securityGroupNames"),
-            EbsOptimized=(str(i["ebsOptimized"]).lower() == "true")
-            if i.get("ebsOptimized") is not None
-            else None,
-            InstanceInitiatedShutdownBehavior=i.get("instanceInitiatedShutdownBehavior"),
-            IamInstanceProfile=_pascal(i["iamInstanceProfile"])
-            if i.get("iamInstanceProfile")
-            else None,
-            MetadataOptions=_pascal(i["metadataOptions"]) if i.get("metadataOptions") else None,
-            Monitoring=_pascal(i["monitoring"]) if i.get("monitoring") else None,
-            CreditSpecification=_pascal(i["creditSpecification"])
-            if i.get("creditSpecification")
-            else None,
-            BlockDeviceMappings=_pascal(i["blockDeviceMappings"])
-            if i.get("blockDeviceMappings")
-            else None,
-            TagSpecifications=[
-                {"ResourceType": t["resourceType"], "Tags": _tag_list(t.get("tags")) or []}
-                for t in i.get("tagSpecifications") or []
-            ]
-            or None,
-        )
+        data = _template_data(i)
         tags = _tag_list(i.get("tags"))
         template = self.client("ec2").create_launch_template(
             **_kwargs(
@@ -783,30 +862,7 @@ class MotoMocks(pulumi.runtime.Mocks):
     def _autoscaling_group(self, logical: str, i: Inputs) -> Created:
         autoscaling = self.client("autoscaling")
         name = i.get("name") or _auto_name(logical)
-        launch_template = None
-        if i.get("launchTemplate"):
-            lt = i["launchTemplate"]
-            launch_template = _kwargs(
-                LaunchTemplateId=lt.get("id"),
-                LaunchTemplateName=None if lt.get("id") else lt.get("name"),
-                Version=lt.get("version"),
-            )
-        mixed = None
-        if i.get("mixedInstancesPolicy"):
-            mixed = _pascal(i["mixedInstancesPolicy"])
-            spec = mixed.get("LaunchTemplate", {}).get("LaunchTemplateSpecification", {})
-            if spec.get("LaunchTemplateId"):
-                spec.pop("LaunchTemplateName", None)
-        tags = [
-            {
-                "Key": t["key"],
-                "Value": str(t["value"]),
-                "PropagateAtLaunch": bool(t.get("propagateAtLaunch")),
-                "ResourceId": name,
-                "ResourceType": "auto-scaling-group",
-            }
-            for t in i.get("tags") or []
-        ]
+        tags = _group_tags(name, i)
         hooks = [
             _kwargs(
                 LifecycleHookName=h["name"],
@@ -820,29 +876,15 @@ class MotoMocks(pulumi.runtime.Mocks):
             for h in i.get("initialLifecycleHooks") or []
         ]
         autoscaling.create_auto_scaling_group(
-            **_kwargs(
-                AutoScalingGroupName=name,
-                MinSize=i["minSize"],
-                MaxSize=i["maxSize"],
-                DesiredCapacity=i.get("desiredCapacity"),
-                LaunchTemplate=launch_template,
-                MixedInstancesPolicy=mixed,
-                VPCZoneIdentifier=",".join(i["vpcZoneIdentifiers"])
-                if i.get("vpcZoneIdentifiers")
-                else None,
-                AvailabilityZones=i.get("availabilityZones"),
-                HealthCheckType=i.get("healthCheckType"),
-                HealthCheckGracePeriod=i.get("healthCheckGracePeriod"),
-                DefaultCooldown=i.get("defaultCooldown"),
-                DefaultInstanceWarmup=i.get("defaultInstanceWarmup"),
-                NewInstancesProtectedFromScaleIn=i.get("protectFromScaleIn"),
-                TerminationPolicies=i.get("terminationPolicies"),
-                CapacityRebalance=i.get("capacityRebalance"),
-                MaxInstanceLifetime=i.get("maxInstanceLifetime"),
-                LifecycleHookSpecificationList=hooks or None,
-                Tags=tags or None,
-            )
+            **_group_settings(name, i),
+            **_kwargs(AvailabilityZones=i.get("availabilityZones"),
+                      LifecycleHookSpecificationList=hooks or None, Tags=tags or None),
         )
+        return self._group_after(name, i)
+
+    def _group_after(self, name: str, i: Inputs) -> Created:
+        """Metrics collection and suspended processes (their own calls), then the outputs."""
+        autoscaling = self.client("autoscaling")
         if i.get("enabledMetrics"):
             autoscaling.enable_metrics_collection(
                 AutoScalingGroupName=name,
@@ -1013,6 +1055,147 @@ class MotoMocks(pulumi.runtime.Mocks):
             "id": arn,
         }
 
+    # -- updaters: an imported resource brought to its declaration, as the first `pulumi up`
+    # after `pulumi import` does (same id; the types whose create is an upsert reuse it) --
+
+    def _update_sqs_queue(self, logical: str, i: Inputs, url: str) -> Created:
+        attributes = _queue_attributes(i)
+        attributes.pop("FifoQueue", None)  # fixed at creation (verify adopt refuses a change)
+        self.client("sqs").set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        if i.get("tags"):
+            self.client("sqs").tag_queue(QueueUrl=url, Tags={k: str(v) for k, v in
+                                                              i["tags"].items()})
+        return self._queue_outputs(url, i.get("name") or url.rsplit("/", 1)[-1])
+
+    def _update_iam_role(self, logical: str, i: Inputs, name: str) -> Created:
+        iam = self.client("iam")
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=i["assumeRolePolicy"])
+        if i.get("description") is not None or i.get("maxSessionDuration") is not None:
+            iam.update_role(**_kwargs(RoleName=name, Description=i.get("description"),
+                                      MaxSessionDuration=i.get("maxSessionDuration")))
+        for arn in i.get("managedPolicyArns") or []:
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        for inline in i.get("inlinePolicies") or []:
+            if inline.get("name") and inline.get("policy"):
+                iam.put_role_policy(RoleName=name, PolicyName=inline["name"],
+                                    PolicyDocument=inline["policy"])
+        role = iam.get_role(RoleName=name)["Role"]
+        return name, {"arn": role["Arn"], "name": name, "uniqueId": role["RoleId"],
+                      "createDate": role["CreateDate"].isoformat(), "id": name}
+
+    def _update_instance_profile(self, logical: str, i: Inputs, name: str) -> Created:
+        iam = self.client("iam")
+        profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+        for role in profile.get("Roles", []):
+            if role["RoleName"] != i.get("role"):
+                iam.remove_role_from_instance_profile(InstanceProfileName=name,
+                                                      RoleName=role["RoleName"])
+        if i.get("role") and i["role"] not in {r["RoleName"] for r in profile.get("Roles", [])}:
+            iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=i["role"])
+        return name, {"arn": profile["Arn"], "name": name,
+                      "uniqueId": profile["InstanceProfileId"],
+                      "createDate": profile["CreateDate"].isoformat(), "id": name}
+
+    def _update_lambda_function(self, logical: str, i: Inputs, name: str) -> Created:
+        lam = self.client("lambda")
+        env_vars = (i.get("environment") or {}).get("variables") or {}
+        lam.update_function_configuration(**_kwargs(
+            FunctionName=name, Role=i["role"], Handler=i.get("handler"),
+            Runtime=i.get("runtime"), Description=i.get("description"),
+            Timeout=i.get("timeout"), MemorySize=i.get("memorySize"),
+            Environment={"Variables": env_vars}, Layers=i.get("layers")))
+        fn = lam.update_function_code(**_kwargs(
+            FunctionName=name, ZipFile=archive_bytes(i["code"], self.code_base),
+            Architectures=i.get("architectures"), Publish=i.get("publish")))
+        return name, _function_outputs(fn, name, i, self.region)
+
+    def _update_lambda_permission(self, logical: str, i: Inputs, statement_id: str) -> Created:
+        with contextlib.suppress(ClientError):  # already gone: add it as declared
+            self.client("lambda").remove_permission(FunctionName=i["function"],
+                                                    StatementId=statement_id)
+        return self._lambda_permission(logical, {**i, "statementId": statement_id})
+
+    def _update_ssm_parameter(self, logical: str, i: Inputs, name: str) -> Created:
+        return self._ssm_parameter(logical, {**i, "name": name, "overwrite": True})
+
+    def _update_ssm_document(self, logical: str, i: Inputs, name: str) -> Created:
+        ssm = self.client("ssm")
+        try:
+            doc = ssm.update_document(**_kwargs(
+                Name=name, Content=i["content"], DocumentVersion="$LATEST",
+                DocumentFormat=i.get("documentFormat") or "JSON"))["DocumentDescription"]
+            ssm.update_document_default_version(Name=name,
+                                                DocumentVersion=doc["DocumentVersion"])
+        except ClientError as exc:
+            if "DuplicateDocumentContent" not in str(exc):
+                raise
+        doc = ssm.describe_document(Name=name)["Document"]
+        return name, {"arn": f"arn:aws:ssm:{self.region}:{self.account}:document/{name}",
+                      "name": name, "hash": doc.get("Hash"), "hashType": doc.get("HashType"),
+                      "latestVersion": doc.get("LatestVersion"),
+                      "defaultVersion": doc.get("DefaultVersion"),
+                      "documentVersion": doc.get("DocumentVersion"), "status": doc.get("Status"),
+                      "owner": doc.get("Owner"), "schemaVersion": doc.get("SchemaVersion"),
+                      "platformTypes": doc.get("PlatformTypes", []), "id": name}
+
+    def _update_log_group(self, logical: str, i: Inputs, name: str) -> Created:
+        logs = self.client("logs")
+        if i.get("retentionInDays"):
+            logs.put_retention_policy(logGroupName=name, retentionInDays=_num(i["retentionInDays"]))
+        else:
+            logs.delete_retention_policy(logGroupName=name)
+        groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        arn = next(g["arn"] for g in groups if g["logGroupName"] == name)
+        return name, {"arn": arn.removesuffix(":*"), "name": name, "id": name}
+
+    def _update_launch_template(self, logical: str, i: Inputs, template_id: str) -> Created:
+        ec2 = self.client("ec2")
+        version = ec2.create_launch_template_version(
+            LaunchTemplateId=template_id, LaunchTemplateData=_template_data(i))[
+            "LaunchTemplateVersion"]["VersionNumber"]
+        template = ec2.modify_launch_template(
+            LaunchTemplateId=template_id, DefaultVersion=str(version))["LaunchTemplate"]
+        return template_id, {
+            "arn": f"arn:aws:ec2:{self.region}:{self.account}:launch-template/{template_id}",
+            "name": template["LaunchTemplateName"], "latestVersion": version,
+            "defaultVersion": version, "id": template_id}
+
+    def _update_autoscaling_group(self, logical: str, i: Inputs, name: str) -> Created:
+        autoscaling = self.client("autoscaling")
+        autoscaling.update_auto_scaling_group(**_group_settings(name, i))
+        if i.get("tags"):
+            autoscaling.create_or_update_tags(Tags=_group_tags(name, i))
+        return self._group_after(name, i)
+
+    def _update_batch_compute_environment(self, logical: str, i: Inputs, name: str) -> Created:
+        batch = self.client("batch")
+        resources = _camel_keys(i.get("computeResources") or {}, {
+            "maxVcpus": "maxvCpus", "minVcpus": "minvCpus", "desiredVcpus": "desiredvCpus"})
+        # What UpdateComputeEnvironment takes; moto 5.2.5 accepts and ignores all of it.
+        updatable = {k: v for k, v in resources.items() if k in (
+            "minvCpus", "maxvCpus", "desiredvCpus", "subnets", "securityGroupIds",
+            "instanceTypes", "instanceRole", "tags", "allocationStrategy", "bidPercentage")}
+        batch.update_compute_environment(**_kwargs(
+            computeEnvironment=name, state=i.get("state"), serviceRole=i.get("serviceRole"),
+            computeResources=updatable or None))
+        env = batch.describe_compute_environments(computeEnvironments=[name])[
+            "computeEnvironments"][0]
+        return name, {"arn": env["computeEnvironmentArn"], "name": name,
+                      "ecsClusterArn": env.get("ecsClusterArn"), "status": env.get("status"),
+                      "statusReason": env.get("statusReason", ""), "state": env.get("state"),
+                      "id": name}
+
+    def _update_batch_job_queue(self, logical: str, i: Inputs, arn: str) -> Created:
+        orders = [{"order": _num(o["order"]), "computeEnvironment": o["computeEnvironment"]}
+                  for o in i.get("computeEnvironmentOrders") or []]
+        self.client("batch").update_job_queue(**_kwargs(
+            jobQueue=arn, state=i.get("state") or "ENABLED", priority=i["priority"],
+            computeEnvironmentOrder=orders or None,
+            schedulingPolicyArn=i.get("schedulingPolicyArn"),
+            jobStateTimeLimitActions=_camel_keys(i["jobStateTimeLimitActions"])
+            if i.get("jobStateTimeLimitActions") else None))
+        return arn, {"arn": arn, "name": i.get("name") or arn.rsplit("/", 1)[-1], "id": arn}
+
 
 def _float_or_none(value: Any) -> float | None:
     if value is None or value == "":
@@ -1046,3 +1229,38 @@ CREATORS: dict[str, Callable[[MotoMocks, str, Inputs], Created]] = {
 }
 # moto 5.2.5 has no SSM associations (CreateAssociation is not implemented): listed as not created.
 CREATED_TYPES = frozenset(CREATORS)
+
+Updater = Callable[[MotoMocks, str, Inputs, str], Created]
+
+
+def _upsert(creator: Callable[[MotoMocks, str, Inputs], Created]) -> Updater:
+    """A type whose create call is an upsert (Put*, Attach*, Register* a new revision)."""
+    return lambda mocks, logical, i, _id: creator(mocks, logical, i)
+
+
+UPDATERS: dict[str, Updater] = {
+    "aws:sqs/queue:Queue": MotoMocks._update_sqs_queue,
+    "aws:sqs/redrivePolicy:RedrivePolicy": _upsert(MotoMocks._sqs_redrive_policy),
+    "aws:iam/role:Role": MotoMocks._update_iam_role,
+    "aws:iam/rolePolicy:RolePolicy": _upsert(MotoMocks._iam_role_policy),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+        _upsert(MotoMocks._iam_role_policy_attachment),
+    "aws:iam/instanceProfile:InstanceProfile": MotoMocks._update_instance_profile,
+    "aws:lambda/function:Function": MotoMocks._update_lambda_function,
+    "aws:lambda/permission:Permission": MotoMocks._update_lambda_permission,
+    "aws:ssm/parameter:Parameter": MotoMocks._update_ssm_parameter,
+    "aws:ssm/document:Document": MotoMocks._update_ssm_document,
+    "aws:cloudwatch/eventRule:EventRule": _upsert(MotoMocks._event_rule),
+    "aws:cloudwatch/eventTarget:EventTarget": _upsert(MotoMocks._event_target),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _upsert(MotoMocks._metric_alarm),
+    "aws:cloudwatch/logGroup:LogGroup": MotoMocks._update_log_group,
+    "aws:ec2/launchTemplate:LaunchTemplate": MotoMocks._update_launch_template,
+    "aws:autoscaling/group:Group": MotoMocks._update_autoscaling_group,
+    "aws:autoscaling/policy:Policy": _upsert(MotoMocks._autoscaling_policy),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": _upsert(MotoMocks._lifecycle_hook),
+    "aws:batch/computeEnvironment:ComputeEnvironment":
+        MotoMocks._update_batch_compute_environment,
+    "aws:batch/jobQueue:JobQueue": MotoMocks._update_batch_job_queue,
+    # A job definition is never changed in place: the update registers a new revision.
+    "aws:batch/jobDefinition:JobDefinition": _upsert(MotoMocks._batch_job_definition),
+}

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sandbox import deployment, moto_server, nginx_server, sshd_server
+from sandbox import adoption, deployment, moto_server, nginx_server, sshd_server
 from sandbox.internal_api import VideoStore
 from sandbox.moto_mocks import MotoMocks
 from sandbox.ports import free_port, wait_for_port
@@ -43,6 +43,7 @@ class UpOptions:
     hosts: int = 1
     schedule_every_s: float = SCHEDULE_EVERY_S
     settings: Mapping[str, Any] = field(default_factory=dict)  # `up --set KEY=VALUE`
+    legacy: bool = False  # `up --legacy`: the PowerShell-era account, no stack deployed yet
 
 
 def _say(line: str) -> None:
@@ -93,7 +94,9 @@ def up(options: UpOptions, state_dir: Path | None = None) -> dict[str, Any]:
     with up_lock(state.lock_file):
         registry.ensure_not_running()
         for stale in (state.outputs_file, state.stack_env_file, state.root / "sandbox.json",
-                      state.root / "faults.json", state.db_path, state.root / "schedule.json"):
+                      state.root / "faults.json", state.db_path, state.root / "schedule.json",
+                      state.stack_dir / adoption.CONFIG_FILE,
+                      state.stack_dir / adoption.IMPORT_FILE):
             stale.unlink(missing_ok=True)
         try:
             return _bring_up(options, state, registry)
@@ -130,31 +133,40 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
     mocks = MotoMocks(env)
     config = deployment.sandbox_config(options.mode, addresses, nginx_files, mocks, key,
                                        options.settings)
-    outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
-    deployment.write_json(state.outputs_file, outputs)  # saved as the stack `sandbox`
-    academy = outputs["academy"]
-
     store = VideoStore(state.db_path)
     backlog = seed_videos(store)
+    if options.legacy:
+        made = step("the PowerShell-era account (no stack deployed)",
+                    lambda: adoption.make_legacy_account(mocks, config, key))
+        adoption.save_config(state.stack_dir, config)  # what `verify adopt --stack sandbox` reads
+        key_parameter = adoption.key_parameter_name(config)
+        deployed: dict[str, Any] = {"legacy": made}
+    else:
+        outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
+        deployment.write_json(state.outputs_file, outputs)  # saved as the stack `sandbox`
+        key_parameter = outputs["academy"]["publisher"]["key_parameter"]
+        deployed = mocks.summary()
     step("internal API (SQLite)", lambda: _start_internal_api(
-        state, registry, env, addresses.api_port, academy["publisher"]["key_parameter"]))
+        state, registry, env, addresses.api_port, key_parameter))
     step("proxy (nginx)", lambda: _start_nginx(state, registry, nginx_files, addresses))
+    # Before the stack exists the same document script runs, rendered from the settings.
+    script = (adoption.rendered_delivery_script(config) if options.legacy
+              else deployment.delivery_script(env, outputs))
     delivered = step("deliver the nginx config over SSH",
-                     lambda: deployment.deliver(env, outputs, ssh))
+                     lambda: deployment.run_delivery(script, ssh))
     if delivered.rc != 0:
         raise SandboxError(f"the delivery script failed on the API host (exit {delivered.rc}): "
                            f"{delivered.stderr.strip() or delivered.stdout.strip()}")
-    queues = seed_queues(aws_client(state, "sqs"), outputs)
-    step("schedule (the publisher every few seconds)", lambda: registry.spawn(
-        "schedule",
-        [sys.executable, "-m", "sandbox.scheduler", "--function",
-         academy["publisher"]["function_name"], "--every", str(options.schedule_every_s),
-         "--state", str(state.root / "schedule.json")],
-        state.log_path("schedule"), env={**_base_env(), **env}, cwd=PROJECT_ROOT))
-    step("first datapoints", lambda: _wait_for_schedule(state))
+    if options.legacy:
+        queues = adoption.seed_legacy_queues(aws_client(state, "sqs"), config)
+    else:
+        queues = seed_queues(aws_client(state, "sqs"), outputs)
+        start_schedule(state, registry, env, outputs, options.schedule_every_s, step)
 
     info = {
         "mode": options.mode,
+        "legacy": options.legacy,
+        "schedule_every_s": options.schedule_every_s,
         "hosts": options.hosts,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "aws_endpoint": moto.endpoint_url,
@@ -164,13 +176,26 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
                 "key_path": str(ssh.key_path), "known_hosts_path": str(ssh.known_hosts_path)},
         "nginx": {"root": str(nginx_files.root), "site": str(nginx_files.site),
                   "reload_command": nginx_files.reload_command},
-        "deployment": mocks.summary(),
+        "deployment": deployed,
         "seed": {"video_backlog": backlog, "videos": store.counts(), "queues": queues},
         "delivery": delivered.stdout.strip().splitlines()[-1:] if delivered.stdout else [],
         "timings_s": {**timings, "total": round(time.monotonic() - started, 2)},
     }
     deployment.write_json(state.root / "sandbox.json", info)
     return info
+
+
+def start_schedule(state: SandboxState, registry: ProcessRegistry, env: Mapping[str, str],
+                   outputs: Mapping[str, Any], every_s: float,
+                   step: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """The publisher every few seconds (moto's EventBridge never fires), then its first run."""
+    function = outputs["academy"]["publisher"]["function_name"]
+    step("schedule (the publisher every few seconds)", lambda: registry.spawn(
+        "schedule",
+        [sys.executable, "-m", "sandbox.scheduler", "--function", function,
+         "--every", str(every_s), "--state", str(state.root / "schedule.json")],
+        state.log_path("schedule"), env={**_base_env(), **env}, cwd=PROJECT_ROOT))
+    step("first datapoints", lambda: _wait_for_schedule(state))
 
 
 def _base_env() -> dict[str, str]:
@@ -300,6 +325,8 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
         result["running"] = False
         return result
     info = load_info(state)
+    if info.get("legacy"):
+        return _legacy_status(state, info, result, len(live) == len(records))
     outputs = load_outputs(state)
     key = internal_key(state, outputs)
     schedule_path = state.root / "schedule.json"
@@ -324,6 +351,28 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
     masker = Masker()
     masker.add(key)
     return masked(result, masker)  # the publisher's last answer may quote the API's body too
+
+
+def _legacy_status(state: SandboxState, info: Mapping[str, Any], result: dict[str, Any],
+                   running: bool) -> dict[str, Any]:
+    """An old account and no stack: what it holds, and the API answering with the key the
+    sandbox put where the stack will look for it."""
+    ssm = aws_client(state, "ssm")
+    config = json.loads((state.stack_dir / adoption.CONFIG_FILE).read_text())
+    key = ssm.get_parameter(Name=adoption.key_parameter_name(config),
+                            WithDecryption=True)["Parameter"]["Value"]
+    result.update({
+        "running": running, "legacy": True, "stack_deployed": False, "mode": info["mode"],
+        "aws_endpoint": info["aws_endpoint"], "public_base_url": info["public_base_url"],
+        "local_base_url": info["local_base_url"], "resources": info["deployment"],
+        "internal_api": {
+            "LOCAL": local_answer(info, info["local_base_url"], key),
+            "PUBLIC": public_answer(info["public_base_url"], key),
+        },
+    })
+    masker = Masker()
+    masker.add(key)
+    return masked(result, masker)
 
 
 def masked(value: Any, masker: Masker) -> Any:

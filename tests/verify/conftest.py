@@ -316,7 +316,7 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
         mode="asg", region=REGION, worker_types=worker_types,
         publisher=Publisher(FUNCTION, PUBLISHER_ROLE, code_sha256(archive), KEY_PARAMETER, RULE,
                             errors_alarm="", source_dir="lambda/queue_depth",
-                            environment=environment),
+                            environment=environment, inline_policies=["publish"]),
         batch=None,
         api=Api(public_url, local_url, host_tag=None, hosts=[],
                 nginx=Nginx("/nonexistent", "0" * 64, "nginx -t", "nginx -s reload", "", [])),

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from components.stack_output import StackOutput
-from verify.checks import api, batch, metric, nginx, publisher, queues, scaling
+from verify.checks import api, batch, leftovers, metric, nginx, publisher, queues, scaling
 from verify.context import CheckContext, Task
 
 
@@ -42,6 +42,7 @@ CHECKS: dict[str, CheckSpec] = {
                            "deployed code/env/schedule of the publisher; no recent errors"),
     "queues": CheckSpec("queues", queues.tasks, _always,
                         "visibility covers the longest job; redrive; DLQs empty"),
+    "leftovers": CheckSpec("leftovers", leftovers.tasks, _always, leftovers.ABOUT),
     "batch": CheckSpec("batch", batch.tasks, _batch_mode,
                        "Batch CE, job queue, job definition (batch mode); --canary submits a job"),
 }
