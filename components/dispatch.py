@@ -1,7 +1,8 @@
 """Where new work of the Batch-capable worker type goes: the dispatch parameter's value.
 
-The program writes it to an SSM String parameter (its name: `BatchSettings.dispatch_parameter
-_name`, in the stack output as `dispatch.parameter`); the API reads it before it sends a job.
+The program writes it to an SSM String parameter (its name:
+`BatchSettings.dispatch_parameter_name`, in the stack output as `dispatch.parameter`); the API
+reads it before it sends a job.
 This module is the one definition of the value's shape; stdlib only, so verify, the sandbox
 and its internal API import it too. docs/CONTRACTS.md shows `document_examples()` (a test
 keeps the two equal).
