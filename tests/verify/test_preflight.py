@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from sandbox import moto_server
+from sandbox.batch_runner import BatchRunnerClient
 from sandbox.ports import free_port
+from tests.verify.batch_jobs import (  # noqa: F401 (emulator: the module's fixture)
+    EMULATED,
+    emulator,
+    hold_jobs,
+    hold_jobs_in_process,
+)
 from verify import cli
 from verify.probes.work import IN_FLIGHT_STATUSES
 
@@ -78,14 +86,19 @@ def replaced(old: dict) -> dict:
     return {**old, "id": "", "outputs": {}}
 
 
-@pytest.fixture
-def aws(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """moto, saved as stack `test` the way the sandbox saves itself (outputs unneeded)."""
+def save_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict) -> None:
+    """Saved as stack `test` the way the sandbox saves itself (outputs unneeded)."""
     stacks = tmp_path / "stacks"
     (stacks / STACK).mkdir(parents=True)
     (stacks / STACK / "env").write_text(moto_server.render_env_file(
-        {k: v for k, v in aws_env.items() if v}))
+        {k: v for k, v in env.items() if v}))
     monkeypatch.setenv("ACADEMY_STACKS_DIR", str(stacks))
+
+
+@pytest.fixture
+def aws(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The tests' moto (in this process)."""
+    save_stack(tmp_path, monkeypatch, aws_env)
     return aws_env
 
 
@@ -145,23 +158,16 @@ def make_batch(env: dict) -> tuple[dict, dict]:
     return ce, jq
 
 
-def hold_jobs(env: dict, job_queue: str, statuses: list[str]) -> None:
-    """Submit one job per status and hold it there.
-
-    moto's Batch without Docker ends every job SUCCEEDED inside SubmitJob (CONTEXT), and the
-    sandbox's batch runner that holds jobs in flight is not in this checkout yet. Until it is,
-    the moto server of these tests (in this process) has its jobs put back in the status asked
-    for, on moto's own job objects: ListJobs still answers over HTTP as Batch would.
-    """
-    from moto.batch.models import batch_backends
-
-    batch = client(env, "batch")
-    backend = batch_backends[ACCOUNT][REGION]
-    for i, status in enumerate(statuses):
-        job_id = batch.submit_job(jobName=f"video-{i}", jobQueue=job_queue,
-                                  jobDefinition="academy-video-batch-jobdef")["jobId"]
-        job = backend._jobs[job_id]
-        job.status, job.job_stopped = status, False
+@pytest.fixture
+def emulated(request: pytest.FixtureRequest, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The sandbox's emulator, clean, saved as stack `test`."""
+    server: moto_server.MotoServer = request.getfixturevalue("emulator")
+    requests.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+    moto_server.configure(server.endpoint_url)
+    env = {**server.env(), "AWS_REGION": REGION}
+    save_stack(tmp_path, monkeypatch, env)
+    return env
 
 
 def make_group(env: dict, protect: bool, name: str = "academy-video-worker-asg") -> dict:
@@ -220,9 +226,10 @@ def test_a_retained_queue_the_stack_would_forget_with_messages_is_refused(aws, p
 # -- a Batch job queue with jobs in each in-flight status -------------------------------------
 
 @pytest.mark.parametrize("status", IN_FLIGHT_STATUSES)
-def test_deleting_a_job_queue_with_a_job_in_flight_is_refused(aws, preflight, status):
-    _, jq = make_batch(aws)
-    hold_jobs(aws, jq["id"], [status])
+def test_deleting_a_job_queue_with_a_job_in_flight_is_refused(request, preflight, status):
+    env = request.getfixturevalue("emulated" if status in EMULATED else "aws")
+    _, jq = make_batch(env)
+    (hold_jobs if status in EMULATED else hold_jobs_in_process)(env, jq["id"], [status])
     code, out = preflight(digest(step("delete", jq)))
     assert code == 1, out
     assert f"REFUSED  delete academy-video-batch-queue ({JOB_QUEUE_T}): 1 job(s): 1 {status}" \
@@ -230,29 +237,37 @@ def test_deleting_a_job_queue_with_a_job_in_flight_is_refused(aws, preflight, st
     assert "terminates every job" in out and "--job-queue academy-video-batch-queue" in out
 
 
-def test_every_job_is_counted_by_status(aws, preflight):
-    _, jq = make_batch(aws)
-    hold_jobs(aws, jq["id"], ["RUNNABLE", "RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED"])
+def test_every_job_is_counted_by_status(emulated, preflight):
+    _, jq = make_batch(emulated)
+    runner = BatchRunnerClient(emulated["AWS_ENDPOINT_URL"], REGION)
+    for succeeded in (True, False):  # ended jobs are not counted
+        hold_jobs(emulated, jq["id"], ["RUNNING"])
+        (job,) = client(emulated, "batch").list_jobs(jobQueue=jq["id"], jobStatus="RUNNING")[
+            "jobSummaryList"]
+        runner.done(job["jobId"], succeeded=succeeded)
+    hold_jobs(emulated, jq["id"], ["RUNNABLE", "RUNNABLE", "RUNNING", "STARTING"])
     code, out = preflight(digest(step("delete", jq)), "--json")
     assert code == 1, out
     (refused,) = json.loads(out)["refused"]
-    assert refused["counts"] == {"jobs": 3, "SUBMITTED": 0, "PENDING": 0, "RUNNABLE": 2,
-                                 "STARTING": 0, "RUNNING": 1}
+    assert refused["counts"] == {"jobs": 4, "SUBMITTED": 0, "PENDING": 0, "RUNNABLE": 2,
+                                 "STARTING": 1, "RUNNING": 1}
 
 
-def test_a_job_queue_whose_jobs_all_ended_may_be_deleted(aws, preflight):
-    _, jq = make_batch(aws)
-    client(aws, "batch").submit_job(jobName="done", jobQueue=jq["id"],
-                                    jobDefinition="academy-video-batch-jobdef")  # SUCCEEDED
+def test_a_job_queue_whose_jobs_all_ended_may_be_deleted(emulated, preflight):
+    _, jq = make_batch(emulated)
+    hold_jobs(emulated, jq["id"], ["RUNNING"])
+    (job,) = client(emulated, "batch").list_jobs(jobQueue=jq["id"], jobStatus="RUNNING")[
+        "jobSummaryList"]
+    BatchRunnerClient(emulated["AWS_ENDPOINT_URL"], REGION).done(job["jobId"], succeeded=True)
     code, out = preflight(digest(step("delete", jq)))
     assert code == 0, out
 
 
 # -- a compute environment that serves such a queue -------------------------------------------
 
-def test_deleting_a_compute_environment_serving_busy_jobs_is_refused(aws, preflight):
-    ce, jq = make_batch(aws)
-    hold_jobs(aws, jq["id"], ["RUNNING", "STARTING"])
+def test_deleting_a_compute_environment_serving_busy_jobs_is_refused(emulated, preflight):
+    ce, jq = make_batch(emulated)
+    hold_jobs(emulated, jq["id"], ["RUNNING", "STARTING"])
     code, out = preflight(digest(step("delete", ce)))
     assert code == 1, out
     assert ("REFUSED  delete academy-video-batch-ce-v3 "
@@ -308,7 +323,7 @@ def test_an_update_never_blocks(aws, preflight):
     queue, group = make_queue(aws), make_group(aws, protect=True)
     client(aws, "sqs").send_message(QueueUrl=queue["id"], MessageBody="{}")
     ce, jq = make_batch(aws)
-    hold_jobs(aws, jq["id"], ["RUNNING"])
+    hold_jobs_in_process(aws, jq["id"], ["PENDING"])
     steps = [step("update", old, {**old, "inputs": {**old["inputs"], "tags": {"a": "b"}}})
              for old in (queue, group, jq, ce)]
     code, out = preflight(digest(*steps, step("same", queue, queue)))
@@ -335,7 +350,7 @@ def test_everything_refused_is_named_at_once(aws, preflight):
     queue = make_queue(aws)
     client(aws, "sqs").send_message(QueueUrl=queue["id"], MessageBody="{}")
     ce, jq = make_batch(aws)
-    hold_jobs(aws, jq["id"], ["RUNNABLE"])
+    hold_jobs_in_process(aws, jq["id"], ["SUBMITTED"])
     plan = digest(step("delete", queue), step("delete", jq), step("delete", ce),
                   step("delete", make_group(aws, protect=True)))
     code, out = preflight(plan, "--json")

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from components.stack_output import StackOutput
-from verify.checks import api, batch, leftovers, metric, nginx, publisher, queues, scaling
+from verify.checks import api, batch, leftovers, metric, nginx, publisher, queues, scaling, switch
 from verify.context import CheckContext, Task
 
 
@@ -45,4 +45,7 @@ CHECKS: dict[str, CheckSpec] = {
     "leftovers": CheckSpec("leftovers", leftovers.tasks, _always, leftovers.ABOUT),
     "batch": CheckSpec("batch", batch.tasks, _batch_mode,
                        "Batch CE, job queue, job definition (batch mode); --canary submits a job"),
+    "switch": CheckSpec("switch", switch.tasks, lambda outputs: outputs.dispatch is not None,
+                        "dispatch parameter = the mode; old path's work while draining; nothing "
+                        "sent down the retired path"),
 }

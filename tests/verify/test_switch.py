@@ -1,0 +1,241 @@
+"""The `switch` check against moto: the dispatch parameter matches the mode, the old path's
+remaining work while draining, and work arriving on the retired path FAILs."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from components.dispatch import DispatchValue
+from sandbox import moto_server
+from tests.verify.batch_jobs import emulator, hold_jobs  # noqa: F401 (emulator: a fixture)
+from tests.verify.conftest import seed_stack
+from verify.context import RunOptions
+from verify.report import Status
+from verify.suite import run_checks
+
+PARAMETER = "/academy/workers/video/dispatch"
+JOB_QUEUE = "academy-video-batch-queue"
+JOB_DEFINITION = "academy-video-batch-jobdef"
+CE = "academy-video-batch-ce-v3"
+GROUP = "academy-video-worker-asg"
+
+
+def run(stack) -> dict:
+    report = run_checks(stack.typed(), ["switch"], RunOptions(invoke=False, timeout_s=30.0),
+                        env=stack.env)
+    return {result.target: result for result in report.checks}
+
+
+def make_batch(stack) -> None:
+    ec2, iam, batch = stack.client("ec2"), stack.client("iam"), stack.client("batch")
+    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName="batch-instance")[
+        "InstanceProfile"]["Arn"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="b", VpcId=vpc)["GroupId"]
+    batch.create_compute_environment(
+        computeEnvironmentName=CE, type="MANAGED", state="ENABLED", serviceRole=role,
+        computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 16,
+                          "instanceTypes": ["c6g.xlarge"], "subnets": [subnet],
+                          "securityGroupIds": [group], "instanceRole": profile})
+    batch.create_job_queue(jobQueueName=JOB_QUEUE, state="ENABLED", priority=1,
+                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": CE}])
+    batch.register_job_definition(
+        jobDefinitionName=JOB_DEFINITION, type="container",
+        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]})
+
+
+def put_dispatch(stack, value: DispatchValue) -> None:
+    stack.client("ssm").put_parameter(Name=PARAMETER, Value=value.to_json(), Type="String",
+                                      Overwrite=True)
+
+
+def batch_value() -> DispatchValue:
+    return DispatchValue(mode="batch", worker_type="video", job_queue=JOB_QUEUE,
+                         job_definition=JOB_DEFINITION)
+
+
+def asg_value(stack) -> DispatchValue:
+    return DispatchValue(mode="asg", worker_type="video", queue_url=video_url(stack))
+
+
+def video_url(stack) -> str:
+    return stack.outputs["worker_types"]["video"]["queue"]["url"]
+
+
+def as_batch_mode(stack, draining: bool) -> None:
+    """The outputs of `videoMode: batch` (and videoDrain while `draining`)."""
+    stack.outputs["mode"] = "batch"
+    stack.outputs["worker_types"]["video"].update(published=draining, runs_on="batch",
+                                                  **({} if draining else {"fleet": None}))
+    stack.outputs["dispatch"] = {"parameter": PARAMETER, "worker_type": "video", "mode": "batch",
+                                 "queue_url": None, "job_queue": JOB_QUEUE,
+                                 "job_definition": JOB_DEFINITION}
+    stack.outputs["draining"] = {
+        "from_mode": "asg", "worker_type": "video", "queue_url": video_url(stack),
+        "group_name": GROUP, "job_queue": None, "compute_environment": None,
+    } if draining else None
+
+
+def as_asg_mode(stack, draining: bool) -> None:
+    stack.outputs["dispatch"] = {"parameter": PARAMETER, "worker_type": "video", "mode": "asg",
+                                 "queue_url": video_url(stack), "job_queue": None,
+                                 "job_definition": None}
+    stack.outputs["draining"] = {
+        "from_mode": "batch", "worker_type": "video", "queue_url": None, "group_name": None,
+        "job_queue": JOB_QUEUE, "compute_environment": CE} if draining else None
+
+
+@pytest.fixture
+def batch_stack(stack):
+    make_batch(stack)
+    return stack
+
+
+@pytest.fixture
+def emulated_stack(request: pytest.FixtureRequest):
+    """The seeded stack and its Batch in the sandbox's emulator, which holds jobs in flight."""
+    server: moto_server.MotoServer = request.getfixturevalue("emulator")
+    requests.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+    moto_server.configure(server.endpoint_url)
+    stack = seed_stack({**server.env(), "AWS_REGION": "ap-northeast-2", "AWS_PROFILE": ""})
+    make_batch(stack)
+    return stack
+
+
+# -- the parameter matches the mode -----------------------------------------------------------
+
+def test_a_stack_without_dispatch_has_no_switch_rows(stack):
+    assert run(stack) == {}
+
+
+def test_the_parameter_matching_the_mode_passes(batch_stack):
+    as_batch_mode(batch_stack, draining=False)
+    put_dispatch(batch_stack, batch_value())
+    result = run(batch_stack)[PARAMETER]
+    assert result.status is Status.PASS, result
+    assert f"job queue {JOB_QUEUE}" in result.summary
+    assert result.expected == result.found and result.found["mode"] == "batch"
+
+
+def test_a_parameter_still_on_the_old_mode_fails_naming_both(batch_stack):
+    as_batch_mode(batch_stack, draining=False)
+    put_dispatch(batch_stack, asg_value(batch_stack))
+    result = run(batch_stack)[PARAMETER]
+    assert result.status is Status.FAIL
+    assert f"to asg: queue {video_url(batch_stack)}" in result.summary
+    assert f"the stack (batch mode) says batch: job queue {JOB_QUEUE}" in result.summary
+    assert result.expected["mode"] == "batch" and result.found["mode"] == "asg"
+
+
+def test_a_parameter_naming_another_job_queue_fails(batch_stack):
+    as_batch_mode(batch_stack, draining=False)
+    put_dispatch(batch_stack, DispatchValue(mode="batch", worker_type="video",
+                                            job_queue="academy-video-batch-queue-old",
+                                            job_definition=JOB_DEFINITION))
+    result = run(batch_stack)[PARAMETER]
+    assert result.status is Status.FAIL and "academy-video-batch-queue-old" in result.summary
+
+
+@pytest.mark.parametrize("value, said", [
+    (None, "does not exist"),
+    ('{"mode": "batch"}', "is not a dispatch value: schema_version"),
+])
+def test_a_missing_or_malformed_parameter_fails(batch_stack, value, said):
+    as_batch_mode(batch_stack, draining=False)
+    if value is not None:
+        batch_stack.client("ssm").put_parameter(Name=PARAMETER, Value=value, Type="String")
+    result = run(batch_stack)[PARAMETER]
+    assert result.status is Status.FAIL and said in result.summary
+    assert "pulumi up" in result.hint
+
+
+# -- draining: the old path's remaining work --------------------------------------------------
+
+def test_draining_from_the_fleet_shows_messages_and_busy_workers(batch_stack):
+    as_batch_mode(batch_stack, draining=True)
+    put_dispatch(batch_stack, batch_value())
+    sqs, url = batch_stack.client("sqs"), video_url(batch_stack)
+    for _ in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=600)
+    sqs.send_message(QueueUrl=url, MessageBody="{}", DelaySeconds=900)
+    autoscaling = batch_stack.client("autoscaling")
+    autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    (instance,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])[
+        "AutoScalingGroups"][0]["Instances"]
+    autoscaling.set_instance_protection(AutoScalingGroupName=GROUP, ProtectedFromScaleIn=True,
+                                        InstanceIds=[instance["InstanceId"]])
+    results = run(batch_stack)
+    assert results[PARAMETER].status is Status.PASS
+    result = results["video old path (asg)"]
+    assert result.status is Status.WARN, result
+    assert "3 message(s): 1 visible, 1 in flight, 1 delayed" in result.summary
+    assert "1 busy worker(s)" in result.summary
+    assert "videoDrain=false once this is 0 (verify preflight refuses it before)" in result.hint
+    assert result.found["remaining"] == 4 and result.expected == {"remaining": 0}
+
+
+def test_a_drained_fleet_passes_and_says_to_retire_it(batch_stack):
+    as_batch_mode(batch_stack, draining=True)
+    put_dispatch(batch_stack, batch_value())
+    result = run(batch_stack)["video old path (asg)"]
+    assert result.status is Status.PASS, result
+    assert "drained" in result.summary and "videoDrain=false" in result.summary
+
+
+def test_draining_from_batch_shows_jobs_by_status(emulated_stack):
+    as_asg_mode(emulated_stack, draining=True)
+    put_dispatch(emulated_stack, asg_value(emulated_stack))
+    hold_jobs(emulated_stack.env, JOB_QUEUE, ["RUNNABLE", "RUNNING", "RUNNING"])
+    result = run(emulated_stack)["video old path (batch)"]
+    assert result.status is Status.WARN, result
+    assert f"job queue {JOB_QUEUE}: 3 job(s): 1 RUNNABLE, 2 RUNNING" in result.summary
+    assert result.found["jobs"]["RUNNING"] == 2
+
+
+# -- retired: nothing arrives on the old path -------------------------------------------------
+
+def test_messages_arriving_in_the_retained_queue_in_batch_mode_fail(batch_stack):
+    as_batch_mode(batch_stack, draining=False)
+    put_dispatch(batch_stack, batch_value())
+    target = "video retired path (asg)"
+    assert run(batch_stack)[target].status is Status.PASS
+    batch_stack.client("sqs").send_message(QueueUrl=video_url(batch_stack), MessageBody="{}")
+    result = run(batch_stack)[target]
+    assert result.status is Status.FAIL, result
+    assert "something still sends work down the retired path" in result.summary
+    assert "academy-video-jobs holds 1 message(s)" in result.summary
+    assert PARAMETER in result.hint and result.found["messages"] == 1
+
+
+def test_jobs_in_the_retired_job_queue_in_asg_mode_fail(emulated_stack):
+    """The parameter's history names the job queue the switch to the fleet retired."""
+    put_dispatch(emulated_stack, batch_value())
+    put_dispatch(emulated_stack, asg_value(emulated_stack))  # the switch
+    as_asg_mode(emulated_stack, draining=False)
+    target = "video retired path (batch)"
+    assert run(emulated_stack)[target].status is Status.PASS
+    hold_jobs(emulated_stack.env, JOB_QUEUE, ["RUNNABLE"])
+    result = run(emulated_stack)[target]
+    assert result.status is Status.FAIL, result
+    assert f"job queue {JOB_QUEUE}, retired when video moved to the fleet" in result.summary
+    assert "1 job(s): 1 RUNNABLE" in result.summary
+
+
+def test_a_retired_job_queue_that_is_gone_passes(stack):
+    put_dispatch(stack, batch_value())
+    put_dispatch(stack, asg_value(stack))
+    as_asg_mode(stack, draining=False)
+    result = run(stack)["video retired path (batch)"]
+    assert result.status is Status.PASS and "is gone" in result.summary
+
+
+def test_switch_runs_in_verify_all(batch_stack):
+    as_batch_mode(batch_stack, draining=False)
+    put_dispatch(batch_stack, batch_value())
+    from verify.suite import select_checks
+
+    assert "switch" in select_checks(batch_stack.typed(), "all")
