@@ -21,6 +21,7 @@ NAME_LIMITS: Mapping[str, int] = MappingProxyType({
     "CloudWatch alarm name": 255,
     "IAM role name": 64,
     "IAM instance profile name": 128,
+    "IAM inline policy name": 128,
     "EC2 launch template name": 128,
     "Lambda function name": 64,
     "EventBridge rule name": 64,

@@ -22,9 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = "lambda/queue_depth"
 ARCHIVE_PATH = ROOT / ".build" / "queue_depth.zip"
 LOG_RETENTION_DAYS = 14
-# The role's one inline policy, by a name of its own: verify judges any other policy on the role
-# (inline or attached) a leftover that still grants something.
-POLICY_NAME = "publish-backlog"
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,7 @@ class BacklogPublisher(pulumi.ComponentResource):
     role: aws.iam.Role
     key_parameter: aws.ssm.Parameter
     code_sha256: str
+    policy_name: str
 
     def __init__(
         self, name: str, args: BacklogPublisherArgs, opts: pulumi.ResourceOptions | None = None
@@ -68,6 +66,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         super().__init__("academy:publisher:BacklogPublisher", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.publisher
+        self.policy_name = settings.policy_name
 
         self.key_parameter = aws.ssm.Parameter(
             f"{name}-internal-key",
@@ -99,7 +98,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-policy",
             aws.iam.RolePolicyArgs(
-                name=POLICY_NAME,
+                name=settings.policy_name,  # the stack output lists it (describe)
                 role=self.role.id,
                 policy=pulumi.Output.json_dumps({
                     "Version": "2012-10-17",
@@ -228,6 +227,6 @@ class BacklogPublisher(pulumi.ComponentResource):
             errors_alarm=self.errors_alarm.name,  # type: ignore[arg-type]
             source_dir=SOURCE_DIR,
             environment=self.environment,  # names and values, never the key itself
-            inline_policies=[POLICY_NAME],
+            inline_policies=[self.policy_name],
             managed_policy_arns=[],
         )

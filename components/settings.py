@@ -245,6 +245,11 @@ class PublisherSettings:
     internal_api_key: SecretText = field(compare=False)
 
     @property
+    def policy_name(self) -> str:
+        """The role's one inline policy: verify judges any other on the role a leftover."""
+        return f"{self.function_name}-publish"
+
+    @property
     def lambda_timeout_seconds(self) -> int:
         """Covers the API call, its SQS fallback and the publish, with room to spare."""
         return max(30, self.api_timeout_seconds * 3 + 15)
@@ -819,6 +824,7 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
     names += [
         p("Lambda function name", fn),
         p("IAM role name", f"{fn}-role"),
+        p("IAM inline policy name", s.publisher.policy_name),
         p("EventBridge rule name", f"{fn}-schedule"),
         p("CloudWatch alarm name", f"{fn}-errors"),
         p("CloudWatch Logs group name", f"/aws/lambda/{fn}"),

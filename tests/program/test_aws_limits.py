@@ -32,6 +32,7 @@ WHERE: dict[str, tuple[str, ...]] = {
     "CloudWatch alarm name": ("cloudwatch", "PutMetricAlarm", "AlarmName"),
     "IAM role name": ("iam", "CreateRole", "RoleName"),
     "IAM instance profile name": ("iam", "CreateInstanceProfile", "InstanceProfileName"),
+    "IAM inline policy name": ("iam", "PutRolePolicy", "PolicyName"),
     "EC2 launch template name": ("ec2", "LaunchTemplateName"),
     "Lambda function name": ("lambda", "CreateFunction", "FunctionName"),
     "EventBridge rule name": ("events", "PutRule", "Name"),
