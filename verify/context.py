@@ -14,7 +14,7 @@ from verify.errors import VerifyError
 from verify.outputs import PROJECT_ROOT
 from verify.preflight import AWS_ENDPOINT, Dependencies
 from verify.report import CheckResult
-from verify.secrets import Masker
+from verify.secrets import MIN_SECRET_CHARS, Masker
 from verify.transports import HostTransports, TransportOptions
 
 CALL_TIMEOUT_S = 10.0
@@ -122,11 +122,23 @@ class KeyProvider:
         self.source = ""
 
     def get(self) -> str:
+        """The key; an UnusableKey when it cannot be sent or masked (nothing is sent then)."""
         with self._lock:
             if self._value is None:
                 self._value, self.source = self._read()
-                self._masker.add(self._value)
-            return self._value
+                self._masker.add(self._value)  # before any message could quote it
+            value, source = self._value, self.source
+        problem = key_problem(value)
+        if problem is not None:
+            fix = ("fix the parameter" if source.startswith("SSM ")
+                   else f"fix ${self.env_name}")
+            raise UnusableKey(
+                f"the key from {source} {problem}: {fix}",
+                f"store the key alone, without a trailing newline: aws ssm put-parameter "
+                f"--name {self.parameter} --type SecureString --overwrite --value <key> (and "
+                "the same value in the API's configuration)",
+            )
+        return value
 
     def _read(self) -> tuple[str, str]:
         from_env = self._env.get(self.env_name) or os.environ.get(self.env_name)
@@ -143,6 +155,23 @@ class KeyProvider:
                 "runners without SSM read access",
             ) from None
         return answer["Parameter"]["Value"], f"SSM {self.parameter}"
+
+
+class UnusableKey(VerifyError):
+    """The key read cannot travel in a header, or is too short to be masked."""
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be the X-Internal-Key; None when it can. HTTP libraries refuse a header
+    value with surrounding whitespace or a control character (and quote the whole value in
+    their error); a key shorter than the masker's minimum would be printed."""
+    if len(key) < MIN_SECRET_CHARS:
+        return (f"is shorter than {MIN_SECRET_CHARS} characters: verify could not mask it in "
+                "what it prints, so it does not use it; set a long random key")
+    if key != key.strip() or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
+        return ("is not usable as a header value (it has leading/trailing whitespace or a "
+                "control character)")
+    return None
 
 
 @dataclass

@@ -1,9 +1,20 @@
 """Keep the internal key out of everything verify prints or writes."""
 
+import json
 import threading
 from typing import Any
 
 MASK = "****"
+MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words and numbers; keys are long
+
+
+def printed_forms(secret: str) -> set[str]:
+    """The ways a library may print a secret: as it is, stripped (a stored key often keeps its
+    newline), and escaped: requests quotes a refused header value with repr(), so `key\\n`
+    shows as the two characters `\\n`; json and bytes reprs escape other characters."""
+    forms = {secret, secret.strip(), repr(secret)[1:-1], json.dumps(secret)[1:-1],
+             repr(secret.encode("utf-8", "surrogateescape"))[2:-1]}
+    return {form for form in forms if len(form) >= MIN_SECRET_CHARS}
 
 
 class Masker:
@@ -14,10 +25,9 @@ class Masker:
         self._lock = threading.Lock()
 
     def add(self, secret: str | None) -> None:
-        # Very short values would mask ordinary words and numbers; real keys are long.
-        if secret and len(secret) >= 4:
+        if secret and len(secret) >= MIN_SECRET_CHARS:
             with self._lock:
-                self._secrets.add(secret)
+                self._secrets |= printed_forms(secret)
 
     def mask(self, text: str) -> str:
         if not text:
