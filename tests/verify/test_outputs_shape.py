@@ -128,3 +128,93 @@ def test_load_file_accepts_what_the_sandbox_and_the_tests_write(tmp_path: Path):
     path = tmp_path / "o.json"
     path.write_text(json.dumps(with_fleet()))
     assert load_file(path).stack == "cli"
+
+
+# -- red team 3: numbers JSON has not, nonsense numbers, files that are not files -------------
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_exit_2(tmp_path: Path, constant):
+    text = json.dumps(with_fleet()).replace('"target_backlog_per_instance": 20.0',
+                                            f'"target_backlog_per_instance": {constant}')
+    assert constant in text
+    path = tmp_path / "o.json"
+    path.write_text(text)
+    done = verify("scaling", "--outputs", str(path))
+    assert_one_clear_line(done, 2, f"{constant} is not JSON")
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("target_backlog_per_instance", 0, "target_backlog_per_instance' is 0, expected a number "
+                                       "above 0"),
+    ("target_backlog_per_instance", -5.0, "target_backlog_per_instance' is -5, expected"),
+    ("min_size", -1, "fleet.min_size' is -1, expected"),
+    ("max_size", 1, "fleet.max_size' is 1, below min_size 3"),
+    ("instance_warmup_s", -10, "fleet.instance_warmup_s' is -10, expected"),
+])
+def test_nonsense_numbers_are_exit_2_naming_the_place(write_json, field, value, words):
+    document = with_fleet()
+    fleet_doc = document["academy"]["worker_types"]["ai"]["fleet"]
+    if field == "max_size":
+        fleet_doc["min_size"] = 3
+    fleet_doc[field] = value
+    done = verify("scaling", "--outputs", str(write_json(document)))
+    assert_one_clear_line(done, 2, words)
+
+
+@pytest.mark.parametrize(("path", "value", "words"), [
+    (("queue", "visibility_timeout_s"), -1, "queue.visibility_timeout_s' is -1"),
+    (("dlq", "max_receive_count"), 0, "dlq.max_receive_count' is 0"),
+    (("max_job_s",), 0, "max_job_s' is 0"),
+])
+def test_nonsense_numbers_of_a_worker(write_json, path, value, words):
+    document = with_fleet()
+    place = document["academy"]["worker_types"]["ai"]
+    for key in path[:-1]:
+        place = place[key]
+    place[path[-1]] = value
+    assert_one_clear_line(verify("queues", "--outputs", str(write_json(document))), 2, words)
+
+
+def test_a_bad_backlog_bound_in_the_publishers_environment_is_exit_2(write_json):
+    document = minimal_outputs()
+    document["academy"]["publisher"]["environment"]["BACKLOG_API_MAX_COUNT"] = "-3"
+    done = verify("api", "--outputs", str(write_json(document)))
+    assert_one_clear_line(done, 2, "BACKLOG_API_MAX_COUNT")
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda a: a["worker_types"]["ai"]["fleet"].__setitem__("wake", "oops"),
+     "'academy.worker_types.ai.fleet.wake' should be an object, got 'oops'"),
+    (lambda a: a["publisher"].__setitem__("environment", ["A=1"]),
+     "'academy.publisher.environment' should be an object, got list"),
+])
+def test_wrong_types_deeper_are_exit_2(write_json, change, words):
+    document = with_fleet()
+    change(document["academy"])
+    assert_one_clear_line(verify("all", "--outputs", str(write_json(document))), 2, words)
+
+
+def test_dev_zero_is_refused_as_not_a_regular_file():
+    done = verify("all", "--outputs", "/dev/zero", timeout=20)
+    assert_one_clear_line(done, 2, "not a regular file")
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path):
+    import os
+
+    fifo = tmp_path / "outputs.fifo"
+    os.mkfifo(fifo)
+    done = verify("all", "--outputs", str(fifo), timeout=20)
+    assert_one_clear_line(done, 2, "not a regular file")
+
+
+def test_a_directory_is_refused(tmp_path: Path):
+    assert_one_clear_line(verify("all", "--outputs", str(tmp_path)), 2, "not a regular file")
+
+
+def test_an_outputs_file_over_the_size_cap_is_refused_unread(tmp_path: Path):
+    path = tmp_path / "huge.json"
+    with path.open("wb") as handle:  # sparse: 11 MB on paper, nothing on disk
+        handle.truncate(11 * 1024 * 1024)
+    done = verify("all", "--outputs", str(path), timeout=20)
+    assert_one_clear_line(done, 2, "larger than 10 MB")
