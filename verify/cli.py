@@ -11,14 +11,14 @@ import os
 import sys
 from pathlib import Path
 
-from verify import __version__
+from verify import __version__, junit_file
 from verify.adopt import command as adopt_command
 from verify.checks import CHECKS
 from verify.context import CALL_TIMEOUT_S, CANARY_TIMEOUT_S, DEFAULT_KEY_ENV, RunOptions
 from verify.errors import UsageError, VerifyError
 from verify.outputs import PROJECT_ROOT
 from verify.plan_guard import command as preflight_command
-from verify.report import ProgressLine, render_table, to_json, to_junit
+from verify.report import ProgressLine, printable, render_table, to_json, to_junit
 from verify.secrets import Masker
 from verify.stacks import load
 from verify.suite import run_checks, select_checks
@@ -133,20 +133,6 @@ def _options(args: argparse.Namespace, env: dict[str, str]) -> RunOptions:
     )
 
 
-def _writable(path: Path) -> None:
-    """Refuse a --junit path that cannot be written before any check runs (the run would
-    otherwise invoke the publisher and then lose the report)."""
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("ab"):
-            pass
-        if not existed:
-            path.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write --junit {path}: {exc.strerror or exc}") from None
-
-
 def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     """`masker` learns the key when a check reads it; everything printed goes through it."""
     masker = masker or Masker()
@@ -162,7 +148,7 @@ def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     # A key given in the environment is known from the start, so even early errors mask it.
     masker.add(env.get(options.internal_key_env) or os.environ.get(options.internal_key_env))
     if args.junit is not None:
-        _writable(args.junit)
+        junit_file.check_writable(args.junit)
     progress = ProgressLine()
     try:
         report = run_checks(
@@ -173,11 +159,8 @@ def run(argv: list[str] | None = None, masker: Masker | None = None) -> int:
     finally:
         progress.clear()
     if args.junit is not None:
-        try:
-            args.junit.parent.mkdir(parents=True, exist_ok=True)
-            args.junit.write_bytes(masker.mask(to_junit(report).decode("utf-8")).encode("utf-8"))
-        except OSError as exc:
-            raise UsageError(f"cannot write --junit {args.junit}: {exc.strerror or exc}") from None
+        junit_file.write(args.junit,
+                         masker.mask(to_junit(report).decode("utf-8")).encode("utf-8"))
     print(masker.mask(to_json(report) if args.json else render_table(report)))
     return 0 if report.ok else 1
 
@@ -190,12 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv, masker)
     except VerifyError as exc:
-        print(f"verify: error: {masker.mask(str(exc))}", file=sys.stderr)
+        print(f"verify: error: {printable(masker.mask(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("verify: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 (no traceback reaches the user)
-        print(f"verify: internal error: {type(exc).__name__}: {masker.mask(str(exc))}",
-              file=sys.stderr)
+        print(f"verify: internal error: {type(exc).__name__}: "
+              f"{printable(masker.mask(str(exc)))}", file=sys.stderr)
         return 1

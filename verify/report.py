@@ -1,12 +1,34 @@
 """Check results and the three ways to show them: a table, JSON, JUnit XML."""
 
 import json
+import re
 import shutil
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TextIO
+
+# C0 controls, DEL, C1 controls, lone surrogates (not encodable) and the two noncharacters XML
+# 1.0 forbids: from outside (an API's body, a name in the outputs) they must not reach a
+# terminal raw (an ESC sequence can clear it or retitle it) nor the JUnit file (invalid XML).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """`text` with every unsafe character written as an escape (ESC -> `\\x1b`); the
+    characters in `keep` (e.g. a newline) stay."""
+    return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escaped(m), text)
+
+
+def printable(text: str) -> str:
+    """One line for a terminal: whitespace runs become one space, then controls are escaped."""
+    return escape_controls(" ".join(text.split()))
 
 
 class Status(StrEnum):
@@ -98,12 +120,16 @@ def to_json(report: RunReport) -> str:
 
 
 def to_junit(report: RunReport) -> bytes:
+    """JUnit XML; every text escaped of what XML 1.0 forbids (newlines and tabs kept)."""
+    def xml(text: str) -> str:
+        return escape_controls(text, keep="\n\t")
+
     counts = report.counts()
     suites = ET.Element("testsuites")
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=f"verify {report.stack}",
+        name=xml(f"verify {report.stack}"),
         tests=str(len(report.checks)),
         failures=str(counts["fail"]),
         errors=str(counts["error"]),
@@ -112,17 +138,19 @@ def to_junit(report: RunReport) -> bytes:
     )
     for c in report.checks:
         case = ET.SubElement(
-            suite, "testcase", classname=f"verify.{c.id}", name=c.target, time=f"{c.duration_s:.3f}"
+            suite, "testcase", classname=xml(f"verify.{c.id}"), name=xml(c.target),
+            time=f"{c.duration_s:.3f}",
         )
-        body = c.summary + (f"\nhint: {c.hint}" if c.hint else "")
+        summary = xml(c.summary)
+        body = summary + (f"\nhint: {xml(c.hint)}" if c.hint else "")
         if c.status is Status.FAIL:
-            ET.SubElement(case, "failure", message=c.summary, type="FAIL").text = body
+            ET.SubElement(case, "failure", message=summary, type="FAIL").text = body
         elif c.status is Status.ERROR:
-            ET.SubElement(case, "error", message=c.summary, type="ERROR").text = body
+            ET.SubElement(case, "error", message=summary, type="ERROR").text = body
         elif c.status is Status.WARN:
             ET.SubElement(case, "system-out").text = f"WARN: {body}"
         else:
-            ET.SubElement(case, "system-out").text = f"PASS: {c.summary}"
+            ET.SubElement(case, "system-out").text = f"PASS: {summary}"
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
@@ -133,7 +161,8 @@ def render_table(report: RunReport, width: int | None = None) -> str:
     if width is None:
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
     rows = [("CHECK", "TARGET", "STATUS", "EVIDENCE")] + [
-        (c.id, c.target, c.status.value, c.summary) for c in report.checks
+        (printable(c.id), printable(c.target), c.status.value, printable(c.summary))
+        for c in report.checks
     ]
     w_id = max(len(r[0]) for r in rows)
     w_target = min(max(len(r[1]) for r in rows), 52)
@@ -148,12 +177,13 @@ def render_table(report: RunReport, width: int | None = None) -> str:
         if index > 0:
             result = report.checks[index - 1]
             if result.status is not Status.PASS and result.hint:
-                lines.append(f"{'':<{w_id}}  -> hint: {result.hint}")
+                lines.append(f"{'':<{w_id}}  -> hint: {printable(result.hint)}")
     counts = report.counts()
     lines.append("")
     lines.append(
-        f"stack {report.stack} ({report.mode}): {counts['pass']} pass, {counts['warn']} warn, "
-        f"{counts['fail']} fail, {counts['error']} error in {report.duration_s:.1f}s"
+        f"stack {printable(report.stack)} ({printable(report.mode)}): {counts['pass']} pass, "
+        f"{counts['warn']} warn, {counts['fail']} fail, {counts['error']} error in "
+        f"{report.duration_s:.1f}s"
     )
     return "\n".join(lines)
 
@@ -173,7 +203,8 @@ class ProgressLine:
     def update(self, done: int, total: int, running: list[str]) -> None:
         if not self._enabled:
             return
-        waiting = ", ".join(running[:3]) + (" …" if len(running) > 3 else "")
+        waiting = ", ".join(printable(r) for r in running[:3]) + (" …" if len(running) > 3
+                                                                   else "")
         line = f"[{done}/{total}] waiting on: {waiting}" if running else f"[{done}/{total}]"
         width = shutil.get_terminal_size((120, 24)).columns - 1
         self._stream.write("\r" + line[:width].ljust(width))

@@ -86,13 +86,17 @@ class _Api(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.headers.get("X-Internal-Key") != self.state["key"]:
             self._answer(403, {"detail": "forbidden"})
+        elif self.state.get("raw_body") is not None:  # bytes as they are, control bytes too
+            self._answer_raw(200, self.state["raw_body"])
         elif self.state.get("echo_key"):  # a careless API that repeats the key it was sent
             self._answer(200, {"backlog": self.state["backlog"], "key": self.state["key"]})
         else:
             self._answer(200, {"backlog": self.state["backlog"]})
 
     def _answer(self, code: int, body: dict, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        self._answer_raw(code, json.dumps(body).encode(), headers)
+
+    def _answer_raw(self, code: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         for name, value in (headers or {}).items():
@@ -120,7 +124,7 @@ class _Proxy(_Api):
         if self.state.get("proxy_passes_key", True):
             headers["X-Internal-Key"] = arrived
         upstream = requests.get(self.state["upstream"] + self.path, headers=headers, timeout=5)
-        self._answer(upstream.status_code, upstream.json())
+        self._answer_raw(upstream.status_code, upstream.content)  # passed on as it came
 
 
 def _serve(handler: type, state: dict) -> tuple[http.server.ThreadingHTTPServer, str]:

@@ -137,7 +137,7 @@ def test_an_expired_deadline_is_an_error_and_exit_1(write_json, silent_server, b
     document = minimal_outputs(backlog_api.public_url)
     document["academy"]["api"].update(
         local_base_url=silent_server, hosts=[{"name": "web", "instance_id": None, "ssh": None}])
-    junit = tmp_path / "reports" / "verify.xml"
+    junit = tmp_path / "verify.xml"
     started = time.monotonic()
     done = verify("api", "--outputs", str(write_json(document)), "--transport", "local",
                   "--timeout", "0.5", "--json", "--junit", str(junit),
@@ -217,7 +217,7 @@ def test_all_against_a_seeded_emulator_through_the_cli(stack, write_json):
     for check in report["checks"]:
         by_id.setdefault(check["id"], set()).add(check["status"])
     assert set(by_id) == {"preflight", "api", "nginx", "metric", "scaling", "publisher",
-                          "queues"}
+                          "queues", "leftovers"}
     assert by_id["preflight"] == {"error"}  # the stack's public URL, port 9, refuses
     assert by_id["nginx"] == {"fail"}  # no API host listed or tagged: never a silent pass
     assert by_id["queues"] == {"pass"} and by_id["scaling"] == {"pass"}
@@ -315,3 +315,42 @@ def test_the_sandbox_saves_itself_where_verify_reads_any_stack(tmp_path, monkeyp
     assert private.stack_dir == tmp_path / "sb" / "stacks" / "sandbox"
     monkeypatch.setenv(STACKS_DIR_ENV, private.verify_env()[STACKS_DIR_ENV])
     assert saved_stack_dir("sandbox") == private.stack_dir
+
+
+# -- red team 7: --junit paths that are not files, and parents never created ------------------
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+def test_a_junit_path_that_is_not_a_regular_file_is_refused_before_any_check(
+        write_json, tmp_path, counting_server, kind):
+    url, accepted = counting_server
+    if kind == "device":
+        path = Path("/dev/full")
+    elif kind == "fifo":
+        path = tmp_path / "report.fifo"
+        os.mkfifo(path)
+    else:
+        path = tmp_path / "reports"
+        path.mkdir()
+    done = verify("api", "--outputs", str(write_json(minimal_outputs(url))), "--timeout", "2",
+                  "--junit", str(path), env={"ACADEMY_INTERNAL_KEY": KEY}, timeout=20)
+    assert_one_clear_line(done, 2, "not a regular file")
+    assert accepted == [] and done.stdout == ""
+
+
+def test_a_junit_path_in_a_missing_directory_is_refused_and_nothing_is_created(
+        write_json, tmp_path, counting_server):
+    url, accepted = counting_server
+    missing = tmp_path / "no" / "such"
+    done = verify("api", "--outputs", str(write_json(minimal_outputs(url))), "--timeout", "2",
+                  "--junit", str(missing / "verify.xml"), env={"ACADEMY_INTERNAL_KEY": KEY})
+    assert_one_clear_line(done, 2, f"directory {missing} does not exist")
+    assert not (tmp_path / "no").exists() and accepted == []
+
+
+def test_the_junit_write_test_leaves_nothing_behind(write_json, tmp_path):
+    from verify.junit_file import check_writable
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    check_writable(reports / "verify.xml")
+    assert list(reports.iterdir()) == []
