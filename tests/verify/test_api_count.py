@@ -60,3 +60,44 @@ def test_the_api_check_fails_when_both_paths_agree_on_a_wrong_count(write_json, 
     assert "not a backlog count" in rows["web"]["summary"]
     assert rows["public key check"]["status"] == "pass"
     assert done.returncode == 1
+
+
+# -- the publisher's bound: BACKLOG_API_MAX_COUNT and at most 20 digits (red team 2) ---------
+
+@pytest.mark.parametrize(("body", "bound", "count"), [
+    ('{"backlog": 100000}', 100000, 100000), ('{"backlog": 100001}', 100000, None),
+    ('{"backlog": 500000}', 1000000, 500000), ('{"backlog": ' + "9" * 21 + "}", 10**7, None),
+    ('{"backlog": ' + "1" * 400 + "}", 10**7, None), ('{"backlog": NaN}', 10**7, None),
+    ('{"backlog": Infinity}', 10**7, None)])
+def test_a_count_above_the_publishers_bound_is_not_a_count(body, bound, count):
+    assert parse_backlog(body, max_count=bound) == count
+
+
+@pytest.mark.parametrize(("backlog", "named"), [
+    (500000, "above BACKLOG_API_MAX_COUNT (100000)"),
+    (int("9" * 400), "400 digits"),
+])
+def test_the_api_check_fails_on_a_count_the_publisher_refuses(write_json, backlog_api, backlog,
+                                                              named):
+    backlog_api.state["backlog"] = backlog
+    document = minimal_outputs(backlog_api.public_url)
+    document["academy"]["api"]["local_base_url"] = backlog_api.local_url
+    document["academy"]["api"]["hosts"] = [{"name": "web", "instance_id": None, "ssh": None}]
+    done = verify("api", "--outputs", str(write_json(document)), "--transport", "local",
+                  "--json", "--timeout", "20", env={"ACADEMY_INTERNAL_KEY": KEY})
+    rows = {c["target"]: c for c in json.loads(done.stdout)["checks"]}
+    assert rows["web"]["status"] == "fail", rows["web"]
+    assert named in rows["web"]["summary"], rows["web"]
+    assert done.returncode == 1
+
+
+def test_the_bound_is_read_from_the_publishers_environment(write_json, backlog_api):
+    backlog_api.state["backlog"] = 500000
+    document = minimal_outputs(backlog_api.public_url)
+    document["academy"]["api"]["local_base_url"] = backlog_api.local_url
+    document["academy"]["api"]["hosts"] = [{"name": "web", "instance_id": None, "ssh": None}]
+    document["academy"]["publisher"]["environment"]["BACKLOG_API_MAX_COUNT"] = "1000000"
+    done = verify("api", "--outputs", str(write_json(document)), "--transport", "local",
+                  "--json", "--timeout", "20", env={"ACADEMY_INTERNAL_KEY": KEY})
+    rows = {c["target"]: c for c in json.loads(done.stdout)["checks"]}
+    assert rows["web"]["status"] == "pass", rows["web"]

@@ -9,8 +9,8 @@ import pytest
 
 from sandbox.stack import public_answer
 from tests.verify.test_cli import minimal_outputs, verify
-from verify.checks import metric as metric_check
 from verify.errors import VerifyError
+from verify.probes import publisher as publisher_probe
 from verify.secrets import Masker
 
 # As long as the sandbox's key (secrets.token_urlsafe(32)); deterministic so that no fragment
@@ -66,14 +66,14 @@ def test_the_publisher_echoing_the_key_in_a_long_error_is_masked_then_clipped():
     ctx = SimpleNamespace(outputs=SimpleNamespace(publisher=publisher), masker=masker,
                           aws=SimpleNamespace(client=lambda service: lambda_client))
     with pytest.raises(VerifyError) as raised:
-        metric_check.invoke_publisher(ctx)
+        publisher_probe.invoke_publisher(ctx)
     assert "answered non-JSON" in str(raised.value)
     assert leaked(str(raised.value)) == set()
     error = json.dumps({"errorType": "E", "errorMessage": "z" * 150 + LONG_KEY})
     lambda_client.invoke = lambda **_: {"Payload": io.BytesIO(error.encode()),
                                         "FunctionError": "Unhandled"}
     with pytest.raises(VerifyError) as raised:
-        metric_check.invoke_publisher(ctx)
+        publisher_probe.invoke_publisher(ctx)
     assert leaked(str(raised.value)) == set()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from verify.checks import metric as metric_check
 from verify.context import RunOptions
+from verify.probes import publisher as publisher_probe
 from verify.report import Status
 from verify.suite import run_checks
 
@@ -38,7 +39,7 @@ def publisher(stack_with_api, monkeypatch):
                 "ai": {"value": 0, "source": "sqs", "reason": None, "error": None},
                 "video": {"value": answer, "source": "api", "reason": None, "error": None}}}
 
-        monkeypatch.setattr(metric_check, "invoke_publisher", invoke)
+        monkeypatch.setattr(publisher_probe, "invoke_publisher", invoke)
 
     return configure
 

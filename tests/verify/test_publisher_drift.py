@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from verify.checks import metric as metric_check
 from verify.context import RunOptions
+from verify.probes import publisher as publisher_probe
 from verify.report import Status
 from verify.suite import run_checks
 
@@ -67,6 +67,35 @@ def test_a_changed_queue_url_in_the_targets_fails(stack):
     assert "ai queue_url is 'http://127.0.0.1:9/queue/old-ai-jobs'" in result.summary
 
 
+def _targets(stack) -> list:
+    lam = stack.client("lambda")
+    function = stack.outputs["publisher"]["function_name"]
+    variables = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    return json.loads(variables["BACKLOG_TARGETS"])
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda t: t + [dict(t[-1])],
+     ["video appears 2 times in BACKLOG_TARGETS", "BACKLOG_TARGETS has 3 entries, the stack "
+                                                  "declares 2"]),
+    (lambda t: t + [None], ["BACKLOG_TARGETS entry 3 is null, not an object",
+                            "BACKLOG_TARGETS has 3 entries, the stack declares 2"]),
+    (lambda t: t + ["video"], ["BACKLOG_TARGETS entry 3 is a string, not an object"]),
+    (lambda t: [*t[:1], {"metric": t[1]["metric"]}, t[1]],
+     ["BACKLOG_TARGETS entry 2 has no worker_type"]),
+    (lambda t: {"targets": t}, ["BACKLOG_TARGETS is not a JSON list"]),
+])
+def test_duplicate_or_non_object_targets_fail_naming_them(stack, change, words):
+    """The publisher fails every run on these; the check used to skip them and pass (red
+    team 4)."""
+    function = stack.outputs["publisher"]["function_name"]
+    _set_variable(stack, "BACKLOG_TARGETS", json.dumps(change(_targets(stack))))
+    result = run(stack, "publisher")[f"{function} environment"]
+    assert result.status is Status.FAIL, result
+    for word in words:
+        assert word in result.summary, result.summary
+
+
 @pytest.fixture
 def falls_back_to_sqs(monkeypatch):
     """The publisher's answer when its API URL reaches nothing (the handler's own reason)."""
@@ -76,7 +105,7 @@ def falls_back_to_sqs(monkeypatch):
             "video": {"value": 0, "source": "sqs", "error": None,
                       "reason": "API unreachable: connection refused"}}}
 
-    monkeypatch.setattr(metric_check, "invoke_publisher", invoke)
+    monkeypatch.setattr(publisher_probe, "invoke_publisher", invoke)
 
 
 def test_metric_names_the_live_and_the_stack_s_api_url_when_they_differ(

@@ -6,20 +6,23 @@ from dataclasses import dataclass
 
 from components.stack_output import Host
 from verify.checks.hosts import per_host_tasks
-from verify.context import CheckContext, Task
-from verify.preflight import CHECK_ID as PREFLIGHT
-from verify.preflight import PUBLIC_URL
+from verify.context import CheckContext, Task, UnusableKey
 from verify.probes.backlog_api import (
     BACKLOG_PATH,
     COUNT_SHAPE,
+    DEFAULT_MAX_COUNT,
     ERROR_CHARS,
+    MAX_BODY_BYTES,
+    MAX_COUNT_VARIABLE,
     REFUSED_BY,
     ApiAnswer,
-    ask_on_host,
-    ask_public,
-    backlog_url,
+    AuthFacts,
+    PathFacts,
+    count_bound,
+    probe_auth,
+    probe_paths,
 )
-from verify.report import CheckResult, Status
+from verify.report import CheckResult, Status, failed
 from verify.secrets import Masker
 
 CHECK_ID = "api"
@@ -76,9 +79,11 @@ def _public_hop(public: ApiAnswer, masker: Masker) -> tuple[str, str]:
 
 
 def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool, *, masker: Masker,
-                   key_source: str = "the key parameter") -> Verdict:
+                   key_source: str = "the key parameter",
+                   max_count: int = DEFAULT_MAX_COUNT) -> Verdict:
     """LOCAL (on the host) against PUBLIC (through the proxy), both sent the key; every
-    excerpt of an answer is masked by `masker` before it is clipped."""
+    excerpt of an answer is masked by `masker` before it is clipped. A count is what the
+    publisher believes: at most `max_count` (its BACKLOG_API_MAX_COUNT)."""
     evidence = f"LOCAL {local.evidence(masker)} / PUBLIC {public.evidence(masker)}"
     if local.status is None:
         return Verdict(
@@ -90,13 +95,17 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool, *, m
         )
     if local.status == 200 and public.status == 200:
         for side, answer in (("LOCAL", local), ("PUBLIC", public)):
-            if answer.backlog() is None:  # agreeing on a wrong answer proves nothing
+            count, why = answer.count(max_count)
+            if count is None:  # agreeing on a wrong answer proves nothing
                 return Verdict(
                     Status.FAIL,
-                    f"{side} answered 200 but not a backlog count: {evidence}",
-                    f"{BACKLOG_PATH} must answer {COUNT_SHAPE}; the publisher refuses anything "
-                    "else and falls back to SQS: check the path reaches the backlog view (not "
-                    "another page or a login) and the view's code",
+                    f"{side} answered 200 but not a backlog count ({masker.mask(why)}): "
+                    f"{evidence}",
+                    f"{BACKLOG_PATH} must answer {COUNT_SHAPE} with N at most "
+                    f"{MAX_COUNT_VARIABLE} ({max_count}), in at most {MAX_BODY_BYTES} bytes; "
+                    "the publisher refuses anything else and falls back to SQS: check the path "
+                    "reaches the backlog view (not another page or a login) and the view's code "
+                    f"(a real backlog above {max_count}: raise backlogApiMaxCount)",
                 )
         if bodies_match:
             return Verdict(Status.PASS, f"LOCAL and PUBLIC agree: {local.evidence(masker)}")
@@ -126,6 +135,10 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool, *, m
             "make them equal: update the parameter (aws ssm put-parameter --type SecureString "
             "--overwrite) or restart the API with the parameter's value",
         )
+    if local.status == 403 and public.status is None:
+        summary, hint = _public_hop(public, masker)
+        return Verdict(Status.FAIL, f"LOCAL refuses the key from {key_source} (403) and {summary}",
+                       f"{hint}; and make the key in the parameter equal to the API's")
     if local.status == 403:
         return Verdict(
             Status.FAIL,
@@ -166,63 +179,70 @@ def diagnose_auth(no_key: ApiAnswer, wrong_key: ApiAnswer, *, masker: Masker) ->
     )
 
 
-def bodies_agree(local_before: ApiAnswer, public: ApiAnswer, local_after: ApiAnswer) -> bool:
+def bodies_agree(local_before: ApiAnswer, public: ApiAnswer, local_after: ApiAnswer,
+                 max_count: int = DEFAULT_MAX_COUNT) -> bool:
     """Same body, allowing the count to move between the samples (public between the two)."""
     if public.body.strip() in (local_before.body.strip(), local_after.body.strip()):
         return True
-    counts = (local_before.backlog(), public.backlog(), local_after.backlog())
+    counts = tuple(a.backlog(max_count) for a in (local_before, public, local_after))
     if None in counts:
         return False
     low, high = sorted((counts[0], counts[2]))
     return low <= counts[1] <= high
 
 
-def ask_public_once_reachable(ctx: CheckContext, key: str | None) -> ApiAnswer:
-    """PUBLIC's answer; when the public URL did not answer its probe, that, without waiting
-    for it again."""
-    base = ctx.outputs.api.public_base_url
-    found = ctx.reach.check(PUBLIC_URL, backlog_url(base))
-    if found.error is not None:
-        return ApiAnswer(None, "", f"{found.error} (see the {PREFLIGHT} row)")
-    return ask_public(base, key, ctx.call_timeout())
+def judge_paths(target: str, facts: PathFacts, *, masker: Masker, max_count: int,
+                key_source: str) -> CheckResult:
+    local, public = facts.local, facts.public
+    match = True
+    if local.status == 200 and public.status == 200:
+        match = bodies_agree(local, public, facts.local_again or local, max_count)
+    verdict = diagnose_paths(local, public, match, masker=masker, key_source=key_source,
+                             max_count=max_count)
+    return CheckResult(CHECK_ID, target, verdict.status, verdict.summary, verdict.hint,
+                       expected={"local": 200, "public": 200, "same_backlog": True,
+                                 "max_count": max_count},
+                       found={"local": local.status, "public": public.status,
+                              "local_backlog": local.backlog(max_count),
+                              "public_backlog": public.backlog(max_count),
+                              "same_backlog": match})
+
+
+def judge_unusable_key(target: str, problem: UnusableKey) -> CheckResult:
+    """Nothing was sent: the key cannot travel in a header (or be masked)."""
+    return failed(CHECK_ID, target, str(problem), problem.hint,
+                  expected={"key": "usable as a header value"}, found={"key": "unusable"})
+
+
+def judge_auth(facts: AuthFacts, masker: Masker) -> CheckResult:
+    verdict = diagnose_auth(facts.no_key, facts.wrong_key, masker=masker)
+    return CheckResult(CHECK_ID, AUTH_TARGET, verdict.status, verdict.summary, verdict.hint,
+                       expected={"no_key": 403, "wrong_key": 403},
+                       found={"no_key": facts.no_key.status,
+                              "wrong_key": facts.wrong_key.status})
+
+
+AUTH_TARGET = "public key check"
 
 
 def _host_task(ctx: CheckContext, host: Host) -> Task:
-    api = ctx.outputs.api
     target = host.name or host.instance_id or "host"
 
     def run() -> CheckResult:
-        key = ctx.key.get()
-        transport = ctx.hosts.for_host(host)
-        local = ask_on_host(transport, api.local_base_url, key, ctx.call_timeout())
-        public = ask_public_once_reachable(ctx, key)
-        match = True
-        if local.status == 200 and public.status == 200:
-            match = bodies_agree(local, public, local)
-            if not match:
-                later = ask_on_host(transport, api.local_base_url, key, ctx.call_timeout())
-                match = bodies_agree(local, public, later)
-        verdict = diagnose_paths(local, public, match, masker=ctx.masker,
-                                 key_source=ctx.key.source or "the key parameter")
-        return CheckResult(CHECK_ID, target, verdict.status, verdict.summary, verdict.hint,
-                           expected={"local": 200, "public": 200, "same_backlog": True},
-                           found={"local": local.status, "public": public.status,
-                                  "local_backlog": local.backlog(),
-                                  "public_backlog": public.backlog(), "same_backlog": match})
+        try:
+            key = ctx.key.get()
+        except UnusableKey as problem:
+            return judge_unusable_key(target, problem)
+        return judge_paths(target, probe_paths(ctx, host, key), masker=ctx.masker,
+                           max_count=count_bound(ctx.outputs),
+                           key_source=ctx.key.source or "the key parameter")
 
     return Task(CHECK_ID, target, run)
 
 
 def _auth_task(ctx: CheckContext) -> Task:
-    def run() -> CheckResult:
-        no_key = ask_public_once_reachable(ctx, None)
-        wrong_key = ask_public_once_reachable(ctx, "verify-wrong-" + secrets.token_hex(8))
-        verdict = diagnose_auth(no_key, wrong_key, masker=ctx.masker)
-        return CheckResult(CHECK_ID, "public key check", verdict.status, verdict.summary,
-                           verdict.hint, expected={"no_key": 403, "wrong_key": 403},
-                           found={"no_key": no_key.status, "wrong_key": wrong_key.status})
-
-    return Task(CHECK_ID, "public key check", run)
+    return Task(CHECK_ID, AUTH_TARGET, lambda: judge_auth(
+        probe_auth(ctx, "verify-wrong-" + secrets.token_hex(8)), ctx.masker))
 
 
 def tasks(ctx: CheckContext) -> list[Task]:

@@ -9,33 +9,11 @@ from collections.abc import Callable
 
 from components.stack_output import Host, StackOutput
 from verify.context import CheckContext, Task
-from verify.probes.hosts import parse_tag, tagged_instances
+from verify.probes.hosts import api_hosts, merge_hosts, parse_tag, tagged_instances
 from verify.report import CheckResult, failed
 
 NO_HOSTS_TARGET = "api hosts"
 __all__ = ["parse_tag", "tagged_instances", "merge_hosts", "api_hosts", "per_host_tasks"]
-
-
-def merge_hosts(listed: list[Host], instance_ids: list[str]) -> list[Host]:
-    """The listed hosts, then each tagged instance not already among them (reached by SSM)."""
-    hosts = list(listed)
-    known = {h.instance_id for h in listed if h.instance_id}
-    for instance_id in instance_ids:
-        if instance_id not in known:
-            known.add(instance_id)
-            hosts.append(Host(instance_id, instance_id, None))
-    return hosts
-
-
-def api_hosts(ctx: CheckContext) -> list[Host]:
-    """Resolved once per run; the api, nginx and metric checks share the answer."""
-    def resolve() -> list[Host]:
-        api = ctx.outputs.api
-        tag = api.host_tag
-        tagged = tagged_instances(ctx.aws.client("ec2"), tag) if tag else []
-        return merge_hosts(api.hosts, tagged)
-
-    return ctx.once("api-hosts", resolve)
 
 
 def no_hosts(check_id: str, outputs: StackOutput) -> CheckResult:

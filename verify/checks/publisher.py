@@ -24,22 +24,58 @@ API_URL_VARIABLE = "BACKLOG_API_BASE_URL"
 
 
 def _same_metric(have: dict, want: Metric) -> bool:
-    dims = {k: str(v) for k, v in (have.get("dimensions") or {}).items()}
+    raw = have.get("dimensions")
+    dims = {k: str(v) for k, v in raw.items()} if isinstance(raw, dict) else (raw or {})
     return (have.get("namespace"), have.get("name"), dims) == (
         want.namespace, want.name, {k: str(v) for k, v in want.dimensions.items()})
 
 
 def _describe_plain(metric: dict) -> str:
+    dims = metric.get("dimensions")
     return describe_parts(metric.get("namespace"), metric.get("name"),
-                          metric.get("dimensions") or {})
+                          dims if isinstance(dims, dict) else {})
 
 
-def _targets_by_type(raw: str | None) -> dict[str, dict] | None:
+_KINDS = {type(None): "null", str: "a string", int: "a number", float: "a number",
+          bool: "true or false", list: "a list", dict: "an object"}
+
+
+def read_targets(raw: str | None) -> tuple[dict[str, dict], list[str]]:
+    """BACKLOG_TARGETS by worker type, and what in it the publisher cannot run with: not a JSON
+    list, an entry that is not an object or has no worker_type, a worker type twice (entries
+    are numbered from 1)."""
     try:
         targets = json.loads(raw or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):
+        return {}, [f"{TARGETS_VARIABLE} is not JSON"]
+    if not isinstance(targets, list):
+        return {}, [f"{TARGETS_VARIABLE} is not a JSON list "
+                    f"({_KINDS.get(type(targets), 'something else')})"]
+    found: dict[str, dict] = {}
+    seen: dict[str, int] = {}
+    problems = []
+    for number, target in enumerate(targets, 1):
+        if not isinstance(target, dict):
+            problems.append(f"{TARGETS_VARIABLE} entry {number} is "
+                            f"{_KINDS.get(type(target), 'something else')}, not an object")
+            continue
+        wt = target.get("worker_type")
+        if not isinstance(wt, str) or not wt:
+            problems.append(f"{TARGETS_VARIABLE} entry {number} has no worker_type")
+            continue
+        seen[wt] = seen.get(wt, 0) + 1
+        found.setdefault(wt, target)
+    problems += [f"{wt} appears {n} times in {TARGETS_VARIABLE}"
+                 for wt, n in sorted(seen.items()) if n > 1]
+    return found, problems
+
+
+def _entries(raw: str | None) -> int | None:
+    try:
+        targets = json.loads(raw or "[]")
+    except (ValueError, RecursionError):
         return None
-    return {t.get("worker_type"): t for t in targets if isinstance(t, dict)}
+    return len(targets) if isinstance(targets, list) else None
 
 
 def _targets_problems(deployed: dict[str, dict], outputs: StackOutput,
@@ -55,7 +91,8 @@ def _targets_problems(deployed: dict[str, dict], outputs: StackOutput,
         if wt not in wanted:
             problems.append(f"{wt} in {TARGETS_VARIABLE} but the stack does not publish it")
             continue
-        have = deployed[wt].get("metric") or {}
+        have = deployed[wt].get("metric")
+        have = have if isinstance(have, dict) else {}
         if not _same_metric(have, wanted[wt]):
             shown = _describe_plain(have) if have.get("name") else have
             problems.append(f"{wt} publishes {shown}, the stack's policy reads "
@@ -84,22 +121,28 @@ def _variable_problems(variables: dict[str, str], declared: dict[str, str]) -> l
 
 def environment_problems(variables: dict[str, str], outputs: StackOutput) -> list[str]:
     declared = outputs.publisher.environment
-    deployed = _targets_by_type(variables.get(TARGETS_VARIABLE))
-    if deployed is None:
-        return [f"{TARGETS_VARIABLE} is not JSON"]
-    declared_targets = _targets_by_type(declared.get(TARGETS_VARIABLE))
-    problems = _targets_problems(deployed, outputs, declared_targets)
+    raw = variables.get(TARGETS_VARIABLE)
+    deployed, problems = read_targets(raw)
+    if problems and not deployed and _entries(raw) is None:
+        return problems + _variable_problems(variables, declared)
+    declared_raw = declared.get(TARGETS_VARIABLE)
+    declared_targets = read_targets(declared_raw)[0] if declared_raw is not None else None
+    want = (_entries(declared_raw) if declared_raw is not None
+            else len(expected_targets(outputs)))
+    have = _entries(raw)
+    if want is not None and have is not None and have != want:
+        problems.append(f"{TARGETS_VARIABLE} has {have} entries, the stack declares {want}")
+    problems += _targets_problems(deployed, outputs, declared_targets)
     return problems + _variable_problems(variables, declared)
 
 
-def api_url_drift(ctx: CheckContext) -> tuple[str, str] | None:
+def url_drift(declared: dict[str, str], live: dict[str, str]) -> tuple[str, str] | None:
     """(the URL the deployed publisher calls, the stack's) when they differ; None when they
     agree or the stack declares no API URL."""
-    declared = ctx.outputs.publisher.environment
     if API_URL_VARIABLE not in declared:
         return None
-    live = probe.function(ctx).variables.get(API_URL_VARIABLE, "")
-    return None if live == declared[API_URL_VARIABLE] else (live, declared[API_URL_VARIABLE])
+    found = live.get(API_URL_VARIABLE, "")
+    return None if found == declared[API_URL_VARIABLE] else (found, declared[API_URL_VARIABLE])
 
 
 def judge_code(publisher: Publisher, local_sha256: str, deployed: FunctionFacts) -> CheckResult:

@@ -6,12 +6,14 @@ import math
 import re
 
 from components.stack_output import Fleet, Metric, Worker
-from verify.checks.backlog import describe_metric, latest_datapoint, reference_count
+from verify.checks.backlog import describe_metric
 from verify.checks.fleet_policies import ENABLED_UNSEEN, enabled_problem, foreign_policies_task
 from verify.checks.metric_math import IN_SERVICE, read_queries
 from verify.checks.wake_alarm import wake_alarm_task
 from verify.context import CheckContext, Task
 from verify.probes import scaling as probe
+from verify.probes.backlog import reference_count
+from verify.probes.metrics import latest_datapoint
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "scaling"

@@ -1,7 +1,10 @@
-"""The running instances an API host tag selects (EC2)."""
+"""The API hosts: those the outputs list, plus the running instances their host tag selects
+(EC2)."""
 
 from typing import Any
 
+from components.stack_output import Host
+from verify.context import CheckContext
 from verify.errors import VerifyError
 
 
@@ -26,3 +29,25 @@ def tagged_instances(ec2: Any, tag: str) -> list[str]:
             for page in pages
             for reservation in page.get("Reservations", [])
             for instance in reservation.get("Instances", [])]
+
+
+def merge_hosts(listed: list[Host], instance_ids: list[str]) -> list[Host]:
+    """The listed hosts, then each tagged instance not already among them (reached by SSM)."""
+    hosts = list(listed)
+    known = {h.instance_id for h in listed if h.instance_id}
+    for instance_id in instance_ids:
+        if instance_id not in known:
+            known.add(instance_id)
+            hosts.append(Host(instance_id, instance_id, None))
+    return hosts
+
+
+def api_hosts(ctx: CheckContext) -> list[Host]:
+    """Resolved once per run; the api, nginx and metric checks share the answer."""
+    def resolve() -> list[Host]:
+        api = ctx.outputs.api
+        tag = api.host_tag
+        tagged = tagged_instances(ctx.aws.client("ec2"), tag) if tag else []
+        return merge_hosts(api.hosts, tagged)
+
+    return ctx.once("api-hosts", resolve)

@@ -1,6 +1,7 @@
 """CloudWatch datapoints and SQS counts: the numbers a backlog is compared with."""
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from components.stack_output import Metric, Worker
@@ -86,3 +87,16 @@ def queue_count(ctx: CheckContext, worker: Worker) -> int:
     return total
 
 
+def read_back(ctx: CheckContext, metric: Metric, since: dt.datetime, value: float,
+              wait_s: float) -> Datapoint | None:
+    """The datapoint of `since`'s minute or later, polled for up to `wait_s` until it holds
+    `value` (CloudWatch is eventually consistent); None if no such period appeared."""
+    stop = time.monotonic() + min(wait_s, ctx.remaining())
+    delay = 0.25
+    while True:
+        point = latest_datapoint(ctx, metric, since=since)
+        if (point is not None and point.minimum <= value <= point.maximum) or (
+                time.monotonic() + delay > stop):
+            return point
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
