@@ -1,7 +1,8 @@
 """Benchmark of the backlog publisher: AWS calls per invocation, handler time, archive size.
 
 Runs the real handler against its own moto server and a local HTTP backlog API (both on
-127.0.0.1, stopped on exit), for 3 worker types, with video counted by the API.
+127.0.0.1, stopped on exit), for the worker types of the prod-asg stack's settings (their
+labels, metrics and counting options; the type whose BacklogSource is api counted by the API).
 Calls are counted with botocore's `before-call` hook on the session the handler's
 clients come from. The worst case is timed too: an API that hangs or drips its answer
 (the handler should take about BACKLOG_API_TIMEOUT_S). Usage: python bench/publisher.py [--runs N]
@@ -38,15 +39,38 @@ if str(REPO_ROOT) not in sys.path:
 import boto3  # noqa: E402
 
 from components.lambda_archive import build_archive, code_sha256  # noqa: E402
-from components.settings import BACKLOG_API_PATH  # noqa: E402
+from components.settings import (  # noqa: E402
+    BACKLOG_API_PATH,
+    WorkerSettings,
+    parse_settings,
+)
+from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config  # noqa: E402
 from sandbox.moto_server import in_process as moto_server  # noqa: E402
 
-LAYOUTS = {
-    "one namespace": {"ai": "Academy/Workers", "messaging": "Academy/Workers",
-                      "video": "Academy/Workers"},
-    "video in its own namespace": {"ai": "Academy/Workers", "messaging": "Academy/Workers",
-                                   "video": "Academy/VideoProcessing"},
-}
+# The worker types, their labels and metrics come from a stack's settings (asg mode: every
+# type is a fleet the publisher publishes), never from names written here.
+SETTINGS_STACK = "prod-asg"
+
+
+def published_workers(stack: str = SETTINGS_STACK) -> dict[str, WorkerSettings]:
+    config = stack_config(stack, {**REHEARSAL_VALUES, "internalApiKey": BENCH_KEY})
+    settings = parse_settings(plain_settings(config), stack)
+    return {wt: settings.workers[wt] for wt in settings.published_types}
+
+
+WORKERS = published_workers()
+API_TYPES = [wt for wt, w in WORKERS.items() if w.backlog_source == "api"]
+
+
+def _layouts() -> dict[str, dict[str, str]]:
+    """The stack's own namespaces, and all of them in the most used one (one PutMetricData)."""
+    own = {wt: w.metric.namespace for wt, w in WORKERS.items()}
+    common = Counter(own.values()).most_common(1)[0][0]
+    return {"one namespace": dict.fromkeys(own, common),
+            f"the {SETTINGS_STACK} stack's namespaces": own}
+
+
+LAYOUTS = _layouts()
 
 
 @contextmanager
@@ -119,12 +143,12 @@ def prepare(endpoint: str, api_url: str, namespaces: dict[str, str]) -> None:
         for i in range(5):
             sqs.send_message(QueueUrl=url, MessageBody=f"job-{i}")
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=600)
-        dims = {"WorkerType": {"ai": "AI", "messaging": "Messaging", "video": "Video"}[wt]}
+        worker = WORKERS[wt]
         targets.append({
             "worker_type": wt, "queue_url": url,
-            "metric": {"namespace": namespace, "name": "QueueDepth", "dimensions": dims,
-                       "unit": "Count"},
-            "count_in_flight": True, "count_delayed": False, "use_backlog_api": wt == "video",
+            "metric": {**worker.metric.as_dict(), "namespace": namespace},
+            "count_in_flight": worker.count_in_flight, "count_delayed": worker.count_delayed,
+            "use_backlog_api": wt in API_TYPES,
         })
     os.environ.update({
         "BACKLOG_TARGETS": json.dumps(targets), "BACKLOG_API_BASE_URL": api_url,
@@ -156,7 +180,7 @@ def measure_layout(handler: ModuleType, namespaces: dict[str, str], runs: int) -
             elapsed = time.perf_counter() - started
             figures[phase] = {"calls": dict(sorted(calls.items())), "http": len(hits),
                               "ms": elapsed * 1000, "ok": result["ok"],
-                              "video_source": result["worker_types"]["video"]["source"]}
+                              "api_sources": _api_sources(result)}
         times = []
         for _ in range(runs):
             started = time.perf_counter()
@@ -169,11 +193,16 @@ def measure_layout(handler: ModuleType, namespaces: dict[str, str], runs: int) -
     return figures
 
 
+def _api_sources(result: dict) -> str:
+    """Where the API-counted types' backlog came from: `video=api`, or `none`."""
+    return ", ".join(f"{wt}={result['worker_types'][wt]['source']}" for wt in API_TYPES) or "none"
+
+
 def measure_worst_case(handler: ModuleType, behaviour: str) -> dict:
     """One warm invocation against an API that hangs or drips: the deadline bounds it."""
     hits: list[str] = []
     with moto_server() as endpoint, backlog_api(hits, behaviour) as api_url:
-        prepare(endpoint, api_url, LAYOUTS["video in its own namespace"])
+        prepare(endpoint, api_url, LAYOUTS[f"the {SETTINGS_STACK} stack's namespaces"])
         handler.reset_container()
         boto3.setup_default_session()
         handler.handler({}, None)  # cold start: clients and key, outside the figure
@@ -182,9 +211,9 @@ def measure_worst_case(handler: ModuleType, behaviour: str) -> dict:
         elapsed = time.perf_counter() - started
         handler.reset_container()
         boto3.DEFAULT_SESSION = None
-    video = result["worker_types"]["video"]
+    reasons = "; ".join(f"{wt}: {result['worker_types'][wt]['reason']}" for wt in API_TYPES)
     return {"ms": elapsed * 1000, "published": len(result["published"]),
-            "source": video["source"], "reason": video["reason"]}
+            "sources": _api_sources(result), "reasons": reasons or "no API-counted type"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     handler = load_handler()
     archive = build_archive(HANDLER_DIR)
-    print("Backlog publisher benchmark (3 worker types: ai, messaging, video via backlog API)")
+    print(f"Backlog publisher benchmark ({len(WORKERS)} worker types of the {SETTINGS_STACK} "
+          f"settings: {', '.join(WORKERS)}; by the backlog API: {', '.join(API_TYPES) or 'none'})")
     print(f"archive: {len(archive)} bytes, CodeSha256 {code_sha256(archive)}")
     for name, namespaces in LAYOUTS.items():
         figures = measure_layout(handler, namespaces, args.runs)
@@ -212,15 +242,15 @@ def main(argv: list[str] | None = None) -> int:
             breakdown = ", ".join(f"{op} {n}" for op, n in f["calls"].items())
             note = " (incl. client creation)" if phase == "cold" else ""
             print(f"  {phase}: {total} AWS calls ({breakdown}); HTTP {f['http']}; "
-                  f"{f['ms']:.1f} ms{note}; ok={f['ok']} video source={f['video_source']}")
+                  f"{f['ms']:.1f} ms{note}; ok={f['ok']} source {f['api_sources']}")
         print(f"  handler time, warm, median of {args.runs}: {figures['warm_median_ms']:.1f} ms "
               f"(p90 {figures['warm_p90_ms']:.1f} ms, moto on loopback)")
     deadline = os.environ["BACKLOG_API_TIMEOUT_S"]
     print(f"\nworst case, BACKLOG_API_TIMEOUT_S={deadline} (warm invocation):")
     for behaviour in ("hang", "drip"):
         f = measure_worst_case(handler, behaviour)
-        print(f"  API that {behaviour}s: handler {f['ms']:.0f} ms; {f['published']} of 3 "
-              f"published; video source={f['source']} ({f['reason']})")
+        print(f"  API that {behaviour}s: handler {f['ms']:.0f} ms; {f['published']} of "
+              f"{len(WORKERS)} published; source {f['sources']} ({f['reasons']})")
     print("\nseeds' first Lambda: up to 6 calls a minute to SQS, SSM and Auto Scaling")
     return 0
 
