@@ -1,4 +1,4 @@
-"""`python -m sandbox up | down | status | break FAULT | heal | demo`."""
+"""`python -m sandbox up | down | status | break FAULT | heal | upload N | demo`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     fault.add_argument("fault", choices=sorted(FAULTS),
                        help="; ".join(f"{k}: {v[2]}" for k, v in FAULTS.items()))
     sub.add_parser("heal", help="undo every fault")
+    upload = sub.add_parser("upload", help="add N videos through POST /api/v1/videos/ (each "
+                                           "job sent down the dispatch parameter's path)")
+    upload.add_argument("count", metavar="N", help="how many videos (1 to 1000)")
+    upload.add_argument("--through", choices=("public", "local"), default="public",
+                        help="through nginx (public, default) or straight to the internal API")
     demo = sub.add_parser("demo", help="up, status and verify in batch then asg mode, then down")
     demo.add_argument("--no-verify", action="store_true")
     return parser
@@ -183,7 +188,27 @@ def run(args: argparse.Namespace) -> int:
         healed = faults.heal(args.dir)
         sys.stdout.write(f"healed: {', '.join(healed) or 'nothing was broken'}\n")
         return 0
+    if args.command == "upload":
+        return _upload(args)
     return _demo(args)
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from sandbox import uploads
+
+    try:
+        count = uploads.parse_count(args.count)
+    except ValueError as exc:
+        sys.stderr.write(f"python -m sandbox upload: {exc}\n")
+        return EXIT_USAGE
+    try:
+        answers = uploads.upload(count, args.through, args.dir)
+    except uploads.UploadError as exc:
+        sys.stderr.write(f"sandbox upload: {exc}\n")
+        return EXIT_FAILED
+    for answer in answers:
+        sys.stdout.write(uploads.describe(answer) + "\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

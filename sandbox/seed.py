@@ -2,9 +2,11 @@
 
 Every listed worker type is seeded by what it is, never by its name. The type whose backlog
 is counted through the API (video in production) gets the seeds' incident #2: 3 videos in
-the backlog (UPLOADED or PROCESSING) while its queue holds 5 messages, 3 of them in flight,
-so a publisher that counts messages instead of videos is caught. The SQS-counted types get
-their messages from SQS_MESSAGES in the order they are listed.
+the backlog (UPLOADED or PROCESSING) while its queue holds 5 messages, all in flight ("3
+videos became 5 in-flight messages", visible 0), so a publisher that counts messages instead
+of videos is caught. All in flight also keeps them from the sandbox's live video worker:
+they carry no video id, and a worker would only leave them in flight. The SQS-counted types
+get their messages from SQS_MESSAGES in the order they are listed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ VIDEOS_BY_STATUS: Mapping[str, int] = {
     "UPLOADED": 2, "PROCESSING": 1, "READY": 4, "FAILED": 1, "DELETED": 1,
 }
 # (messages sent, messages received and left in flight)
-API_TYPE_MESSAGES: tuple[int, int] = (5, 3)
+API_TYPE_MESSAGES: tuple[int, int] = (5, 5)
 SQS_MESSAGES: tuple[tuple[int, int], ...] = ((7, 2), (3, 0), (4, 1), (6, 2))
 
 
