@@ -149,6 +149,9 @@ def adopt(state_dir: Path | None = None) -> dict[str, Any]:
     outputs = deployment.deploy(mocks, config)
     timings["import + up"] = round(time.monotonic() - t0, 2)
     deployment.write_json(state.outputs_file, outputs)
+    from sandbox import convergence
+
+    convergence.deployment_of(mocks, config).save(state.root)  # the stack's state, for switch
 
     delivered = deployment.deliver(env, outputs, stack.ssh_endpoint(info))
     if delivered.rc != 0:

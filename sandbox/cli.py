@@ -1,4 +1,5 @@
-"""`python -m sandbox up | down | status | break FAULT | heal | upload N | demo`."""
+"""`python -m sandbox up | down | status | break FAULT | heal | upload N | switch --mode M |
+demo`."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     upload.add_argument("count", metavar="N", help="how many videos (1 to 1000)")
     upload.add_argument("--through", choices=("public", "local"), default="public",
                         help="through nginx (public, default) or straight to the internal API")
+    switch = sub.add_parser("switch", help="rehearse a video mode switch: videoMode X with "
+                                           "videoDrain true (up), wait until the old path is "
+                                           "empty, then videoDrain false (preflight, up)")
+    switch.add_argument("--mode", required=True, metavar="asg|batch",
+                        help="the mode to switch video to")
+    switch.add_argument("--drain-timeout", type=float, default=600.0, metavar="S",
+                        help="seconds to wait for the old path to empty (default 600); on "
+                             "timeout the drain stays in place (exit 1)")
     demo = sub.add_parser("demo", help="up, status and verify in batch then asg mode, then down")
     demo.add_argument("--no-verify", action="store_true")
     return parser
@@ -190,7 +199,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "upload":
         return _upload(args)
+    if args.command == "switch":
+        return _switch(args)
     return _demo(args)
+
+
+def _switch(args: argparse.Namespace) -> int:
+    from sandbox import switch
+
+    try:
+        report = switch.switch(args.mode, args.drain_timeout, args.dir)
+    except switch.SwitchUsageError as exc:
+        sys.stderr.write(f"python -m sandbox switch: {exc}\n")
+        return EXIT_USAGE
+    except switch.SwitchStopped as exc:
+        sys.stderr.write(f"sandbox switch: {exc}\n")
+        return EXIT_FAILED
+    sys.stdout.write(switch.describe(report) + "\n")
+    return 0
 
 
 def _upload(args: argparse.Namespace) -> int:

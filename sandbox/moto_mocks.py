@@ -83,6 +83,23 @@ class CreatedResource:
     physical_id: str
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A resource as the deployer left it: what `pulumi up` keeps in the stack's state (its id,
+    inputs and outputs, secrets blanked), so the next up can update, keep or delete it."""
+
+    typ: str
+    name: str
+    physical_id: str
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+_NETWORKS: dict[str, MotoNetwork] = {}  # endpoint -> its network (DescribeImages takes seconds)
+_NETWORKS_LOCK = threading.Lock()
+
+
 def discover_network(ec2: Any) -> MotoNetwork:
     vpc = next(v for v in ec2.describe_vpcs()["Vpcs"] if v.get("IsDefault"))
     vpc_filter = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
@@ -111,6 +128,45 @@ def unwrap_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [unwrap_secrets(v) for v in value]
     return value
+
+
+SECRET = "[secret]"
+
+
+def state_value(value: Any) -> Any:
+    """A value as the sandbox's state file keeps it: plain JSON, secrets blanked (never on
+    disk), archives as the digest of their content (a zip's bytes carry timestamps)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET
+        return {str(k): state_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [state_value(v) for v in value]
+    if isinstance(value, pulumi.Archive | pulumi.Asset):
+        return {"archive_sha256": _content_digest(value)}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _content_digest(value: Any) -> str:
+    digest = hashlib.sha256()
+    if isinstance(value, pulumi.AssetArchive):
+        for name, asset in sorted(value.assets.items()):
+            digest.update(name.encode() + b"\0" + _content_digest(asset).encode())
+    elif isinstance(value, pulumi.StringAsset):
+        digest.update(value.text.encode())
+    elif isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        path = Path(value.path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+            digest.update(file.read_bytes())
+    else:
+        digest.update(repr(value).encode())
+    return digest.hexdigest()
 
 
 def _substitute(value: Any, table: Mapping[str, str]) -> Any:
@@ -396,12 +452,21 @@ class MotoMocks(pulumi.runtime.Mocks):
     # `pulumi import --file`, rehearsed: (type, logical name) -> the id taken over. Such a
     # resource is updated to its declaration (UPDATERS), as the first `pulumi up` would.
     adopted_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # `pulumi up` on an existing stack: (type, logical name) -> the id deployed before; such a
+    # resource is updated in place (UPDATERS) and listed in `updated`.
+    deployed_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
     created: list[CreatedResource] = field(default_factory=list)
     adopted: list[CreatedResource] = field(default_factory=list)
+    updated: list[CreatedResource] = field(default_factory=list)
+    # Every resource registered (components too), in the order it was done: a valid
+    # dependency order, so deleting in reverse removes dependents first.
+    registered: list[Registered] = field(default_factory=list)
+    # (type, name) -> (the parent's (type, name) or None, retainOnDelete), from note_parent.
+    options: dict[tuple[str, str], tuple[tuple[str, str] | None, bool]] = field(
+        default_factory=dict)
     not_created: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     unhandled_calls: list[str] = field(default_factory=list)
-    network: MotoNetwork = field(init=False)
 
     def __post_init__(self) -> None:
         self.region = self.env.get("AWS_DEFAULT_REGION", REGION)
@@ -415,7 +480,15 @@ class MotoMocks(pulumi.runtime.Mocks):
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.account = self.client("sts").get_caller_identity()["Account"]
-        self.network = discover_network(self.client("ec2"))
+
+    @property
+    def network(self) -> MotoNetwork:
+        """moto's default network; discovered on first use, once per emulator (it never
+        changes, and DescribeImages takes seconds)."""
+        with _NETWORKS_LOCK:
+            if self._endpoint not in _NETWORKS:
+                _NETWORKS[self._endpoint] = discover_network(self.client("ec2"))
+            return _NETWORKS[self._endpoint]
 
     def client(self, service: str) -> Any:
         """One boto3 client per service, made on first use (boto3 clients are thread-safe)."""
@@ -426,21 +499,46 @@ class MotoMocks(pulumi.runtime.Mocks):
 
     # -- Mocks interface --
 
+    def note_parent(
+        self, args: pulumi.ResourceTransformationArgs
+    ) -> pulumi.ResourceTransformationResult | None:
+        """A stack transformation that changes nothing and remembers each resource's parent
+        and retainOnDelete (mocks are not told them), for the URNs and the state kept."""
+        opts = args.opts
+        parent = opts.parent if opts else None
+        key = None
+        if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
+            key = (parent.pulumi_resource_type, parent.pulumi_resource_name)
+        with self._lock:
+            self.options[(args.type_, args.name)] = (key, bool(opts and opts.retain_on_delete))
+        return None
+
+    def _register(self, args: pulumi.runtime.MockResourceArgs, physical_id: str,
+                  outputs: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.registered.append(Registered(
+                args.typ, args.name, physical_id, bool(args.custom), state_value(args.inputs),
+                state_value(outputs)))
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         if not args.custom or args.typ.startswith("pulumi:providers:"):
+            self._register(args, f"{args.name}-id", {})
             return f"{args.name}-id", dict(args.inputs)
         inputs = _substitute(dict(args.inputs), self.substitutions)
         adopted_id = self.adopted_ids.get((args.typ, args.name))
+        deployed_id = self.deployed_ids.get((args.typ, args.name))
+        known_id = adopted_id if adopted_id is not None else deployed_id
         creator = CREATORS.get(args.typ)
-        if adopted_id is not None:
+        if known_id is not None and creator is not None:
             updater = UPDATERS.get(args.typ)
             if updater is None:
-                raise MotoDeployError(f"{args.typ} '{args.name}' was imported (id {adopted_id}) "
-                                      "but the sandbox's deployer cannot update this type")
-            creator = lambda mocks, name, i: updater(mocks, name, i, adopted_id)  # noqa: E731
+                raise MotoDeployError(f"{args.typ} '{args.name}' exists (id {known_id}) but the "
+                                      "sandbox's deployer cannot update this type")
+            creator = lambda mocks, name, i: updater(mocks, name, i, known_id)  # noqa: E731
         if creator is None:
             with self._lock:
                 self.not_created.append((args.typ, args.name))
+            self._register(args, f"{args.name}-not-created", {})
             return f"{args.name}-not-created", inputs
         plain = unwrap_secrets(inputs)
         try:
@@ -456,7 +554,9 @@ class MotoMocks(pulumi.runtime.Mocks):
             return f"{args.name}-failed", inputs
         with self._lock:
             made = CreatedResource(args.typ, args.name, physical_id)
-            (self.adopted if adopted_id is not None else self.created).append(made)
+            (self.adopted if adopted_id is not None else self.updated if deployed_id is not None
+             else self.created).append(made)
+        self._register(args, physical_id, outputs)
         return physical_id, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -532,6 +632,7 @@ class MotoMocks(pulumi.runtime.Mocks):
         return {
             "created": counts(self.created),
             "adopted": counts(self.adopted),
+            "updated": counts(self.updated),
             "not_created": [f"{typ} {name}" for typ, name in self.not_created],
             "failed": [f"{typ} {name}: {why}" for typ, name, why in self.failed],
             "unhandled_calls": sorted(set(self.unhandled_calls)),
@@ -1263,4 +1364,89 @@ UPDATERS: dict[str, Updater] = {
     "aws:batch/jobQueue:JobQueue": MotoMocks._update_batch_job_queue,
     # A job definition is never changed in place: the update registers a new revision.
     "aws:batch/jobDefinition:JobDefinition": _upsert(MotoMocks._batch_job_definition),
+}
+
+
+# ---- deleters: what `pulumi up` does to a resource the program no longer declares ----------
+
+Deleter = Callable[[MotoMocks, Registered], None]
+
+
+def _delete_role(mocks: MotoMocks, r: Registered) -> None:
+    """IAM refuses to delete a role with policies or instance profiles: remove those first."""
+    iam = mocks.client("iam")
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=r.physical_id):
+        for policy in page["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=r.physical_id, PolicyArn=policy["PolicyArn"])
+    for name in iam.list_role_policies(RoleName=r.physical_id)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=r.physical_id, PolicyName=name)
+    for profile in iam.list_instance_profiles_for_role(RoleName=r.physical_id)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"],
+                                              RoleName=r.physical_id)
+    iam.delete_role(RoleName=r.physical_id)
+
+
+def _delete_instance_profile(mocks: MotoMocks, r: Registered) -> None:
+    iam = mocks.client("iam")
+    profile = iam.get_instance_profile(InstanceProfileName=r.physical_id)["InstanceProfile"]
+    for role in profile.get("Roles", []):
+        iam.remove_role_from_instance_profile(InstanceProfileName=r.physical_id,
+                                              RoleName=role["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=r.physical_id)
+
+
+def _disable_then(update: str, delete: str, key: str) -> Deleter:
+    """AWS deletes a Batch job queue or compute environment only once it is DISABLED."""
+
+    def deleter(mocks: MotoMocks, r: Registered) -> None:
+        batch = mocks.client("batch")
+        getattr(batch, update)(**{key: r.physical_id, "state": "DISABLED"})
+        getattr(batch, delete)(**{key: r.physical_id})
+
+    return deleter
+
+
+DELETERS: dict[str, Deleter] = {
+    "aws:sqs/queue:Queue": lambda m, r: m.client("sqs").delete_queue(QueueUrl=r.physical_id),
+    "aws:sqs/redrivePolicy:RedrivePolicy": lambda m, r: m.client("sqs").set_queue_attributes(
+        QueueUrl=r.physical_id, Attributes={"RedrivePolicy": ""}),
+    "aws:iam/role:Role": _delete_role,
+    "aws:iam/rolePolicy:RolePolicy": lambda m, r: m.client("iam").delete_role_policy(
+        RoleName=r.inputs["role"], PolicyName=r.physical_id.split(":", 1)[1]),
+    "aws:iam/policy:Policy": lambda m, r: m.client("iam").delete_policy(PolicyArn=r.physical_id),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda m, r: m.client(
+        "iam").detach_role_policy(RoleName=r.inputs["role"], PolicyArn=r.inputs["policyArn"]),
+    "aws:iam/instanceProfile:InstanceProfile": _delete_instance_profile,
+    "aws:lambda/function:Function": lambda m, r: m.client("lambda").delete_function(
+        FunctionName=r.physical_id),
+    "aws:lambda/permission:Permission": lambda m, r: m.client("lambda").remove_permission(
+        FunctionName=r.inputs["function"], StatementId=r.physical_id),
+    "aws:ssm/parameter:Parameter": lambda m, r: m.client("ssm").delete_parameter(
+        Name=r.physical_id),
+    "aws:ssm/document:Document": lambda m, r: m.client("ssm").delete_document(
+        Name=r.physical_id),
+    "aws:cloudwatch/eventRule:EventRule": lambda m, r: m.client("events").delete_rule(
+        Name=r.physical_id),
+    "aws:cloudwatch/eventTarget:EventTarget": lambda m, r: m.client("events").remove_targets(
+        Rule=r.inputs["rule"], Ids=[r.outputs["targetId"]]),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda m, r: m.client("cloudwatch").delete_alarms(
+        AlarmNames=[r.physical_id]),
+    "aws:cloudwatch/logGroup:LogGroup": lambda m, r: m.client("logs").delete_log_group(
+        logGroupName=r.physical_id),
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda m, r: m.client("ec2").delete_launch_template(
+        LaunchTemplateId=r.physical_id),
+    # ForceDelete: its instances go with it (preflight refused the plan while any was busy).
+    "aws:autoscaling/group:Group": lambda m, r: m.client("autoscaling").delete_auto_scaling_group(
+        AutoScalingGroupName=r.physical_id, ForceDelete=True),
+    "aws:autoscaling/policy:Policy": lambda m, r: m.client("autoscaling").delete_policy(
+        AutoScalingGroupName=r.inputs["autoscalingGroupName"], PolicyName=r.physical_id),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": lambda m, r: m.client(
+        "autoscaling").delete_lifecycle_hook(
+        AutoScalingGroupName=r.inputs["autoscalingGroupName"], LifecycleHookName=r.physical_id),
+    "aws:batch/computeEnvironment:ComputeEnvironment": _disable_then(
+        "update_compute_environment", "delete_compute_environment", "computeEnvironment"),
+    "aws:batch/jobQueue:JobQueue": _disable_then("update_job_queue", "delete_job_queue",
+                                                 "jobQueue"),
+    "aws:batch/jobDefinition:JobDefinition": lambda m, r: m.client(
+        "batch").deregister_job_definition(jobDefinition=r.physical_id),
 }

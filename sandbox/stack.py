@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sandbox import adoption, deployment, moto_server, nginx_server, sshd_server
+from sandbox import adoption, convergence, deployment, moto_server, nginx_server, sshd_server
 from sandbox.dispatch import name_beside_key
 from sandbox.dispatch import parameter_name as dispatch_parameter_name
 from sandbox.internal_api import VideoStore
@@ -99,7 +99,8 @@ def up(options: UpOptions, state_dir: Path | None = None) -> dict[str, Any]:
         for stale in (state.outputs_file, state.stack_env_file, state.root / "sandbox.json",
                       state.root / "faults.json", state.db_path, state.root / "schedule.json",
                       state.stack_dir / adoption.CONFIG_FILE,
-                      state.stack_dir / adoption.IMPORT_FILE):
+                      state.stack_dir / adoption.IMPORT_FILE,
+                      state.root / convergence.STATE_FILE):
             stale.unlink(missing_ok=True)
         try:
             return _bring_up(options, state, registry)
@@ -147,6 +148,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
     else:
         outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
         deployment.write_json(state.outputs_file, outputs)  # saved as the stack `sandbox`
+        convergence.deployment_of(mocks, config).save(state.root)  # the stack's state
         key_parameter = outputs["academy"]["publisher"]["key_parameter"]
         deployed = mocks.summary()
     step("internal API (SQLite)", lambda: _start_internal_api(

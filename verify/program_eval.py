@@ -132,8 +132,9 @@ def run_program(
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     root = pulumi.runtime.get_root_resource()
-    if isinstance(mocks, RecordingMocks):
-        pulumi.runtime.register_stack_transformation(mocks.note_parent)
+    note_parent = getattr(mocks, "note_parent", None)  # mocks that keep parents (and URNs)
+    if callable(note_parent):
+        pulumi.runtime.register_stack_transformation(note_parent)
     resolved: dict[str, Any] = {}
     cwd = os.getcwd()
     sys.path.insert(0, str(program.parent))
