@@ -61,8 +61,9 @@ def _shared_options() -> argparse.ArgumentParser:
                      help=f"batch --canary: how long the job may take to start (default "
                           f"{CANARY_TIMEOUT_S:g}); the run's --timeout is raised to cover it")
     run.add_argument("--internal-key-env", default=DEFAULT_KEY_ENV, metavar="NAME",
-                     help=f"env var holding the internal key when SSM is not readable "
-                          f"(default {DEFAULT_KEY_ENV}); the key is never printed")
+                     help=f"env var holding the internal key, for runners without SSM read "
+                          f"access (default {DEFAULT_KEY_ENV}); when set it is used instead "
+                          "of the SSM parameter; the key is never printed")
     hosts = shared.add_argument_group("reaching the API hosts")
     hosts.add_argument("--transport", choices=MODES, default="auto",
                        help="auto: ssh when the host has an ssh address, else ssm")

@@ -89,3 +89,19 @@ def test_the_marker_is_read_whatever_the_header_case():
     assert not DENIED.refused_by_nginx
     assert kept_headers({"X-Refused-By": "nginx", "Set-Cookie": "a=b"}) == (
         ("x-refused-by", "nginx"),)
+
+
+def test_a_key_from_the_environment_that_both_paths_refuse_is_named_not_the_parameter() -> None:
+    """A stale $ACADEMY_INTERNAL_KEY wins over SSM: the hint must not send the user to
+    overwrite the (correct) production parameter."""
+    from verify.checks.api import diagnose_paths
+    from verify.probes.backlog_api import ApiAnswer
+    from verify.secrets import Masker
+
+    refused = ApiAnswer(status=403, body='{"detail": "forbidden"}')
+    verdict = diagnose_paths(refused, refused, None, masker=Masker(),
+                             key_source="$ACADEMY_INTERNAL_KEY")
+    assert "unset it" in verdict.hint and "put-parameter" not in verdict.hint
+    from_ssm = diagnose_paths(refused, refused, None, masker=Masker(),
+                              key_source="SSM /academy/workers/internal-api-key")
+    assert "put-parameter" in from_ssm.hint

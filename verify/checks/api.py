@@ -129,9 +129,13 @@ def diagnose_paths(local: ApiAnswer, public: ApiAnswer, bodies_match: bool, *, m
             NGINX_HEADER_FIX,
         )
     if local.status == 403 and public.status == 403:
+        from_env = key_source.startswith("$")
         return Verdict(
             Status.FAIL,
             f"the key from {key_source} differs from the API's: both paths answer 403",
+            (f"{key_source} is set and is used instead of the SSM parameter: unset it (or set "
+             "it to the parameter's value) and run again; do not change the parameter for it")
+            if from_env else
             "make them equal: update the parameter (aws ssm put-parameter --type SecureString "
             "--overwrite) or restart the API with the parameter's value",
         )
