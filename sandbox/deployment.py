@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.api_proxy import document_script
-from components.settings import PROJECT
+from components.settings import PROJECT, SettingsError, settings_from_config
 from components.stack_files import REHEARSAL_VALUES, stack_config
 from sandbox import moto_server
 from sandbox.moto_mocks import MotoMocks
@@ -80,6 +80,14 @@ def sandbox_config(
     # so a type added by settings alone gets it too) names moto's.
     for full in [k for k in config if k.startswith(f"{PROJECT}:") and k.endswith("ImageId")]:
         config[full] = net.image_id
+    try:
+        settings_from_config(config, STACK)
+    except SettingsError as exc:  # named as the sandbox's, not a Pulumi.sandbox.yaml
+        problems = "\n".join(f"  - {p}" for p in exc.problems)
+        raise ValueError(
+            f"{len(exc.problems)} invalid sandbox setting(s) (Pulumi.{BASE_STACKS[mode]}.yaml "
+            f"with the sandbox's addresses and your `up --set` values):\n{problems}\n"
+            "Fix the --set values (JSON for lists: workerTypes='[\"ai\",\"video\"]').") from None
     return config
 
 

@@ -78,6 +78,8 @@ def test_up_takes_settings_on_the_command_line(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120, check=False)
     assert done.returncode != 0
     assert "workerTypes has ['Thumb']" in done.stderr + done.stdout
+    assert "invalid sandbox setting" in done.stderr + done.stdout
+    assert "Pulumi.sandbox.yaml" not in done.stderr + done.stdout  # no such file exists
     assert "Traceback" not in done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "sandbox", "--dir", str(tmp_path), "up", "--set", "noequals"],
