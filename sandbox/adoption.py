@@ -49,6 +49,13 @@ def key_parameter_name(config: Mapping[str, str]) -> str:
     return _settings(config).publisher.key_parameter_name
 
 
+def dispatch_parameter_name(config: Mapping[str, str]) -> str | None:
+    """The name the program gives the dispatch parameter (settings derive it once); None
+    when no worker type runs on Batch."""
+    batch = _settings(config).batch
+    return batch.dispatch_parameter_name if batch else None
+
+
 def save_config(stack_dir: Path, config: Mapping[str, str]) -> Path:
     """The stack's config as verify reads a saved stack's; the key is left out (adopt
     evaluates without it, `sandbox adopt` reads it back from its parameter)."""

@@ -17,7 +17,6 @@ from components.dispatch import DispatchError as ValueShapeError
 from components.dispatch import DispatchValue
 
 Dispatch = DispatchValue
-DEFAULT_WORKER_TYPE = "video"
 
 
 class DispatchError(RuntimeError):
@@ -31,21 +30,12 @@ def parse(text: str, source: str = "the dispatch parameter") -> Dispatch:
         raise DispatchError(f"{source}: {exc}") from None
 
 
-def parameter_name(outputs: Mapping[str, Any]) -> str:
-    """The parameter's name: the stack output's `dispatch.parameter` when the program exports
-    it, else the program's naming rule next to the key parameter (`/{prefix}/workers/...`)."""
+def parameter_name(outputs: Mapping[str, Any]) -> str | None:
+    """The parameter's name, as the stack output's `dispatch.parameter` names it (None when
+    the stack declares none: no worker type runs on Batch)."""
     academy = outputs.get("academy", outputs)
     exported = (academy.get("dispatch") or {}).get("parameter")
-    if isinstance(exported, str) and exported:
-        return exported
-    worker_type = next((wt for wt, spec in academy["worker_types"].items()
-                        if spec.get("backlog_source") == "api"), DEFAULT_WORKER_TYPE)
-    return name_beside_key(academy["publisher"]["key_parameter"], worker_type)
-
-
-def name_beside_key(key_parameter: str, worker_type: str = DEFAULT_WORKER_TYPE) -> str:
-    """`/{prefix}/workers/internal-api-key` -> `/{prefix}/workers/{worker_type}/dispatch`."""
-    return f"{key_parameter.rsplit('/', 1)[0]}/{worker_type}/dispatch"
+    return exported if isinstance(exported, str) and exported else None
 
 
 def ssm_reader(ssm: Any, name: str) -> Callable[[], str | None]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import adoption, convergence, deployment, moto_server, nginx_server, sshd_server
-from sandbox.dispatch import name_beside_key
 from sandbox.dispatch import parameter_name as dispatch_parameter_name
 from sandbox.internal_api import VideoStore
 from sandbox.moto_mocks import MotoMocks
@@ -151,8 +150,9 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         convergence.deployment_of(mocks, config).save(state.root)  # the stack's state
         key_parameter = outputs["academy"]["publisher"]["key_parameter"]
         deployed = mocks.summary()
+    dispatch = _dispatch_parameter(state, config) or ""  # "": no type runs on Batch
     step("internal API (SQLite)", lambda: _start_internal_api(
-        state, registry, env, addresses.api_port, key_parameter))
+        state, registry, env, addresses.api_port, key_parameter, dispatch))
     step("proxy (nginx)", lambda: _start_nginx(state, registry, nginx_files, addresses))
     # Before the stack exists the same document script runs, rendered from the settings.
     script = (adoption.rendered_delivery_script(config) if options.legacy
@@ -168,7 +168,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         queues = seed_queues(aws_client(state, "sqs"), outputs)
         start_schedule(state, registry, env, outputs, options.schedule_every_s, step)
     step("video worker", lambda: _start_video_worker(
-        state, registry, env, addresses.api_port, key_parameter))
+        state, registry, env, addresses.api_port, key_parameter, dispatch))
 
     info = {
         "mode": options.mode,
@@ -212,36 +212,36 @@ def _base_env() -> dict[str, str]:
 
 
 def _start_internal_api(state: SandboxState, registry: ProcessRegistry, env: Mapping[str, str],
-                        port: int, key_parameter: str) -> None:
+                        port: int, key_parameter: str, dispatch_parameter: str) -> None:
     """The API; uploads are dispatched by the dispatch parameter."""
     _, child = registry.spawn(
         "internal-api",
         [sys.executable, "-m", "sandbox.internal_api", "--db", str(state.db_path),
          "--port", str(port), "--key-parameter", key_parameter, "--refresh-s", "2",
-         "--dispatch-parameter", _dispatch_parameter(state, key_parameter)],
+         "--dispatch-parameter", dispatch_parameter],
         state.log_path("internal-api"), env={**_base_env(), **env}, cwd=PROJECT_ROOT)
     if not wait_for_port(port, 15) or child.poll() is not None:
         log = state.log_path("internal-api")
         raise SandboxError(f"the internal API did not come up; see {log}")
 
 
-def _dispatch_parameter(state: SandboxState, key_parameter: str) -> str:
+def _dispatch_parameter(state: SandboxState, config: Mapping[str, str]) -> str | None:
     """The stack output's `dispatch.parameter`; before a stack exists (`up --legacy`), the
-    name the program will give it."""
+    name the program will give it (from the settings)."""
     if state.outputs_file.exists():
         return dispatch_parameter_name(load_outputs(state))
-    return name_beside_key(key_parameter)
+    return adoption.dispatch_parameter_name(config)
 
 
 def _start_video_worker(state: SandboxState, registry: ProcessRegistry, env: Mapping[str, str],
-                        api_port: int, key_parameter: str) -> None:
+                        api_port: int, key_parameter: str, dispatch_parameter: str) -> None:
     """Jobs on whichever video path is live (sandbox/video_worker.py), every few seconds each.
     Started after the seeding, whose messages it would otherwise take while they are sent."""
     _, child = registry.spawn(
         "video-worker",
         [sys.executable, "-m", "sandbox.video_worker",
          "--api-base-url", f"http://127.0.0.1:{api_port}", "--key-parameter", key_parameter,
-         "--dispatch-parameter", _dispatch_parameter(state, key_parameter),
+         "--dispatch-parameter", dispatch_parameter,
          "--outputs", str(state.outputs_file), "--job-seconds", str(VIDEO_JOB_S)],
         state.log_path("video-worker"), env={**_base_env(), **env}, cwd=PROJECT_ROOT)
     time.sleep(0.3)
