@@ -3,13 +3,11 @@
 meet a missing key or a wrong type. Where the outputs come from: verify/stacks.py."""
 
 import dataclasses
-import json
 import math
 import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 from components import stack_output
 from components.stack_output import ContractError, Fleet, StackOutput
 from verify.errors import UsageError
+from verify.json_files import parse_document, read_text_file
 from verify.project import project_root
 
 PROJECT_ROOT = project_root()  # $ACADEMY_PROJECT_DIR, this checkout, or the cwd's project
@@ -113,70 +112,11 @@ def validate(document: Any, source: str) -> StackOutput:
     return outputs
 
 
-class _NotJson(ValueError):
-    pass
-
-
-def parse_document(text: str, source: str) -> Any:
-    """JSON text -> document; a syntax error, NaN/Infinity (Python's json takes them) or absurd
-    nesting is a usage error."""
-    def refuse(name: str) -> Any:
-        raise _NotJson(f"{source}: {name} is not JSON (a number there must be finite)")
-
-    try:
-        return json.loads(text, parse_constant=refuse)
-    except _NotJson as exc:
-        raise UsageError(str(exc)) from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    except RecursionError:
-        raise UsageError(f"{source} is nested too deeply to be stack outputs") from None
-    except ValueError as exc:  # e.g. an integer literal of more than 4,300 digits
-        raise UsageError(f"{source} is not usable JSON: {exc}") from None
-
-
-def read_regular_file(path: Path, what: str, limit: int = MAX_OUTPUTS_BYTES) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. A FIFO, a device or a directory is
-    refused without waiting on it (opened non-blocking, then fstat), and a larger file unread."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc} "
-                         "(save one with `pulumi stack output --json > FILE`)") from None
-    status = os.fstat(fd)
-    if not stat.S_ISREG(status.st_mode):  # before fdopen, which refuses a directory itself
-        os.close(fd)
-        raise UsageError(f"{what} {path} is not a regular file ({_kind(status.st_mode)}); "
-                         "save the outputs to a file with `pulumi stack output --json > FILE`")
-    with os.fdopen(fd, "rb") as handle:
-        if status.st_size > limit:
-            raise UsageError(f"{what} {path} is larger than {limit // (1024 * 1024)} MB "
-                             f"({status.st_size} bytes): not a stack's outputs")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise UsageError(f"{what} {path} is larger than {limit // (1024 * 1024)} MB: not a "
-                         "stack's outputs")
-    return data
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a file"
+OUTPUTS_HINT = "save the outputs with `pulumi stack output --json > FILE`"
 
 
 def load_file(path: Path) -> StackOutput:
-    data = read_regular_file(Path(path), "outputs file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"outputs file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
-            f"offset {exc.start}); save it again with `pulumi stack output --json > FILE`"
-        ) from None
+    text = read_text_file(Path(path), "outputs file", MAX_OUTPUTS_BYTES, OUTPUTS_HINT)
     return validate(parse_document(text, f"outputs file {path}"), str(path))
 
 
@@ -206,16 +146,20 @@ def load_pulumi_stack(stack: str, saved_in: Path | None = None) -> StackOutput:
     return validate(document, f"stack {stack}")
 
 
+MAX_ENV_BYTES = 1024 * 1024  # an env file is a few lines
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A saved stack's env file if anything is at `path` ({} if nothing is); something there
+    that is not a readable regular UTF-8 file is refused, not ignored."""
+    return parse_env_file(path) if os.path.lexists(path) else {}
+
+
 def parse_env_file(path: Path) -> dict[str, str]:
     """Lines `export K=V` (or `K=V`), values shell-quoted; comments and blanks skipped.
     `unset A B` maps A and B to "" so the shell's values of them are not used either."""
     env: dict[str, str] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read {path}: {exc.strerror or exc}"
-        ) from None
+    lines = read_text_file(path, "env file", MAX_ENV_BYTES).splitlines()
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from components.stack_output import StackOutput
 from verify.errors import UsageError
-from verify.outputs import PROJECT_ROOT, load_file, load_pulumi_stack, parse_env_file
+from verify.outputs import PROJECT_ROOT, load_file, load_pulumi_stack, read_env_file
 
 STACKS_DIR_ENV = "ACADEMY_STACKS_DIR"
 DEFAULT_STACKS_DIR = Path(".academy") / "stacks"
@@ -57,7 +57,6 @@ def load(stack: str | None, outputs_file: Path | None,
     saved = saved_stack_dir(stack, root)
     outputs_path = saved / OUTPUTS_FILE
     if outputs_path.is_file():
-        env_path = saved / ENV_FILE
-        env = parse_env_file(env_path) if env_path.is_file() else {}
+        env = read_env_file(saved / ENV_FILE)
         return LoadedStack(load_file(outputs_path), env, str(outputs_path))
     return LoadedStack(load_pulumi_stack(stack, saved_in=outputs_path), {}, f"stack {stack}")

@@ -1,9 +1,15 @@
 """`verify preflight` on plan files in Pulumi's format (PreviewDigest, ResourceV3 old states)
-against a moto server holding real work: one test per kind of work-holding resource."""
+against a moto server holding real work: one test per kind of work-holding resource. Then the
+red team's findings: what must not read as "gone already" (another account's credentials, an
+empty or odd id, identifiers naming two regions), files it must not hang on or trust (FIFOs,
+devices, huge files, NaN, duplicate keys, a changeSummary its steps do not match, a failed
+preview, a malformed update plan, a type the URN contradicts) and the dispatch parameter."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from components import stack_output
 from sandbox import moto_server
 from sandbox.batch_runner import BatchRunnerClient
 from sandbox.ports import free_port
@@ -336,7 +343,8 @@ def test_a_plan_whose_deletes_hold_nothing_passes_and_other_types_are_not_counte
     ce, jq = make_batch(aws)
     policy = state("aws:autoscaling/policy:Policy", "video-fleet-policy", "video-backlog",
                    {"name": "video-backlog"})
-    gone = state(QUEUE_T, "old-queue", f"{aws['AWS_ENDPOINT_URL']}/{ACCOUNT}/gone", {})
+    gone = state(QUEUE_T, "old-queue", f"{aws['AWS_ENDPOINT_URL']}/{ACCOUNT}/gone",
+                 {"arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:gone"})
     plan = digest(step("delete", make_queue(aws)), step("delete", jq), step("delete", ce),
                   step("delete", make_group(aws, protect=False)), step("delete", policy),
                   step("delete", gone))
@@ -369,7 +377,8 @@ def test_work_that_cannot_be_counted_refuses(aws, preflight, tmp_path):
          "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}))
     code, out = preflight(digest(step("delete", old)))
     assert code == 1, out
-    assert "UNKNOWN  delete academy-video-jobs" in out and "could not count" in out
+    assert "UNKNOWN  delete academy-video-jobs" in out
+    assert "cannot tell which account this runner sees (sts get-caller-identity failed" in out
 
 
 # -- the update plan `pulumi up --plan` runs --------------------------------------------------
@@ -417,9 +426,250 @@ def test_a_plan_of_another_stack_or_no_file_is_exit_2(aws, preflight, tmp_path, 
     code, out = preflight(digest(step("delete", old)))
     assert code == 2 and "a plan of stack prod, not test" in out
     code = cli.main(["preflight", "--stack", STACK, "--plan", str(tmp_path / "missing.json")])
-    assert code == 2 and "cannot read it" in capsys.readouterr().err
+    assert code == 2 and "cannot read --plan" in capsys.readouterr().err
 
 
 def test_a_plan_without_changes_passes(aws, preflight):
     code, out = preflight({"config": {}, "changeSummary": {"same": 30}, "duration": 1})
+    assert code == 0, out
+
+
+# == red team: preflight =====================================================================
+
+OTHER_ACCOUNT = "210987654321"
+PARAMETER_T = "aws:ssm/parameter:Parameter"
+
+
+def as_another_account(aws: dict, tmp_path: Path) -> None:
+    """The saved stack's env now holds credentials of another account (moto: an assumed role
+    there), as a runner with the wrong AWS profile would."""
+    creds = client(aws, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/deployer", RoleSessionName="preflight")[
+        "Credentials"]
+    env = {**{k: v for k, v in aws.items() if v}, "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+           "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+           "AWS_SESSION_TOKEN": creds["SessionToken"]}
+    (tmp_path / "stacks" / STACK / "env").write_text(moto_server.render_env_file(env))
+
+
+# -- F1: the wrong account's "not found" is not "gone already" ---------------------------------
+
+@pytest.mark.parametrize("kind", ["group", "queue"])
+def test_another_accounts_credentials_refuse_instead_of_gone_already(aws, preflight, tmp_path,
+                                                                     kind):
+    if kind == "group":
+        old = make_group(aws, protect=True)
+    else:
+        old = make_queue(aws)
+        client(aws, "sqs").send_message(QueueUrl=old["id"], MessageBody="{}")
+    as_another_account(aws, tmp_path)
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert "UNKNOWN" in out and "gone already" not in out
+    assert f"checked as account {OTHER_ACCOUNT}, the plan's resource is in account {ACCOUNT}" \
+        in out and "use the stack's credentials" in out
+
+
+def test_an_account_that_cannot_be_known_refuses(aws, preflight, tmp_path):
+    old = make_group(aws, protect=False)
+    old["outputs"]["arn"] = old["outputs"]["arn"].replace(f":{ACCOUNT}:", "::")
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1 and "cannot tell its account and region" in out, out
+
+
+def test_gone_already_in_the_right_account_still_passes(aws, preflight):
+    old = make_group(aws, protect=False)
+    client(aws, "autoscaling").delete_auto_scaling_group(
+        AutoScalingGroupName=old["id"], ForceDelete=True)
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 0 and "gone already" in out, out
+
+
+# -- F2: an empty or odd id, a merge that kept the incomplete state, two regions --------------
+
+def _no_id_queue(old: dict) -> dict:
+    return {**old, "id": "", "outputs": {}}
+
+
+@pytest.mark.parametrize("damage", [
+    lambda old: _no_id_queue(old),
+    lambda old: {**old, "id": "   ", "outputs": {**old["outputs"], "url": ""}},
+    lambda old: {**old, "id": ["x"]},
+    lambda old: {**old, "id": "not-a-url", "outputs": {}},
+])
+def test_a_queue_without_a_usable_id_is_unknown(aws, preflight, damage):
+    old = damage(make_queue(aws))
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert "UNKNOWN" in out and "gone already" not in out
+
+
+@pytest.mark.parametrize("which", ["job queue", "compute environment"])
+def test_batch_resources_with_an_empty_id_are_unknown(aws, preflight, which):
+    ce, jq = make_batch(aws)
+    old = jq if which == "job queue" else ce
+    old = {**old, "id": "", "outputs": {k: v for k, v in old["outputs"].items() if k != "arn"}}
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1 and "UNKNOWN" in out and "gone already" not in out, out
+
+
+def test_nan_in_a_plan_is_exit_2(aws, preflight):
+    old = make_queue(aws)
+    raw = json.dumps(digest(step("delete", old))).replace(json.dumps(old["id"]), "NaN", 1)
+    code, out = preflight(None, raw=raw)
+    assert code == 2 and "NaN is not JSON" in out, out
+
+
+def test_the_complete_old_state_counts_when_replacement_steps_disagree(aws, preflight):
+    """create-replacement with an incomplete old state first, delete-replaced with the full."""
+    old = make_group(aws, protect=True)
+    code, out = preflight(digest(step("create-replacement", {**old, "id": "", "outputs": {}},
+                                      replaced(old)),
+                                 step("replace", old, replaced(old)),
+                                 step("delete-replaced", old)))
+    assert code == 1 and "REFUSED  replace academy-video-worker-asg" in out, out
+    assert "1 instance(s) protected" in out
+
+
+def test_replacement_steps_naming_two_ids_are_exit_2(aws, preflight):
+    old = make_group(aws, protect=False)
+    other = {**old, "id": "another-group"}
+    code, out = preflight(digest(step("replace", other, replaced(old)),
+                                 step("delete-replaced", old)))
+    assert code == 2 and "name different old ids" in out, out
+
+
+def test_a_queue_arn_in_another_region_than_its_url_is_unknown(aws, preflight):
+    old = make_queue(aws)
+    old["id"] = old["outputs"]["url"] = \
+        f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/academy-video-jobs"
+    old["outputs"]["arn"] = f"arn:aws:sqs:us-east-1:{ACCOUNT}:academy-video-jobs"
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1 and "different regions" in out and "gone already" not in out, out
+
+
+# -- F3: files preflight must not hang on or read whole ----------------------------------------
+
+def _run_plan(path: str, capsys: pytest.CaptureFixture, flag: str = "--plan",
+              plan: str | None = None) -> tuple[int, str]:
+    argv = ["preflight", "--stack", STACK, "--plan", path if flag == "--plan" else plan]
+    if flag == "--update-plan":
+        argv += ["--update-plan", path]
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(cli.main(argv)), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert result, f"preflight {flag} {path} hung"
+    out = capsys.readouterr()
+    return result[0], out.out + out.err
+
+
+@pytest.mark.parametrize("flag", ["--plan", "--update-plan"])
+@pytest.mark.parametrize("kind", ["fifo", "zero", "huge"])
+def test_a_fifo_a_device_or_a_huge_file_is_exit_2(aws, tmp_path, capsys, flag, kind):
+    ok_plan = tmp_path / "ok.json"
+    ok_plan.write_text(json.dumps(digest()))
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    elif kind == "zero":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "huge.json"
+        with path.open("wb") as handle:
+            handle.truncate(300 * 1024 * 1024)  # sparse: no disk used
+    code, out = _run_plan(str(path), capsys, flag, str(ok_plan))
+    assert code == 2, out
+    assert ("not a regular file" in out) if kind != "huge" else ("larger than" in out)
+
+
+# -- F4: a digest or update plan that does not add up ------------------------------------------
+
+@pytest.mark.parametrize("steps", [None, "absent"])
+def test_a_change_summary_with_deletes_but_no_steps_is_exit_2(aws, preflight, steps):
+    plan: dict = {"config": {}, "changeSummary": {"delete": 2, "same": 3}}
+    if steps is None:
+        plan["steps"] = None
+    code, out = preflight(plan)
+    assert code == 2, out
+    assert "changeSummary says 2 deletes but its steps show 0" in out
+
+
+def test_a_change_summary_with_more_replaces_than_steps_is_exit_2(aws, preflight):
+    plan = digest(step("delete", make_queue(aws)))
+    plan["changeSummary"]["replace"] = 1
+    code, out = preflight(plan)
+    assert code == 2 and "says 1 replaces but its steps show 0" in out, out
+
+
+def test_a_failed_preview_is_exit_2(aws, preflight):
+    plan = {"config": {}, "diagnostics": [
+        {"urn": urn(QUEUE_T, "video-jobs-queue"), "prefix": "error: ",
+         "message": "aws:sqs:Queue resource 'video-jobs-queue' has a problem: bad name",
+         "severity": "error"}], "changeSummary": {}}
+    code, out = preflight(plan)
+    assert code == 2 and "the preview failed: aws:sqs:Queue resource" in out, out
+
+
+def test_the_type_comes_from_the_urn_and_the_old_state_must_agree(aws, preflight):
+    old = make_group(aws, protect=True)
+    old["type"] = "aws:autoscaling/group:GroupV2"
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 2 and "its URN says 'aws:autoscaling/group:Group'" in out, out
+
+
+def test_duplicate_keys_in_a_plan_are_exit_2(aws, preflight):
+    old = make_queue(aws)
+    raw = json.dumps(digest(step("delete", old)))
+    raw = raw.replace('"op": "delete"', '"op": "delete", "op": "same"', 1)
+    code, out = preflight(None, raw=raw)
+    assert code == 2 and "appears twice" in out, out
+
+
+@pytest.mark.parametrize("steps", ["delete", [["delete"]], [1], {"delete": 1}])
+def test_a_malformed_update_plan_is_exit_2(aws, preflight, tmp_path, steps):
+    old = make_queue(aws)
+    plan_file = tmp_path / "plan.json"
+    document = update_plan((old["urn"], ["delete"]))
+    document["resourcePlans"][old["urn"]]["steps"] = steps
+    plan_file.write_text(json.dumps(document))
+    code, out = preflight(digest(step("delete", old)), "--update-plan", str(plan_file))
+    assert code == 2 and "should be a list of ops" in out, out
+    assert "internal error" not in out
+
+
+# -- F4: the dispatch parameter ---------------------------------------------------------------
+
+def save_outputs(stack, tmp_path: Path, parameter: str) -> None:
+    """The stack's outputs (the seeded stack's, in asg mode) naming `parameter` as dispatch."""
+    stack.outputs["dispatch"] = {
+        "parameter": parameter, "worker_type": "video", "mode": "asg",
+        "queue_url": stack.outputs["worker_types"]["video"]["queue"]["url"], "job_queue": None,
+        "job_definition": None}
+    (tmp_path / "stacks" / STACK / "outputs.json").write_text(
+        json.dumps({stack_output.OUTPUT_NAME: stack.outputs}))
+
+
+def dispatch_state(name: str) -> dict:
+    return state(PARAMETER_T, "video-dispatch", name,
+                 {"arn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}", "name": name,
+                  "type": "String"})
+
+
+def test_deleting_the_dispatch_parameter_is_refused(aws, stack, preflight, tmp_path):
+    save_outputs(stack, tmp_path, "/academy/video/dispatch")
+    old = dispatch_state("/academy/video/dispatch")
+    code, out = preflight(digest(step("delete", old)))
+    assert code == 1, out
+    assert f"REFUSED  delete dispatch ({PARAMETER_T}): the dispatch parameter" in out
+    assert "503 to every upload" in out and "point the API at it first" in out
+
+
+def test_the_dispatch_parameter_replaced_under_its_name_or_another_parameter_passes(
+        aws, stack, preflight, tmp_path):
+    save_outputs(stack, tmp_path, "/academy/video/dispatch")
+    old = dispatch_state("/academy/video/dispatch")
+    code, out = preflight(digest(step("replace", old, replaced(old))))
+    assert code == 0, out
+    code, out = preflight(digest(step("delete", dispatch_state("/academy/other"))))
     assert code == 0, out

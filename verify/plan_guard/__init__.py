@@ -3,11 +3,14 @@
 For each resource a plan's steps destroy (verify.plan_guard.digest), of a kind that holds work,
 count that work live (verify.probes.work): a queue's messages, a Batch job queue's jobs in
 flight, the job queues a compute environment serves, a group's instances protected from
-scale-in. Anything else a plan destroys holds no work and passes.
+scale-in; counted in the resource's own account and region (its ARN / queue URL), as the
+runner's credentials see it (sts), else UNKNOWN. The dispatch parameter the stack's outputs
+name is refused too: the API needs it. Anything else a plan destroys holds no work and passes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +25,11 @@ COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
 GROUP = "aws:autoscaling/group:Group"
 WORK_HOLDING = (QUEUE, JOB_QUEUE, COMPUTE_ENVIRONMENT, GROUP)
 
+PARAMETER = "aws:ssm/parameter:Parameter"
+
 # A client for (service, region); region None: the stack's default.
 Clients = Callable[[str, str | None], Any]
-_REGION = re.compile(r"^arn:aws[\w-]*:[\w-]+:([a-z0-9-]+):|^https?://sqs\.([a-z0-9-]+)\.")
+Client = Callable[[str], Any]  # one region's
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,53 @@ class Verdict:
                 "counts": self.counts}
 
 
+_ARN = re.compile(r"^arn:aws[\w-]*:[\w-]+:([a-z0-9-]*):(\d*):")
+_QUEUE_URL = re.compile(r"^https?://([^/\s]+)/(\d{12})/([\w-]{1,80}(?:\.fifo)?)$")
+_SQS_HOST = re.compile(r"^sqs\.([a-z0-9-]+)\.|^([a-z0-9-]+)\.queue\.")
+_BATCH_ARN = re.compile(r"^arn:aws[\w-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|compute-environment)"
+                        r"/[\w-]{1,128}$")
+_BATCH_NAME = re.compile(r"^[\w-]{1,128}$")
+_GROUP_NAME = re.compile(r"^[^\x00-\x1f\x7f:]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a resource lives, from its ARN and (a queue) its URL: each part None when no
+    identifier says it; `problem` when they disagree."""
+
+    account: str | None
+    region: str | None
+    problem: str | None = None
+
+
+def place_of(resource: Destroyed) -> Place:
+    accounts: dict[str, str] = {}
+    regions: dict[str, str] = {}
+    for label, text in (("ARN", resource.outputs.get("arn")), ("id", resource.id),
+                        ("URL", resource.outputs.get("url"))):
+        if not isinstance(text, str):
+            continue
+        arn, url = _ARN.match(text), _QUEUE_URL.match(text)
+        if arn:
+            region, account = arn.groups()
+        elif url:
+            host = _SQS_HOST.match(url.group(1))
+            region, account = (host.group(1) or host.group(2)) if host else "", url.group(2)
+        else:
+            continue
+        if region:
+            regions.setdefault(region, label)
+        if account:
+            accounts.setdefault(account, label)
+    for what, found in (("regions", regions), ("accounts", accounts)):
+        if len(found) > 1:
+            said = ", ".join(f"its {label} {value}" for value, label in found.items())
+            return Place(None, None, f"its identifiers name different {what} ({said})")
+    return Place(next(iter(accounts), None), next(iter(regions), None))
+
+
 def region_of(resource: Destroyed) -> str | None:
-    for text in (resource.outputs.get("arn"), resource.id, resource.outputs.get("url")):
-        match = _REGION.match(str(text or ""))
-        if match:
-            return match.group(1) or match.group(2)
-    return None
+    return place_of(resource).region
 
 
 def action_of(resource: Destroyed) -> str:
@@ -61,28 +107,110 @@ def action_of(resource: Destroyed) -> str:
     return "replace" if resource.replaced else "delete"
 
 
-def judge(resources: list[Destroyed], clients: Clients) -> list[Verdict]:
-    """A verdict for every destroyed resource of a work-holding kind, in plan order."""
+class Caller:
+    """The account the runner's credentials are (sts get-caller-identity), asked once."""
+
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
+        self._answer: tuple[str | None, str] | None = None
+
+    def account(self) -> tuple[str | None, str]:
+        """(account, "") or (None, why it is not known)."""
+        if self._answer is None:
+            try:
+                account = str(self._clients("sts", None).get_caller_identity()["Account"])
+                self._answer = (account, "") if re.fullmatch(r"\d{12}", account) else (
+                    None, f"sts get-caller-identity answered account {account[:40]!r}")
+            except Exception as exc:  # noqa: BLE001 (not knowing whose eyes refuses)
+                self._answer = (None, f"sts get-caller-identity failed: "
+                                      f"{type(exc).__name__}: {exc}")
+        return self._answer
+
+
+def judge(resources: list[Destroyed], clients: Clients,
+          dispatch_parameter: Callable[[], str] | None = None) -> list[Verdict]:
+    """A verdict for every destroyed resource of a work-holding kind (and the dispatch
+    parameter), in plan order. A resource is counted only in its own account and region, as
+    its ARN or URL says: elsewhere, an absent name proves nothing (AWS answers empty lists)."""
+    caller = Caller(clients)
     verdicts = []
     for resource in resources:
+        if resource.type == PARAMETER:
+            verdict = _parameter(resource, dispatch_parameter)
+            if verdict is not None:
+                verdicts.append(verdict)
+            continue
         if resource.type not in WORK_HOLDING:
             continue
         try:
-            verdicts.append(_JUDGES[resource.type](resource, clients))
+            verdicts.append(_checked_where_it_lives(resource, clients, caller))
         except Exception as exc:  # noqa: BLE001 (an uncounted resource refuses, saying why)
-            verdicts.append(Verdict(
-                resource.urn, resource.type, _physical(resource), action_of(resource), None,
-                f"could not count its work: {type(exc).__name__}: {exc}"))
+            verdicts.append(_unknown(resource, f"could not count its work: "
+                                               f"{type(exc).__name__}: {exc}"))
     return verdicts
+
+
+def _unknown(resource: Destroyed, why: str) -> Verdict:
+    return Verdict(resource.urn, resource.type, _physical(resource), action_of(resource), None,
+                   why)
+
+
+def _checked_where_it_lives(resource: Destroyed, clients: Clients, caller: Caller) -> Verdict:
+    identifier, odd = _identifier(resource)
+    if odd:
+        return _unknown(resource, odd)
+    place = place_of(resource)
+    if place.problem:
+        return _unknown(resource, f"cannot tell where it lives: {place.problem}")
+    if place.region is None or place.account is None:
+        return _unknown(resource, "cannot tell its account and region (no ARN or queue URL in "
+                                  "its old state): check it by hand")
+    account, why = caller.account()
+    if account is None:
+        return _unknown(resource, f"cannot tell which account this runner sees ({why}): use "
+                                  "the stack's credentials")
+    if account != place.account:
+        return _unknown(resource, f"checked as account {account}, the plan's resource is in "
+                                  f"account {place.account}: use the stack's credentials")
+    return _JUDGES[resource.type](resource, identifier,
+                                  lambda service: clients(service, place.region))
+
+
+def _identifier(resource: Destroyed) -> tuple[str, str]:
+    """(what AWS is asked by, "") or ("", why the old state does not say which resource)."""
+    outputs = resource.outputs
+    if resource.type == QUEUE:
+        candidates = [resource.id, outputs.get("url")]
+        shape, expected = _QUEUE_URL, "a queue URL"
+    elif resource.type == GROUP:
+        candidates = [resource.id, outputs.get("name")]
+        shape, expected = _GROUP_NAME, "a group name"
+    else:
+        arn = outputs.get("arn")
+        candidates = [arn, resource.id] if resource.type == COMPUTE_ENVIRONMENT else \
+            [resource.id, arn]
+        shape, expected = None, "an ARN or a name"
+    given = [c for c in candidates if c is not None and c != ""]
+    if not given:
+        return "", "its old state has no id (nor an ARN, URL or name): cannot tell which " \
+                   "resource it is, so nothing proves it is gone"
+    first = given[0]
+    if not isinstance(first, str) or not first.strip() or first != first.strip():
+        return "", f"its id {json.dumps(first)[:80]} is not {expected}: cannot tell which " \
+                   "resource it is"
+    matches = shape.match(first) if shape else (_BATCH_ARN.match(first)
+                                               or _BATCH_NAME.match(first))
+    if not matches:
+        return "", f"its id {first[:80]!r} is not {expected}: cannot tell which resource it is"
+    return first, ""
 
 
 def _physical(resource: Destroyed) -> str:
     outputs = resource.outputs
-    return str(outputs.get("name") or work.short_name(resource.id) or resource.name)
-
-
-def _client(clients: Clients, service: str, resource: Destroyed) -> Any:
-    return clients(service, region_of(resource))
+    for value in (outputs.get("name"), resource.id):
+        if isinstance(value, str) and value.strip():
+            return work.short_name(value)
+    return resource.name
 
 
 def _verdict(resource: Destroyed, holds: bool, summary: str, counts: dict) -> Verdict:
@@ -94,18 +222,16 @@ def _verdict(resource: Destroyed, holds: bool, summary: str, counts: dict) -> Ve
                    counts)
 
 
-def _queue(resource: Destroyed, clients: Clients) -> Verdict:
-    url = resource.id or str(resource.outputs.get("url") or "")
-    messages = work.queue_messages(_client(clients, "sqs", resource), url)
+def _queue(resource: Destroyed, url: str, client: Client) -> Verdict:
+    messages = work.queue_messages(client("sqs"), url)
     if messages is None:
         return _verdict(resource, False, "gone already", {})
     return _verdict(resource, messages.total > 0, messages.sentence(),
                     {"messages": messages.total, **messages.as_dict()})
 
 
-def _job_queue(resource: Destroyed, clients: Clients) -> Verdict:
-    jobs = work.jobs_in_flight(_client(clients, "batch", resource),
-                               resource.id or str(resource.outputs.get("arn") or ""))
+def _job_queue(resource: Destroyed, name_or_arn: str, client: Client) -> Verdict:
+    jobs = work.jobs_in_flight(client("batch"), name_or_arn)
     if jobs is None:
         return _verdict(resource, False, "gone already", {})
     summary = jobs.sentence() + (" (AWS terminates every job of a deleted job queue)"
@@ -113,10 +239,9 @@ def _job_queue(resource: Destroyed, clients: Clients) -> Verdict:
     return _verdict(resource, jobs.total > 0, summary, {"jobs": jobs.total, **jobs.by_status})
 
 
-def _compute_environment(resource: Destroyed, clients: Clients) -> Verdict:
-    batch = _client(clients, "batch", resource)
-    environment = work.compute_environment(
-        batch, str(resource.outputs.get("arn") or resource.id))
+def _compute_environment(resource: Destroyed, name_or_arn: str, client: Client) -> Verdict:
+    batch = client("batch")
+    environment = work.compute_environment(batch, name_or_arn)
     if environment is None:
         return _verdict(resource, False, "gone already", {})
     served = []
@@ -136,9 +261,8 @@ def _compute_environment(resource: Destroyed, clients: Clients) -> Verdict:
                     {"jobs": total, "job_queues": {j.job_queue: j.by_status for j in served}})
 
 
-def _group(resource: Destroyed, clients: Clients) -> Verdict:
-    name = resource.id or str(resource.outputs.get("name") or "")
-    protected = work.protected_instances(_client(clients, "autoscaling", resource), name)
+def _group(resource: Destroyed, name: str, client: Client) -> Verdict:
+    protected = work.protected_instances(client("autoscaling"), name)
     if protected is None:
         return _verdict(resource, False, "gone already", {})
     summary = (f"{len(protected)} instance(s) protected from scale-in (busy workers): "
@@ -147,7 +271,37 @@ def _group(resource: Destroyed, clients: Clients) -> Verdict:
                     {"protected_instances": len(protected), "instance_ids": protected})
 
 
-_JUDGES: dict[str, Callable[[Destroyed, Clients], Verdict]] = {
+def _parameter(resource: Destroyed,
+               dispatch_parameter: Callable[[], str] | None) -> Verdict | None:
+    """The dispatch parameter tells the API where uploads go: without it the API answers 503 to
+    every upload. A delete of the one the stack's outputs name refuses; a replacement under the
+    same name, or retainOnDelete (AWS keeps it), passes. Other parameters hold no work."""
+    if dispatch_parameter is None:
+        return None
+    old = next((v for v in (resource.outputs.get("name"), resource.id)
+                if isinstance(v, str) and v.strip()), None)
+    try:
+        dispatch = dispatch_parameter()
+    except Exception as exc:  # noqa: BLE001 (not knowing which parameter it is refuses)
+        return _unknown(resource, f"cannot tell whether it is the dispatch parameter: the "
+                                  f"stack's outputs are not readable ({exc})")
+    if old is None:
+        return _unknown(resource, "its old state has no name: cannot tell whether it is the "
+                                  f"dispatch parameter {dispatch}")
+    if old != dispatch:
+        return None
+    if resource.retained and not resource.replaced:
+        return _verdict(resource, False, "the dispatch parameter: retained, AWS keeps it", {})
+    if resource.replaced and resource.new_name == old:
+        return _verdict(resource, False, "the dispatch parameter, replaced under the same "
+                                         "name", {})
+    instead = f" (its replacement is named {resource.new_name})" if resource.new_name else ""
+    return _verdict(resource, True, f"the dispatch parameter the stack's outputs name "
+                                     f"(dispatch.parameter){instead}: without it the API "
+                                     "answers 503 to every upload", {})
+
+
+_JUDGES: dict[str, Callable[[Destroyed, str, Client], Verdict]] = {
     QUEUE: _queue, JOB_QUEUE: _job_queue, COMPUTE_ENVIRONMENT: _compute_environment,
     GROUP: _group,
 }

@@ -12,16 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from verify.errors import UsageError
-from verify.outputs import parse_env_file
+from verify.outputs import read_env_file
 from verify.plan_guard import (
     COMPUTE_ENVIRONMENT,
     GROUP,
     JOB_QUEUE,
+    PARAMETER,
     QUEUE,
     WORK_HOLDING,
     Clients,
@@ -34,7 +36,9 @@ from verify.plan_guard.digest import (
     destroyed_by_update_plan,
     read_digest,
 )
-from verify.stacks import ENV_FILE, saved_stack_dir
+from verify.stacks import ENV_FILE, load, saved_stack_dir
+
+REGION_SHAPE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 
 DEFAULT_REGION = "ap-northeast-2"
 WHAT_TO_DO = {
@@ -46,6 +50,9 @@ WHAT_TO_DO = {
                          "videoDrain=true meanwhile), then preview again",
     GROUP: "wait until its busy workers finish (a worker lifts its scale-in protection when its "
            "job ends), keeping videoDrain=true meanwhile, then preview again",
+    PARAMETER: "keep the dispatch parameter declared while the API reads it (the program writes "
+               "it in both modes); to rename it, create the new one and point the API at it "
+               "first, and delete the old one in a later up",
 }
 
 
@@ -66,8 +73,7 @@ def stack_env(stack: str, root: Path) -> dict[str, str]:
     short = stack.strip("/").rsplit("/", 1)[-1]
     if "/" in stack.strip("/"):
         return {}  # org/NAME: a Pulumi Cloud stack, reached with the runner's own credentials
-    env_path = saved_stack_dir(short, root) / ENV_FILE
-    return parse_env_file(env_path) if env_path.is_file() else {}
+    return read_env_file(saved_stack_dir(short, root) / ENV_FILE)
 
 
 def regional_clients(env: Mapping[str, str], default_region: str,
@@ -102,7 +108,15 @@ def run(args: argparse.Namespace, root: Path,
               or str(digest.config.get("aws:region") or "")
               or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
               or DEFAULT_REGION)
-    verdicts = judge(destroyed, regional_clients(env, region, make_client))
+    if not REGION_SHAPE.fullmatch(region):
+        raise UsageError(f"the region {region[:60]!r} (from the stack's env, the plan's "
+                         "aws:region or AWS_REGION) is not an AWS region such as ap-northeast-2")
+
+    def dispatch_parameter() -> str:
+        dispatch = load(stack, None, root).outputs.dispatch
+        return dispatch.parameter if dispatch is not None else ""
+
+    verdicts = judge(destroyed, regional_clients(env, region, make_client), dispatch_parameter)
     if args.json:
         print(json.dumps(as_json(short, destroyed, verdicts), indent=2))
     else:

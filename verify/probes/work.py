@@ -1,8 +1,9 @@
 """Work a resource still holds, as AWS counts it: messages in a queue, jobs in flight in a Batch
 job queue (and in the job queues a compute environment serves), busy instances of a group.
 
-Each function takes a boto3 client and returns None when the resource does not exist (nothing
-left to lose); `verify preflight` and the `switch` check read them.
+Each function takes a boto3 client and returns None when the resource does not exist in the
+client's account and region (AWS answers an empty list for another account's name: the caller
+checks the account first); `verify preflight` and the `switch` check read them.
 """
 
 from __future__ import annotations
