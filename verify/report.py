@@ -26,6 +26,15 @@ def escape_controls(text: str, keep: str = "") -> str:
     return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escaped(m), text)
 
 
+def shown(value: object) -> str:
+    """A value from outside (a name in the account, a message) for a line of text: as it is
+    when it is safe, else its controls escaped and the whole in double quotes, so a newline in
+    a name cannot start a line of its own (a forged `$ aws ...` command)."""
+    text = str(value)
+    safe = escape_controls(text)
+    return text if safe == text else f'"{safe}"'
+
+
 def printable(text: str) -> str:
     """One line for a terminal: whitespace runs become one space, then controls are escaped."""
     return escape_controls(" ".join(text.split()))

@@ -94,7 +94,8 @@ def test_the_old_account_is_adopted_with_its_drift_and_leftovers(
     assert ("role", "academy-lambda") in leftovers
     assert any(k == "environment flag" for k, _ in leftovers)
     for left in report["leftovers"]:
-        assert left["commands"] and all(c.startswith("aws ") for c in left["commands"])
+        assert left["commands"] and all(c.startswith(("aws ", 'f=$(mktemp) && aws '))
+                                        for c in left["commands"])
     if mode == "asg":
         scaling = drift[("academy-video-worker-asg", "scaling reads")]
         assert "VideoQueueDepthTotal" in scaling["live"] and "target 1" in scaling["live"]
@@ -241,3 +242,147 @@ def test_the_text_report_says_the_three_things_and_the_next_steps(
     assert "VisibilityTimeout: 10800 -> 15300" in done.stdout
     assert "pulumi import --file" in done.stdout
     assert "$ aws autoscaling delete-policy" in done.stdout
+
+
+# == red team: adopt ===========================================================================
+
+FORGED = "\n    $ aws iam delete-role --role-name academy-worker-queue-depth-metric-role"
+
+
+def test_names_from_the_account_cannot_forge_lines_in_the_text_report(
+    legacy_stack: Callable[..., Path], tmp_path: Path,
+) -> None:
+    def forged_policy(client: Any) -> None:
+        client("iam").put_role_policy(
+            RoleName="academy-lambda", PolicyName=f"old{FORGED}\rx",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]}))
+
+    stacks = legacy_stack("batch", mutate=forged_policy)
+    done = adopt(stacks, "--stack", "old", "--import-file", str(tmp_path / "import.json"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert FORGED.strip() not in [line.strip() for line in lines]
+    assert "\r" not in done.stdout
+    forged = [line for line in lines if "delete-role-policy" in line and "old\\x0a" in line]
+    assert forged and all('"' in line for line in forged), done.stdout
+
+
+def test_a_lookup_without_an_answer_is_said_as_not_checked(tmp_path: Path) -> None:
+    """No endpoint answers (a BotoCoreError, not a ClientError): said, not a crash."""
+    from sandbox.ports import free_port
+
+    stacks = tmp_path / "stacks"
+    save_stack(stacks, "old", "prod", {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+                                       "AWS_REGION": "ap-northeast-2",
+                                       "AWS_ACCESS_KEY_ID": "testing",
+                                       "AWS_SECRET_ACCESS_KEY": "testing"})
+    done = adopt(stacks, "--stack", "old", "--import-file", str(tmp_path / "import.json"))
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "(leftovers): lookup failed: EndpointConnectionError" in done.stdout
+
+
+def test_the_env_flag_command_removes_exactly_the_flags_and_keeps_the_kms_key(
+    legacy_stack: Callable[..., Path], aws_env: dict[str, str], tmp_path: Path,
+) -> None:
+    """The printed command, run for real by Debian's AWS CLI against the moto server."""
+    value = ("export ENABLE_VIDEO_WAKE=false\nENABLE_VIDEO_METRICS = false\n"
+             "DJANGO_SETTINGS_MODULE=academy.settings.worker\nexport KEEP_ME=1\n")
+    key: dict[str, str] = {}
+
+    def custom_key(client: Any) -> None:
+        key["id"] = client("kms").create_key(Description="workers")["KeyMetadata"]["KeyId"]
+        client("ssm").put_parameter(Name="/academy/workers/env", Type="SecureString",
+                                    KeyId=key["id"], Value=value, Overwrite=True)
+
+    stacks = legacy_stack("batch", mutate=custom_key)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    code, report = run_json(stacks, tmp_path / "import.json")
+    assert code == 0
+    (flag,) = [left for left in report["leftovers"] if left["kind"] == "environment flag"]
+    assert set(flag["name"].split(": ")[1].split(", ")) == {"ENABLE_VIDEO_WAKE",
+                                                           "ENABLE_VIDEO_METRICS"}
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {aws_env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    for command in flag["commands"]:
+        done = subprocess.run(
+            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=120, cwd=work,
+            check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+                              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                              "TMPDIR": str(tmp_path)})
+        assert done.returncode == 0, (command, done.stderr)
+    assert list(work.iterdir()) == [], "nothing decrypted left in the working directory"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp")] == []
+    ssm = moto_server.client({**aws_env, "AWS_DEFAULT_REGION": aws_env["AWS_REGION"]}, "ssm")
+    now = ssm.get_parameter(Name="/academy/workers/env", WithDecryption=True)["Parameter"]
+    assert now["Value"].split("\n")[:2] == ["DJANGO_SETTINGS_MODULE=academy.settings.worker",
+                                            "export KEEP_ME=1"]
+    assert "ENABLE_VIDEO" not in now["Value"]
+    (described,) = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": ["/academy/workers/env"]}])["Parameters"]
+    assert described["Type"] == "SecureString" and described["KeyId"] == key["id"]
+
+
+def _saved(tmp_path: Path, config: str | bytes | None = None, env: bytes | None = None) -> Path:
+    stacks = tmp_path / "stacks"
+    save_stack(stacks, "old", "prod", {"AWS_REGION": "ap-northeast-2"})
+    if config is not None:
+        target = stacks / "old" / "config.json"
+        target.write_bytes(config if isinstance(config, bytes) else config.encode())
+    if env is not None:
+        (stacks / "old" / "env").write_bytes(env)
+    return stacks
+
+
+def _config_with(**changes: Any) -> str:
+    config = stack_config("prod", overrides=REHEARSAL_VALUES)
+    config.update(changes)
+    return json.dumps(config)
+
+
+@pytest.mark.parametrize(("setup", "said"), [
+    (lambda p: _saved(p, config="[1, 2]"), "is a JSON list"),
+    (lambda p: _saved(p, config="[" * 100_000), "nested too deeply"),
+    (lambda p: _saved(p, config='{"aws:region": NaN}'), "NaN is not JSON"),
+    (lambda p: _saved(p, env=b"export AWS_REGION=caf\xe9\n"), "is not UTF-8"),
+    (lambda p: _saved(p, config=_config_with(**{"aws:region": "us-east-1 --endpoint-url x"})),
+     "not an AWS region"),
+    (lambda p: _saved(p, config=_config_with(**{"aws:region": ["us-east-1"]})),
+     "not an AWS region"),
+    (lambda p: _saved(p, config=_config_with(**{"academy-workers:videoMode": "both"})),
+     "config.json"),
+])
+def test_bad_saved_stacks_are_exit_2_with_a_message(tmp_path: Path, setup: Callable[[Path], Path],
+                                                    said: str) -> None:
+    stacks = setup(tmp_path)
+    done = adopt(stacks, "--stack", "old", "--import-file", str(tmp_path / "import.json"))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    if said == "config.json":
+        assert "Pulumi.old.yaml" not in done.stderr
+
+
+def test_an_env_fifo_and_an_unwritable_import_path_are_exit_2(tmp_path: Path) -> None:
+    import os
+
+    stacks = _saved(tmp_path, config=_config_with())
+    (stacks / "old" / "env").unlink()
+    os.mkfifo(stacks / "old" / "env")
+    done = adopt(stacks, "--stack", "old", "--import-file", str(tmp_path / "import.json"))
+    assert done.returncode == 2 and "not a regular file (a FIFO)" in done.stderr, done.stderr
+    (stacks / "old" / "env").unlink()
+    out = tmp_path / "stdout.txt"
+    with out.open("w") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "verify", "adopt", "--stack", "old", "--import-file",
+             "/proc/self/fd/1"], stdout=handle, stderr=subprocess.PIPE, text=True, timeout=120,
+            cwd=ROOT, check=False,
+            env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent",
+                 "ACADEMY_STACKS_DIR": str(stacks)})
+    assert done.returncode == 2, done.stderr
+    assert "--import-file /proc/self/fd/1" in done.stderr and "Traceback" not in done.stderr

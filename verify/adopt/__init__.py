@@ -70,7 +70,8 @@ def adopt(evaluation: Evaluation, client: Client, region: str,
         _look_up(resource, client, result)
     _scaling_drift(evaluation, client, result)
     academy = evaluation.outputs.get("academy") or {}
-    result.leftovers = _leftovers(evaluation, academy, client, region, group_names, workers_env)
+    result.leftovers = _leftovers(evaluation, academy, client, region, group_names, workers_env,
+                                  result)
     return result
 
 
@@ -133,17 +134,18 @@ def _scaling_drift(evaluation: Evaluation, client: Client, result: Adoption) -> 
 
 
 def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Client,
-               region: str, group_names: tuple[str, ...],
-               workers_env: str | None) -> list[find.Leftover]:
-    found: list[find.Leftover] = []
+               region: str, group_names: tuple[str, ...], workers_env: str | None,
+               result: Adoption) -> list[find.Leftover]:
+    found = _Found(result)
     declared_policies: dict[str, set[str]] = {}
     for r in evaluation.of_type("aws:autoscaling/policy:Policy"):
         declared_policies.setdefault(r.inputs["autoscalingGroupName"], set()).add(r.inputs["name"])
     declared_groups = {r.inputs["name"] for r in evaluation.of_type("aws:autoscaling/group:Group")}
     for group in sorted(declared_groups):
-        found += find.group_policies(client, region, group, declared_policies.get(group, set()))
+        found.add(f"policies on {group}", lambda g=group: find.group_policies(
+            client, region, g, declared_policies.get(g, set())))
     for group in sorted(set(group_names) - declared_groups):
-        found += find.stray_group(client, region, group)
+        found.add(f"group {group}", lambda g=group: find.stray_group(client, region, g))
 
     roles = {r.inputs["name"] for r in evaluation.of_type("aws:iam/role:Role")
              if r.inputs.get("name")}
@@ -152,14 +154,16 @@ def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Clien
     attached = {(r.inputs["role"], r.inputs["policyArn"])
                 for r in evaluation.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
     for role in sorted(roles):
-        found += find.role_extras(client, region, role,
-                                  {n for (r, n) in inline if r == role},
-                                  {a for (r, a) in attached if r == role})
+        found.add(f"policies on role {role}", lambda r=role: find.role_extras(
+            client, region, r, {n for (x, n) in inline if x == r},
+            {a for (x, a) in attached if x == r}))
 
     publisher = academy.get("publisher") or {}
     function = publisher.get("function_name")
     if function:
-        found += _publisher_leftovers(client, region, function, publisher, roles, evaluation)
+        found.add(f"the publisher {function}'s old role and schedules",
+                  lambda: _publisher_leftovers(client, region, function, publisher, roles,
+                                               evaluation))
 
     specs = [w.get("metric") or {} for w in (academy.get("worker_types") or {}).values()]
     published = {metric_summary(s) for s, w in zip(specs, (academy.get("worker_types") or {})
@@ -167,7 +171,8 @@ def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Clien
     namespaces = {s.get("namespace") for s in specs if s.get("namespace")}
     declared_alarms = {r.inputs["name"]
                        for r in evaluation.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    found += find.unread_alarms(client, region, namespaces, published, declared_alarms)
+    found.add("alarms on the platform's namespaces", lambda: find.unread_alarms(
+        client, region, namespaces, published, declared_alarms))
 
     key_parameter = publisher.get("key_parameter", "")
     prefix = key_parameter.strip("/").split("/", 1)[0] if key_parameter else ""
@@ -175,8 +180,24 @@ def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Clien
         declared_params = {r.inputs["name"]
                            for r in evaluation.of_type("aws:ssm/parameter:Parameter")}
         env = workers_env or f"/{prefix}/workers/env"
-        found += find.worker_parameters(client, region, prefix, declared_params, env)
-    return found
+        found.add(f"parameters under /{prefix}/workers/", lambda: find.worker_parameters(
+            client, region, prefix, declared_params, env))
+    return found.leftovers
+
+
+class _Found:
+    """Leftovers as each lookup finds them; a lookup that got no answer is said as not
+    checked (never taken for "none there")."""
+
+    def __init__(self, result: Adoption) -> None:
+        self.result = result
+        self.leftovers: list[find.Leftover] = []
+
+    def add(self, what: str, lookup: Callable[[], list[find.Leftover]]) -> None:
+        try:
+            self.leftovers += lookup()
+        except find.LookupFailed as exc:
+            self.result.unchecked.append(("leftovers", what, f"lookup failed: {exc}"))
 
 
 def _publisher_leftovers(client: Client, region: str, function: str, publisher: Mapping,

@@ -10,17 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.settings import PROJECT, SettingsError, settings_from_config
+from components.settings import PROJECT, Settings, SettingsError, settings_from_config
 from components.stack_files import StackFileError, stack_config
 from verify.adopt import Adoption, adopt, import_file
 from verify.errors import UsageError
-from verify.outputs import parse_env_file
+from verify.json_files import read_json_file
+from verify.outputs import read_env_file
+from verify.report import shown
 from verify.stacks import ENV_FILE, saved_stack_dir
 
 CONFIG_FILE = "config.json"  # a saved stack's config (the sandbox saves the one it deploys)
@@ -38,54 +42,108 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def stack_settings_config(stack: str, root: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(config, env): the stack file's config, or a saved stack's config.json and env."""
+MAX_CONFIG_BYTES = 10 * 1024 * 1024
+REGION_SHAPE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+@dataclass(frozen=True)
+class StackSource:
+    config: dict[str, Any]
+    env: dict[str, str]
+    where: str  # the file the config came from, for messages
+
+
+def stack_settings_config(stack: str, root: Path) -> StackSource:
+    """The stack file's config, or a saved stack's config.json; and a saved stack's env."""
     if not stack or "/" in stack or stack in (".", ".."):
         raise UsageError(f"--stack {stack!r} is not a stack name")
     stack_file = root / f"Pulumi.{stack}.yaml"
     saved = saved_stack_dir(stack, root)
-    env = parse_env_file(saved / ENV_FILE) if (saved / ENV_FILE).is_file() else {}
+    env = read_env_file(saved / ENV_FILE)
     if stack_file.is_file():
         try:
-            config = stack_config(stack, root=root)
+            config: Any = stack_config(stack, root=root)
         except StackFileError as exc:
             raise UsageError(str(exc)) from None
-    elif (saved / CONFIG_FILE).is_file():
-        try:
-            config = json.loads((saved / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read {saved / CONFIG_FILE}: {exc}") from None
+        where = stack_file.name
+    elif os.path.lexists(saved / CONFIG_FILE):
+        where = str(saved / CONFIG_FILE)
+        config = read_json_file(saved / CONFIG_FILE, "saved config", MAX_CONFIG_BYTES)
+        if not isinstance(config, dict):
+            raise UsageError(f"saved config {where} is a JSON {type(config).__name__}, not an "
+                             "object of settings (`python -m sandbox up --legacy` saves one)")
     else:
         raise UsageError(f"no stack {stack!r}: neither {stack_file.name} nor a saved "
                          f"{saved / CONFIG_FILE} (`python -m sandbox up --legacy` saves one)")
     secret = f"{PROJECT}:internalApiKey"
     if not str(config.get(secret, "")).strip() or str(config[secret]).startswith("v1:"):
         config[secret] = EVALUATION_KEY  # a stack file holds it encrypted, if at all
-    return config, env
+    return StackSource(config, env, where)
 
 
 def check_import_path(path: Path) -> None:
-    """Refuse an import path that cannot be written, before anything is evaluated."""
+    """Refuse an import path that cannot be written, before anything is evaluated: a file is
+    made and removed beside it, as the import file will be."""
     if path.exists() and not path.is_file():
         raise UsageError(f"--import-file {path}: not a regular file")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--import-file {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"--import-file {path}: directory {parent} is not writable")
+    try:
+        handle, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"--import-file {path}: cannot write in {parent}: "
+                         f"{exc.strerror or exc}") from None
+    os.close(handle)
+    Path(probe).unlink(missing_ok=True)
 
 
 def write_atomically(path: Path, document: Mapping[str, Any]) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                    prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        handle, temp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
+                                        prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"--import-file {path}: cannot write it: {exc.strerror or exc}") \
+            from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2)
             out.write("\n")
         os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise UsageError(f"--import-file {path}: cannot write it: {exc.strerror or exc}") \
+            from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def settings_of(source: StackSource, stack: str) -> Settings:
+    try:
+        return settings_from_config(source.config, stack)
+    except SettingsError as exc:
+        if source.where.endswith(".yaml"):
+            raise UsageError(str(exc)) from None
+        lines = "\n".join(f"  - {p}" for p in exc.problems)
+        raise UsageError(f"{len(exc.problems)} invalid stack setting(s) in {source.where}:\n"
+                         f"{lines}\nFix them in {source.where} (or save the stack again)") \
+            from None
+    except (AttributeError, TypeError, ValueError) as exc:  # a value of the wrong JSON type
+        raise UsageError(f"{source.where}: settings of the wrong type ({exc})") from None
+
+
+def region_of(source: StackSource) -> str:
+    """The region to look in: the saved env's AWS_REGION, else the config's aws:region; each
+    one given must be a region's name (it reaches boto3 and the printed commands)."""
+    given = [("AWS_REGION in the saved env", source.env.get("AWS_REGION")),
+             (f"aws:region in {source.where}", source.config.get("aws:region"))]
+    for said, value in given:
+        if value is not None and value != "" and (
+                not isinstance(value, str) or not REGION_SHAPE.fullmatch(value)):
+            raise UsageError(f"{said} is {json.dumps(value)[:60]}, not an AWS region such as "
+                             "ap-northeast-2")
+    return next((v for _, v in given if v), "ap-northeast-2")
 
 
 def run(args: argparse.Namespace, root: Path,
@@ -93,14 +151,11 @@ def run(args: argparse.Namespace, root: Path,
     from verify.program_eval import evaluate
 
     check_import_path(args.import_file)
-    config, env = stack_settings_config(args.stack, root)
-    try:
-        settings = settings_from_config(config, args.stack)
-    except SettingsError as exc:
-        raise UsageError(str(exc)) from None
-    region = env.get("AWS_REGION") or str(config.get("aws:region") or "ap-northeast-2")
-    evaluation = evaluate(args.stack, config, project_dir=root)
-    client = make_client(env, region)
+    source = stack_settings_config(args.stack, root)
+    settings = settings_of(source, args.stack)
+    region = region_of(source)
+    evaluation = evaluate(args.stack, source.config, project_dir=root)
+    client = make_client(source.env, region)
     result = adopt(evaluation, client, region,
                    tuple(w.group_name for w in settings.workers.values()))
     document = import_file(result)
@@ -132,33 +187,35 @@ def as_json(result: Adoption, path: Path, document: Mapping[str, Any]) -> dict[s
 
 
 def as_text(result: Adoption, path: Path) -> str:
-    lines = [f"stack {result.stack}: {len(result.adopted)} to adopt, {len(result.created)} to "
-             f"create, {len(result.leftovers)} leftover(s)"]
+    """Every value from the account goes through `shown`: printed as it is when safe, else
+    escaped and quoted."""
+    lines = [f"stack {shown(result.stack)}: {len(result.adopted)} to adopt, "
+             f"{len(result.created)} to create, {len(result.leftovers)} leftover(s)"]
     if result.refused:
         lines.append("\nNOT ADOPTABLE (nothing written; fix these first):")
-        lines += [f"  {r.physical} ({r.typ}): {r.why}" for r in result.refused]
+        lines += [f"  {shown(r.physical)} ({r.typ}): {shown(r.why)}" for r in result.refused]
     lines.append("\n(a) adopted: taken over by id, nothing recreated")
-    lines += [f"  {a.physical:<48} {a.typ:<50} id {a.id}" for a in result.adopted] or \
-        ["  nothing: no declared resource exists yet"]
+    lines += [f"  {shown(a.physical):<48} {a.typ:<50} id {shown(a.id)}"
+              for a in result.adopted] or ["  nothing: no declared resource exists yet"]
     lines.append("\n(b) drift: what the first `pulumi up` after the import changes")
     drifted = [a for a in result.adopted if a.changes]
     for a in drifted:
-        lines.append(f"  {a.physical} ({a.typ})")
-        lines += [f"    {c.sentence()}" for c in a.changes]
+        lines.append(f"  {shown(a.physical)} ({a.typ})")
+        lines += [f"    {shown(c.sentence())}" for c in a.changes]
     if not drifted:
         lines.append("  none")
     lines.append("\n(c) leftovers: made by the old setup, not managed by the stack")
     for left in result.leftovers:
-        lines.append(f"  {left.kind} {left.name} [{left.affects}]: {left.why}")
-        lines += [f"    $ {command}" for command in left.commands]
+        lines.append(f"  {left.kind} {shown(left.name)} [{left.affects}]: {shown(left.why)}")
+        lines += [f"    $ {shown(command)}" for command in left.commands]
     if not result.leftovers:
         lines.append("  none")
     if result.unchecked:
         lines.append("\nnot checked (said, not skipped):")
-        lines += [f"  {n} ({t}): {w}" for t, n, w in result.unchecked]
+        lines += [f"  {shown(n)} ({t}): {shown(w)}" for t, n, w in result.unchecked]
     if result.ok:
-        lines.append(f"\nwrote {path}. Next:")
-        lines += [f"  {step.format(file=path)}" for step in NEXT_STEPS]
+        lines.append(f"\nwrote {shown(path)}. Next:")
+        lines += [f"  {shown(step.format(file=path))}" for step in NEXT_STEPS]
         lines.append("then run the leftovers' commands, and `python -m verify all`.")
     return "\n".join(lines)
 
@@ -170,6 +227,7 @@ def boto3_clients(env: dict[str, str], region: str) -> Callable[[str], Any]:
     session = boto3.session.Session(
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
         region_name=region)
     endpoint = env.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
     config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3})

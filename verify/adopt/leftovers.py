@@ -10,12 +10,13 @@ and flags left in the workers' environment parameter.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from verify.adopt.drift import alarm_summary, metric_summary, tracking_summary
 
@@ -41,11 +42,19 @@ def _q(*words: str) -> str:
     return shlex.join(words)
 
 
+class LookupFailed(Exception):
+    """A lookup got no answer (a timeout, no connection, a response that does not parse):
+    what it would have found is not known, so it is reported as not checked."""
+
+
 def _try(call: Callable[[], Any], default: Any) -> Any:
+    """The call's answer; `default` when AWS answers an error (no such role, no access)."""
     try:
         return call()
     except ClientError:
         return default
+    except BotoCoreError as exc:
+        raise LookupFailed(f"{type(exc).__name__}: {exc}") from None
 
 
 def group_policies(client: Client, region: str, group: str, declared: set[str]) -> list[Leftover]:
@@ -191,17 +200,8 @@ def worker_parameters(client: Client, region: str, prefix: str, declared: set[st
         if name == workers_env:
             flags = _flags(param.get("Value", ""))
             if flags:
-                found.append(Leftover(
-                    "environment flag", f"{name}: {', '.join(flags)}",
-                    "flags of the old mode switch (incident #8); `videoMode` decides now, "
-                    "and nothing reads them: remove these lines from the workers' environment",
-                    (f"aws ssm get-parameter --name {shlex.quote(name)} --with-decryption "
-                     f"--query Parameter.Value --output text --region {region} | "
-                     f"grep -v -E '^({'|'.join(flags)})=' > workers.env",
-                     _q("aws", "ssm", "put-parameter", "--name", name, "--overwrite",
-                        "--type", param.get("Type", "String"), "--value", "file://workers.env",
-                        "--region", region)),
-                    "other"))
+                found.append(_flag_cleanup(ssm, region, name, param.get("Type", "String"),
+                                           flags))
             continue
         found.append(Leftover(
             "parameter", name,
@@ -212,9 +212,45 @@ def worker_parameters(client: Client, region: str, prefix: str, declared: set[st
 
 
 def _flags(value: str) -> list[str]:
+    """The old flags set in an env text, as the shell reads a line: `FLAG=...`, `export FLAG=`
+    and (as an old script wrote them) spaces around `=`."""
     present = []
     for line in value.splitlines():
-        key = line.strip().removeprefix("export ").partition("=")[0].strip()
-        if key in OLD_FLAGS:
-            present.append(key)
+        found = _FLAG_LINE.match(line)
+        if found and found.group(1) not in present:
+            present.append(found.group(1))
     return present
+
+
+_FLAG_LINE = re.compile(rf"^\s*(?:export\s+)?({'|'.join(OLD_FLAGS)})\s*=")
+# The same lines for `grep -E` (POSIX classes: busybox and BSD grep know no `\s`).
+_FLAG_GREP = "^[[:space:]]*(export[[:space:]]+)?({flags})[[:space:]]*="
+
+
+def _flag_cleanup(ssm: Any, region: str, name: str, kind: str, flags: list[str]) -> Leftover:
+    """Rewrite the parameter without the flag lines: the decrypted value goes to a private
+    temp file (mktemp: mode 600) removed at the end, never to the working directory, and a
+    SecureString keeps its KMS key."""
+    key = _parameter_key(ssm, name) if kind == "SecureString" else None
+    pattern = _FLAG_GREP.format(flags="|".join(flags))
+    put = ["aws", "ssm", "put-parameter", "--name", name, "--overwrite", "--type", kind]
+    if key:
+        put += ["--key-id", key]
+    put += ["--value", "file:///dev/stdin", "--region", region]
+    get = _q("aws", "ssm", "get-parameter", "--name", name, "--with-decryption", "--query",
+             "Parameter.Value", "--output", "text", "--region", region)
+    command = (f'f=$(mktemp) && {get} > "$f" && grep -v -E {shlex.quote(pattern)} "$f" | '
+               f'{_q(*put)}; rm -f "$f"')
+    return Leftover(
+        "environment flag", f"{name}: {', '.join(flags)}",
+        "flags of the old mode switch (incident #8); `videoMode` decides now, and nothing "
+        "reads them: remove these lines from the workers' environment (the command keeps the "
+        "other lines" + (f" and its KMS key {key}" if key else "") + ")",
+        (command,), "other")
+
+
+def _parameter_key(ssm: Any, name: str) -> str | None:
+    found = _try(lambda: ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"], [])
+    return next((p.get("KeyId") for p in found if p.get("Name") == name and p.get("KeyId")),
+                None)
