@@ -94,7 +94,8 @@ def test_the_old_account_is_adopted_with_its_drift_and_leftovers(
     assert ("role", "academy-lambda") in leftovers
     assert any(k == "environment flag" for k, _ in leftovers)
     for left in report["leftovers"]:
-        assert left["commands"] and all(c.startswith(("aws ", 'f=$(mktemp) && aws '))
+        assert left["commands"] and all(c.startswith(("aws ", 'f=$(mktemp) && aws ',
+                                                      "pulumi config set "))
                                         for c in left["commands"])
     if mode == "asg":
         scaling = drift[("academy-video-worker-asg", "scaling reads")]
@@ -386,3 +387,28 @@ def test_an_env_fifo_and_an_unwritable_import_path_are_exit_2(tmp_path: Path) ->
                  "ACADEMY_STACKS_DIR": str(stacks)})
     assert done.returncode == 2, done.stderr
     assert "--import-file /proc/self/fd/1" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_messages_left_in_the_retained_queue_in_batch_mode_are_waiting_work(
+    legacy_stack: Callable[..., Path], tmp_path: Path, aws_env: dict[str, str],
+) -> None:
+    """The old fleet's messages are videos no fleet consumes in batch mode: said as work to
+    drain (videoDrain for the first up), never as litter to purge; the stray group's commands
+    remove its policies first (an emulator keeps them after the group)."""
+    def old_messages(client: Any) -> None:
+        url = client("sqs").get_queue_url(QueueName="academy-video-jobs")["QueueUrl"]
+        for n in range(2):
+            client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"video_id": n}))
+
+    stacks = legacy_stack("batch", mutate=old_messages)
+    code, report = run_json(stacks, tmp_path / "import.json")
+
+    assert code == 0
+    waiting = [left for left in report["leftovers"] if left["kind"] == "waiting work"]
+    assert len(waiting) == 1 and waiting[0]["name"] == "academy-video-jobs"
+    assert "2 message(s)" in waiting[0]["why"] and "videoDrain" in waiting[0]["why"]
+    assert waiting[0]["commands"] == ["pulumi config set videoDrain true"]
+    stray = next(left for left in report["leftovers"] if left["kind"] == "auto scaling group")
+    first = stray["commands"][0]
+    assert first.startswith("aws autoscaling delete-policy") and "video-backlogcount-tt" in first
+    assert stray["commands"][-1].startswith("aws autoscaling delete-auto-scaling-group")

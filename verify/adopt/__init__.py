@@ -174,6 +174,16 @@ def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Clien
     found.add("alarms on the platform's namespaces", lambda: find.unread_alarms(
         client, region, namespaces, published, declared_alarms))
 
+    adopted_queues = {a.physical: a.id for a in result.adopted
+                      if a.typ == "aws:sqs/queue:Queue"}
+    for worker in (academy.get("worker_types") or {}).values():
+        queue = worker.get("queue") or {}
+        if queue.get("retained") and not worker.get("fleet") and \
+                queue.get("name") in adopted_queues:
+            found.add(f"work waiting in {queue['name']}", lambda q=queue: find.waiting_work(
+                client, region, adopted_queues[q["name"]], q["name"],
+                str(academy.get("mode"))))
+
     key_parameter = publisher.get("key_parameter", "")
     prefix = key_parameter.strip("/").split("/", 1)[0] if key_parameter else ""
     if prefix:

@@ -84,16 +84,44 @@ def stray_group(client: Client, region: str, group: str) -> list[Leftover]:
     if not groups:
         return []
     live = groups[0]
+    policies = _try(lambda: client("autoscaling").describe_policies(
+        AutoScalingGroupName=group)["ScalingPolicies"], [])
+    # AWS deletes a group's policies with it; removing them first also leaves nothing behind
+    # where they are not (an emulator keeps them), and is harmless where they are.
+    commands = [_q("aws", "autoscaling", "delete-policy", "--auto-scaling-group-name", group,
+                   "--policy-name", p["PolicyName"], "--region", region) for p in policies]
+    commands += [
+        _q("aws", "autoscaling", "update-auto-scaling-group", "--auto-scaling-group-name", group,
+           "--min-size", "0", "--max-size", "0", "--desired-capacity", "0", "--region", region),
+        _q("aws", "autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name",
+           group, "--region", region)]
     return [Leftover(
         "auto scaling group", group,
         f"this worker type no longer runs as a fleet in this mode, but the group is there "
-        f"(min {live.get('MinSize')}, desired {live.get('DesiredCapacity')}); set it to 0 and "
-        "delete it once its workers are idle",
-        (_q("aws", "autoscaling", "update-auto-scaling-group", "--auto-scaling-group-name", group,
-            "--min-size", "0", "--max-size", "0", "--desired-capacity", "0", "--region", region),
-         _q("aws", "autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name",
-            group, "--region", region)),
-        "scaling")]
+        f"(min {live.get('MinSize')}, desired {live.get('DesiredCapacity')}, "
+        f"{len(policies)} polic(ies)); set it to 0 and delete it once its workers are idle",
+        tuple(commands), "scaling")]
+
+
+def waiting_work(client: Client, region: str, queue_url: str, queue: str,
+                 mode: str) -> list[Leftover]:
+    """Messages in a retained queue that no fleet consumes in this mode: work, not litter."""
+    attributes = _try(lambda: client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                            "ApproximateNumberOfMessagesNotVisible",
+                                            "ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"], {})
+    count = sum(int(attributes.get(k, 0) or 0) for k in (
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed"))
+    if not count:
+        return []
+    return [Leftover(
+        "waiting work", queue,
+        f"{count} message(s) wait in {queue}, which no fleet consumes in {mode} mode: deploy "
+        "the first up with videoDrain true, so the fleet stays and drains them (verify switch "
+        "counts them), then set it back to false; never purge them unless they were resubmitted",
+        (_q("pulumi", "config", "set", "videoDrain", "true"),), "work")]
 
 
 def role_extras(client: Client, region: str, role: str,
