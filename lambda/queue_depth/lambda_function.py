@@ -354,7 +354,7 @@ def _http_reason(answer: _HttpAnswer, url: str) -> str:
     return f"HTTP {status}"
 
 
-class _NotACount(ValueError):
+class NotACount(ValueError):
     """The body is not a count we believe; the message says why."""
 
 
@@ -371,39 +371,39 @@ def _parse_int(text: str) -> int | _LongInteger:
 
 
 def _refuse_constant(name: str) -> Any:
-    raise _NotACount(f"{name} is not JSON")
+    raise NotACount(f"{name} is not JSON")
 
 
 _KINDS = {bool: "a boolean", str: "a string", float: "a float", type(None): "null",
           list: "a list", dict: "an object"}
 
 
-def _parse_count(body: bytes, bound: int) -> int:
+def parse_count(body: bytes, bound: int) -> int:
     """The count of a `{"backlog": N}` body with N a JSON integer, 0 <= N <= bound."""
     if len(body) > MAX_BODY_BYTES:
-        raise _NotACount(f"body over {MAX_BODY_BYTES} bytes")
+        raise NotACount(f"body over {MAX_BODY_BYTES} bytes")
     try:
         payload = json.loads(body, parse_int=_parse_int, parse_constant=_refuse_constant)
-    except _NotACount:
+    except NotACount:
         raise
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
-        raise _NotACount("body is not JSON") from None
+        raise NotACount("body is not JSON") from None
     shape = 'expected {"backlog": <integer>}'
     if not isinstance(payload, dict):
-        raise _NotACount(f"{shape}, got {_KINDS.get(type(payload), 'something else')}")
+        raise NotACount(f"{shape}, got {_KINDS.get(type(payload), 'something else')}")
     if "backlog" not in payload:
-        raise _NotACount(f'{shape}, got no "backlog"')
+        raise NotACount(f'{shape}, got no "backlog"')
     count = payload["backlog"]
     if isinstance(count, _LongInteger):
-        raise _NotACount(f"backlog has {count.digits} digits; at most {bound} is believed "
+        raise NotACount(f"backlog has {count.digits} digits; at most {bound} is believed "
                          "(BACKLOG_API_MAX_COUNT)")
     if isinstance(count, bool) or not isinstance(count, int):
         kind = _KINDS.get(type(count), "something else")
-        raise _NotACount(f"backlog must be a JSON integer, got {kind}")
+        raise NotACount(f"backlog must be a JSON integer, got {kind}")
     if count < 0:
-        raise _NotACount(f"backlog {count} is negative")
+        raise NotACount(f"backlog {count} is negative")
     if count > bound:
-        raise _NotACount(f"backlog {count} is above BACKLOG_API_MAX_COUNT ({bound})")
+        raise NotACount(f"backlog {count} is above BACKLOG_API_MAX_COUNT ({bound})")
     return count
 
 
@@ -454,8 +454,8 @@ def _ask_api(
     if answer.status != 200:
         return None, _masked(_http_reason(answer, url), key), answer.status
     try:
-        return _parse_count(answer.body, settings.api_max_count), None, 200
-    except _NotACount as exc:
+        return parse_count(answer.body, settings.api_max_count), None, 200
+    except NotACount as exc:
         return None, _masked(f"bad response: {exc}", key), 200
 
 

@@ -5,7 +5,6 @@ Also what a count is: the publisher's rule (lambda/ keeps its own copy: it must 
 self-contained), so verify never passes a count the publisher refuses."""
 
 import contextlib
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from components.stack_output import Host, StackOutput
+from verify import publisher_rules
 from verify.context import CheckContext
 from verify.errors import TransportError, VerifyError
 from verify.outputs import DEFAULT_MAX_COUNT, MAX_COUNT_VARIABLE
@@ -32,9 +32,9 @@ BODY_CHARS = 60  # of an answer's body in evidence
 ERROR_CHARS = 160  # of an error
 REFUSED_BY = "X-Refused-By"
 
-# The publisher's bounds (lambda/queue_depth: MAX_BODY_BYTES, MAX_INT_DIGITS, DEFAULT_MAX_COUNT).
-MAX_BODY_BYTES = 4096  # {"backlog": N} is a few bytes: a longer answer is not a count
-MAX_INT_DIGITS = 20  # longer integers are never converted
+# The publisher's own bounds (lambda/queue_depth), not a copy of them.
+MAX_BODY_BYTES: int = publisher_rules.handler_module().MAX_BODY_BYTES
+MAX_INT_DIGITS: int = publisher_rules.handler_module().MAX_INT_DIGITS
 COUNT_SHAPE = '{"backlog": <int >= 0>}'
 
 
@@ -70,48 +70,11 @@ class ApiAnswer:
         return f"{shown} ({masker.excerpt(self.error, ERROR_CHARS)})" if self.error else shown
 
 
-class _NotACount(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class _LongInteger:
-    digits: int
-
-
-def _parse_int(text: str) -> int | _LongInteger:
-    digits = len(text.lstrip("-"))
-    return _LongInteger(digits) if digits > MAX_INT_DIGITS else int(text)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotACount(f"{name} is not JSON")
-
-
 def read_count(body: str, max_count: int) -> tuple[int | None, str]:
-    """The count of a body `{"backlog": N}`, N a JSON integer (not a bool) with
-    0 <= N <= max_count, or (None, why not)."""
-    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
-        return None, f"answer larger than {MAX_BODY_BYTES} bytes"
-    try:
-        document = json.loads(body, parse_int=_parse_int, parse_constant=_refuse_constant)
-    except _NotACount as exc:
-        return None, str(exc)
-    except (ValueError, RecursionError):
-        return None, "not JSON"
-    if not isinstance(document, dict) or "backlog" not in document:
-        return None, 'no "backlog" in a JSON object'
-    value = document["backlog"]
-    if isinstance(value, _LongInteger):
-        return None, (f"backlog has {value.digits} digits, above {MAX_COUNT_VARIABLE} "
-                      f"({max_count})")
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None, "backlog is not a JSON integer"
-    if value < 0:
-        return None, f"backlog {value} is negative"
-    if value > max_count:
-        return None, f"backlog {value} is above {MAX_COUNT_VARIABLE} ({max_count})"
-    return value, ""
+    """The count of a body `{"backlog": N}` as the publisher believes it (its own rule,
+    verify/publisher_rules.py): N a JSON integer (not a bool), 0 <= N <= max_count, at most
+    MAX_INT_DIGITS digits in at most MAX_BODY_BYTES bytes; else (None, why not)."""
+    return publisher_rules.read_count(body, max_count)
 
 
 def parse_backlog(body: str, max_count: int = DEFAULT_MAX_COUNT) -> int | None:
