@@ -8,7 +8,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TOOLS = {"moto", "pytest", "pytest-timeout", "pytest-xdist", "ruff", "zizmor", "gixy-ng", "setuptools"}
+TOOLS = {"moto", "pytest", "pytest-timeout", "pytest-xdist", "ruff", "zizmor", "gixy-ng",
+         "setuptools"}
 
 
 def _lines(name: str) -> list[str]:
