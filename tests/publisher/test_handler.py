@@ -186,7 +186,7 @@ def test_api_count_is_enough_when_the_queue_is_unreadable(publisher) -> None:
 def test_duplicate_in_flight_messages_do_not_inflate_the_video_backlog(
     publisher,
 ) -> None:
-    # CONTEXT incident #2: 3 videos became 5 in-flight messages and 5 instances ran.
+    # Incident #2 (docs/INCIDENTS.md): 3 videos became 5 in-flight messages and 5 instances ran.
     publisher.aws.fill(publisher.url("video"), visible=0, in_flight=5)
     publisher.api.answer({"backlog": 3})
 
