@@ -106,3 +106,40 @@ def test_the_key_never_appears_in_the_report(sandbox: RunningSandbox) -> None:
                           timeout=120, check=False)
     assert done.returncode == 0
     assert key not in done.stdout + done.stderr
+
+
+def readme_demo_sample() -> list[str]:
+    """The lines of the README's `make demo` sample (the block that starts with the asg mode's
+    banner)."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    start = readme.index("=== sandbox in asg mode ===")
+    return readme[start:readme.index("```", start)].splitlines()
+
+
+def test_the_readme_demo_sample_is_what_a_run_prints(asg_sandbox: RunningSandbox) -> None:
+    """Issue 15.18: every verify row the README's sample shows is one a real run prints (the
+    same check, target and status; the archive's CodeSha256 prefix, which only the source
+    decides), and its summary counts are the run's."""
+    done = subprocess.run([sys.executable, "-m", "verify", "all", "--stack", "sandbox"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          env=asg_sandbox.env(), timeout=120, check=False)
+    run = done.stdout.splitlines()
+    sample = readme_demo_sample()
+    header = next(i for i, line in enumerate(sample) if line.startswith("CHECK "))
+    rows = [line for line in sample[header + 1:]
+            if line.split() and line.split()[0].isalpha() and not line.startswith("stack ")
+            and line.split()[0] != "demo"]
+    assert rows, "the README's sample shows no verify row"
+    status_at = sample[header].index("STATUS")
+    for row in rows:
+        check, target = row.split()[0], row[len(row.split()[0]):status_at].strip()
+        status = row[status_at:].split()[0]
+        found = [r for r in run if r.split() and r.split()[0] == check and target in r
+                 and status in r.split()]
+        assert found, f"README row not printed by a run: {row!r}\nrun:\n{done.stdout}"
+        for word in row.split():  # an abbreviated hash: the run's begins with it
+            if len(word) >= 8 and word.endswith("..."):
+                assert any(word[:-3] in r for r in found), (row, found)
+    summary = next(line for line in sample if line.startswith("stack sandbox (asg):"))
+    printed = next(line for line in run if line.startswith("stack sandbox (asg):"))
+    assert summary.split(" in ")[0] == printed.split(" in ")[0], (summary, printed)
