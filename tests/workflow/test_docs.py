@@ -35,7 +35,23 @@ def test_every_markdown_link_to_a_repository_file_exists() -> None:
 def test_the_incidents_page_names_the_old_names_users_query() -> None:
     page = (ROOT / "docs" / "INCIDENTS.md").read_text()
     for old in ("QueueDepth WorkerType=Video", "VideoQueueDepthTotal", "AutoScalingGroupName",
-                "video_queue_depth", "BacklogCount metric published", "video_asg"):
+                "video_queue_depth", "BacklogCount metric published", "video_asg",
+                # the PowerShell era's (issue 15.20)
+                "video_queue_depth_total", "BacklogCountTargetTracking", "VIDEO_BACKLOG_API_URL",
+                "LAMBDA_INTERNAL_API_KEY", "METRIC_NAMESPACE", "METRIC_NAME",
+                "VIDEO_SCALE_VISIBLE_ONLY", "MAX_BACKLOG_ADD", "SSM_STABLE_ZERO_PARAM",
+                "academy-lambda", "/academy/workers/env", "-Rollback", "upload_env_to_ssm.ps1",
+                "sync_api_env_lambda_internal.ps1", "full_redeploy.ps1"):
         assert old in page, old
     for number in range(1, 9):
         assert f"| {number} |" in page, f"incident #{number}"
+
+
+def test_the_readme_says_to_activate_the_venv_where_commands_need_it() -> None:
+    """Issue 15.17: after `make demo`, `python -m sandbox` and `python -m verify` need the
+    project's venv; the sections that start using them say so."""
+    readme = (ROOT / "README.md").read_text()
+    for heading in ("## The sandbox", "## The verify toolkit"):
+        section = readme[readme.index(heading):]
+        section = section[:section.index("```sh")]
+        assert ". .venv/bin/activate" in section, heading
