@@ -343,12 +343,20 @@ class _Wire:
         raise _BadAnswer(f"body over {MAX_BODY_BYTES} bytes")
 
 
+def status_code(line: bytes) -> int | None:
+    """The status of an HTTP/1.x status line (without its CRLF), or None when it is not one:
+    exactly three ASCII digits, so not 0200, +200, 2_00 or fullwidth digits (verify's rule
+    too, verify/publisher_rules.py)."""
+    match = _STATUS_LINE.fullmatch(line)
+    return None if match is None else int(match.group(1))
+
+
 def _status(wire: _Wire) -> int:
     line = wire.line("status line")
-    match = _STATUS_LINE.fullmatch(line)
-    if match is None:  # exactly three ASCII digits: not 0200, +200, 2_00 or ２００
+    status = status_code(line)
+    if status is None:
         raise _BadAnswer(f"status line {_shown(line)} is not HTTP/1.x and a 3-digit status")
-    return int(match.group(1))
+    return status
 
 
 def _fields(wire: _Wire, what: str) -> dict[str, list[str]]:
