@@ -12,7 +12,9 @@ values go out in one call per namespace (one call when all targets share a names
 No single source can stop the others: each type's count, each source of it and each
 namespace's publish fail on their own (a fallback or an error with its reason), and the
 JSON log line is written whatever happens. The backlog API gets one total deadline, a
-4 KB answer at most, no redirect, and only `{"backlog": <integer 0..BACKLOG_API_MAX_COUNT>}`.
+4 KB body and 16 KiB off the socket at most (read here, not by http.client, whatever the
+answer claims its length is), no redirect, and only `{"backlog": <integer
+0..BACKLOG_API_MAX_COUNT>}` with no key twice.
 """
 
 from __future__ import annotations
