@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import memory_limit, moto_server
+from sandbox import lambda_runtime, memory_limit, moto_server
 
 HANDLER = '''
 import time
@@ -130,3 +130,46 @@ def test_a_function_past_its_timeout_is_ended_as_lambda_does(emulator) -> None:
     assert error["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
     assert "Task timed out after 1.00 seconds" in log_text(emulator, "slow")
     assert errors_recorded(emulator, "slow") == 1
+
+
+def _archive() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("lambda_function.py", HANDLER)
+    return archive.getvalue()
+
+
+def test_without_cgroups_the_log_says_the_size_is_not_enforced(monkeypatch) -> None:
+    def refuse(limit_mb: int, prefix: str = "") -> memory_limit.MemoryCgroup:
+        raise memory_limit.MemoryLimitUnavailable("no cgroup v1 memory controller")
+
+    monkeypatch.setattr(memory_limit, "create", refuse)
+    lines: list[str] = []
+
+    done = lambda_runtime.invoke_deployed_code(
+        _archive(), "lambda_function.handler", {}, b'{"mb": 1}', 30, log=lines)
+
+    assert (done.succeeded, json.loads(done.payload)) == (True, {"mb": 1})
+    assert lines[0] == ("[WARNING] sandbox: memory size not enforced: "
+                        "no cgroup v1 memory controller")
+
+
+def test_a_cgroup_v2_is_made_under_the_own_one_with_memory_max(tmp_path, monkeypatch) -> None:
+    """The unified hierarchy's files, as the kernel lays them out (no v2 memory controller on
+    this machine to try it on)."""
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    own = tmp_path / "user.slice" / "test"
+    own.mkdir(parents=True)
+    (own / "cgroup.subtree_control").write_text("\n")
+    (tmp_path / "self-cgroup").write_text("0::/user.slice/test\n")
+    monkeypatch.setattr(memory_limit, "V2_ROOTS", (tmp_path,))
+    monkeypatch.setattr(memory_limit, "PROC_SELF_CGROUP", tmp_path / "self-cgroup")
+
+    group = memory_limit.create(128)
+
+    assert (group.version, group.path.parent) == (2, own)
+    assert (own / "cgroup.subtree_control").read_text() == "+memory"
+    assert (group.path / "memory.max").read_text() == str(128 * 1024 * 1024)
+    assert (group.path / "memory.swap.max").read_text() == "0"
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert group.oom_killed()
