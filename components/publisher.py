@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = "lambda/queue_depth"
 ARCHIVE_PATH = ROOT / ".build" / "queue_depth.zip"
 LOG_RETENTION_DAYS = 14
+MEMORY_SIZE_MB = 128  # the function's MemorySize: its tests run it held to this
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class BacklogPublisher(pulumi.ComponentResource):
                 code=pulumi.FileArchive(str(ARCHIVE_PATH)),
                 source_code_hash=self.code_sha256,
                 timeout=settings.lambda_timeout_seconds,
-                memory_size=128,
+                memory_size=MEMORY_SIZE_MB,
                 environment=aws.lambda_.FunctionEnvironmentArgs(variables=self.environment),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),

@@ -10,21 +10,38 @@ errorType on an exception. Each invocation also records AWS/Lambda Invocations a
 Errors, which real Lambda publishes and `verify publisher` reads, and writes what the
 handler logged to `/aws/lambda/<function>` (START, the log lines, END, REPORT), as Lambda
 does, so `aws logs filter-log-events` and verify's hints show real lines.
+
+The function's MemorySize and Timeout hold as on Lambda: the runtime runs in a memory cgroup
+of its own limited to MemorySize MB (sandbox/memory_limit.py; without cgroups the log says
+the size is not enforced), and past it the kernel kills it: "Runtime exited with error:
+signal: killed" (Runtime.OutOfMemory). At Timeout everything in the invocation is killed:
+"Task timed out after N.00 seconds" (Sandbox.Timedout). REPORT carries Memory Size and Max
+Memory Used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import zipfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from sandbox import memory_limit
+
+DEFAULT_MEMORY_MB = 128  # Lambda's default MemorySize
+# Go's names (Lambda's runtime reports "signal: killed"), for the signals a runtime dies of.
+_SIGNAL_NAMES = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
+                 signal.SIGABRT: "aborted", signal.SIGTERM: "terminated"}
 
 # Runs inside the child: import the handler module from the unpacked code and call it.
 # Logging is set up as the Python runtime of Lambda does: the root logger writes
@@ -50,41 +67,105 @@ except Exception as exc:
 MARKERS = ("\n@@RESULT@@", "\n@@ERROR@@")
 
 
+@dataclass
+class Invocation:
+    """What one run of the handler came to: Lambda's answer and its REPORT figures."""
+
+    succeeded: bool
+    payload: bytes
+    memory_mb: int
+    max_memory_mb: int | None = None
+    limit: str = ""  # how the memory size was enforced, or why it was not
+
+
+def _limited(limit_mb: int) -> tuple[memory_limit.MemoryCgroup | None, str]:
+    try:
+        group = memory_limit.create(limit_mb)
+    except memory_limit.MemoryLimitUnavailable as exc:
+        return None, f"memory size not enforced: {exc}"
+    return group, f"memory cgroup v{group.version}"
+
+
+def _kill_all(process: subprocess.Popen[bytes], group: memory_limit.MemoryCgroup | None) -> None:
+    """End the runtime and anything it started (everything in its cgroup), as Lambda ends
+    the whole sandbox."""
+    pids = {process.pid}
+    if group is not None:
+        with contextlib.suppress(OSError, ValueError):
+            pids |= {int(p) for p in group.procs.read_text().split()}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _lambda_error(request_id: str, what: str, error_type: str) -> bytes:
+    return json.dumps({"errorMessage": f"RequestId: {request_id} Error: {what}",
+                       "errorType": error_type}).encode()
+
+
 def run_deployed_code(
     code_zip: bytes, handler: str, env: dict[str, str], event: bytes, timeout_s: float,
-    request_id: str = "", log: list[str] | None = None,
+    request_id: str = "", log: list[str] | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
 ) -> tuple[bool, bytes]:
-    """Runs the handler of a deployment package; returns (succeeded, payload). The lines the
-    handler wrote to stderr (its log) are appended to `log` when one is given."""
-    with tempfile.TemporaryDirectory(prefix="lambda-task-") as task_root:
-        zipfile.ZipFile(io.BytesIO(code_zip)).extractall(task_root)
-        child_env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PATH"))}
-        child_env.update(env)
-        child_env.update({"PYTHONPATH": task_root, "PYTHONDONTWRITEBYTECODE": "1"})
-        try:
-            done = subprocess.run(
-                [sys.executable, "-c", _CHILD, handler, request_id or str(uuid.uuid4())],
-                input=event or b"{}",
-                capture_output=True,
-                cwd=task_root,
-                env=child_env,
-                timeout=timeout_s,
-            )
-        except subprocess.TimeoutExpired:
-            error = {"errorMessage": f"Task timed out after {timeout_s:.2f} seconds",
-                     "errorType": "Sandbox.Timedout"}
-            if log is not None:
-                log.append(f"{request_id} {error['errorMessage']}")
-            return False, json.dumps(error).encode()
-    if log is not None:
-        log.extend(line for line in done.stderr.decode(errors="replace").splitlines() if line)
-    out = done.stdout.decode(errors="replace")
-    for marker in MARKERS:
-        if marker in out:
-            return marker == MARKERS[0], out.rsplit(marker, 1)[1].encode()
-    error = {"errorMessage": f"runtime exited with {done.returncode}: "
-             f"{done.stderr.decode(errors='replace')[-500:]}", "errorType": "Runtime.ExitError"}
-    return False, json.dumps(error).encode()
+    """Runs the handler of a deployment package; returns (succeeded, payload)."""
+    done = invoke_deployed_code(code_zip, handler, env, event, timeout_s, request_id, log,
+                                memory_mb)
+    return done.succeeded, done.payload
+
+
+def invoke_deployed_code(
+    code_zip: bytes, handler: str, env: dict[str, str], event: bytes, timeout_s: float,
+    request_id: str = "", log: list[str] | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
+) -> Invocation:
+    """Runs the handler of a deployment package as Lambda would: in a process held to
+    `memory_mb` (a memory cgroup of its own; killed past it) and ended at `timeout_s`. The
+    lines the handler wrote to stderr (its log) are appended to `log` when one is given."""
+    request_id = request_id or str(uuid.uuid4())
+    lines: list[str] = log if log is not None else []
+    group, how = _limited(memory_mb)
+    if group is None:
+        lines.append(f"[WARNING] sandbox: {how}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="lambda-task-") as task_root:
+            zipfile.ZipFile(io.BytesIO(code_zip)).extractall(task_root)
+            child_env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PATH"))}
+            child_env.update(env)
+            child_env.update({"PYTHONPATH": task_root, "PYTHONDONTWRITEBYTECODE": "1",
+                              "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)})
+            command = [sys.executable, "-c", _CHILD, handler, request_id]
+            if group is not None:  # the shell joins the cgroup, then becomes the runtime
+                command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group.procs),
+                           *command]
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, cwd=task_root, env=child_env)
+            try:
+                out_b, err_b = process.communicate(event or b"{}", timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_all(process, group)
+                process.communicate()
+                what = f"Task timed out after {timeout_s:.2f} seconds"
+                lines.append(f"{datetime.now(UTC).isoformat()} {request_id} {what}")
+                return Invocation(False, _lambda_error(request_id, what, "Sandbox.Timedout"),
+                                  memory_mb, group.peak_mb() if group else None, how)
+        lines.extend(line for line in err_b.decode(errors="replace").splitlines() if line)
+        peak = group.peak_mb() if group else None
+        out = out_b.decode(errors="replace")
+        for marker in MARKERS:
+            if marker in out:
+                payload = out.rsplit(marker, 1)[1].encode()
+                return Invocation(marker == MARKERS[0], payload, memory_mb, peak, how)
+        code = process.returncode
+        status = (f"signal: {_SIGNAL_NAMES.get(-code, str(-code))}" if code < 0
+                  else f"exit status {code}")
+        what = f"Runtime exited with error: {status}"
+        error_type = ("Runtime.OutOfMemory" if group is not None and group.oom_killed()
+                      else "Runtime.ExitError")
+        lines.extend([f"RequestId: {request_id} Error: {what}", error_type])
+        return Invocation(False, _lambda_error(request_id, what, error_type), memory_mb,
+                          memory_mb if error_type == "Runtime.OutOfMemory" else peak, how)
+    finally:
+        if group is not None:
+            group.remove()
 
 
 def _record_invocation(fn: Any, failed: bool) -> None:
@@ -99,7 +180,8 @@ def _record_invocation(fn: Any, failed: bool) -> None:
     backend.put_metric_data("AWS/Lambda", data)
 
 
-def _write_log(fn: Any, request_id: str, lines: list[str], started: float) -> None:
+def _write_log(fn: Any, request_id: str, lines: list[str], started: float,
+               done: Invocation | None = None) -> None:
     """Appends one invocation's lines to the function's log group, creating the group and
     a stream as Lambda does on a container's first invocation."""
     from moto.logs.models import logs_backends
@@ -115,7 +197,10 @@ def _write_log(fn: Any, request_id: str, lines: list[str], started: float) -> No
     elapsed_ms = (time.time() - started) * 1000
     framed = [f"START RequestId: {request_id} Version: $LATEST", *lines,
               f"END RequestId: {request_id}",
-              f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms"]
+              f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms"
+              + (f"\tMemory Size: {done.memory_mb} MB" if done else "")
+              + (f"\tMax Memory Used: {done.max_memory_mb} MB"
+                 if done and done.max_memory_mb is not None else "")]
     now_ms = int(time.time() * 1000)
     backend.put_log_events(group, stream, [{"timestamp": now_ms, "message": m} for m in framed])
 
@@ -140,10 +225,12 @@ def install() -> None:
             env["AWS_ENDPOINT_URL"] = endpoint
         event = body.encode() if isinstance(body, str) else (body or b"")
         request_id, lines, started = str(uuid.uuid4()), [], time.time()
-        ok, payload = run_deployed_code(
-            fn.code_bytes, fn.handler, env, event, float(fn.timeout or 30), request_id, lines
+        done = invoke_deployed_code(
+            fn.code_bytes, fn.handler, env, event, float(fn.timeout or 3), request_id, lines,
+            int(fn.memory_size or DEFAULT_MEMORY_MB),
         )
-        _write_log(fn, request_id, lines, started)
+        ok, payload = done.succeeded, done.payload
+        _write_log(fn, request_id, lines, started, done)
         if not ok:
             response_headers["x-amz-function-error"] = "Unhandled"
         _record_invocation(fn, failed=not ok)

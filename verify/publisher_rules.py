@@ -1,7 +1,8 @@
 """The publisher's own rules, used by verify rather than written again: what counts as a
-backlog count (`parse_count`). The handler stays a self-contained, stdlib + boto3 file (its
-archive cannot import the project), so verify loads it from the publisher's source: the
-checkout's lambda/queue_depth, or the copy an installed verify carries."""
+backlog count (`parse_count`) and what an HTTP status line is (`status_code`). The handler
+stays a self-contained, stdlib + boto3 file (its archive cannot import the project), so
+verify loads it from the publisher's source: the checkout's lambda/queue_depth, or the copy
+an installed verify carries."""
 
 from __future__ import annotations
 
@@ -46,3 +47,8 @@ def read_count(body: str | bytes, bound: int) -> tuple[int | None, str]:
         return handler.parse_count(raw, bound), ""
     except handler.NotACount as exc:
         return None, str(exc)
+
+
+def status_code(line: bytes) -> int | None:
+    """The status of an HTTP/1.x status line (no CRLF) as the publisher reads it, else None."""
+    return handler_module().status_code(line)

@@ -12,18 +12,20 @@ values go out in one call per namespace (one call when all targets share a names
 No single source can stop the others: each type's count, each source of it and each
 namespace's publish fail on their own (a fallback or an error with its reason), and the
 JSON log line is written whatever happens. The backlog API gets one total deadline, a
-4 KB answer at most, no redirect, and only `{"backlog": <integer 0..BACKLOG_API_MAX_COUNT>}`.
+4 KB body and 16 KiB off the socket at most (read here, not by http.client, whatever the
+answer claims its length is), no redirect, and only `{"backlog": <integer
+0..BACKLOG_API_MAX_COUNT>}` with no key twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import logging
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -41,6 +43,7 @@ DEFAULT_API_TIMEOUT_S = 3.0
 DEFAULT_MAX_COUNT = 100_000  # Pulumi.yaml's backlogApiMaxCount default (guarded by a test)
 MAX_COUNT_LIMIT = 10_000_000  # the setting's own upper limit in components/settings.py
 MAX_BODY_BYTES = 4096  # {"backlog": N} is a few bytes: a longer answer is not a count
+MAX_ANSWER_BYTES = 16384  # all an answer may take off the socket: head, framing and body
 MAX_INT_DIGITS = 20  # longer integers are never converted (int() refuses > 4300 digits)
 MAX_REASON_CHARS = 300
 QUEUE_ATTRIBUTES = (
@@ -256,7 +259,7 @@ def _unexpected(source: str, exc: Exception) -> str:
 
 
 def _usable_as_header(key: str) -> bool:
-    # http.client refuses CR/LF in a header and its error message quotes the value.
+    # A CR/LF would end the header (and smuggle others); an error message could quote it.
     return bool(key) and key.isascii() and key.isprintable() and key == key.strip()
 
 
@@ -265,67 +268,234 @@ class _HttpAnswer:
     status: int
     location: str | None
     refused_by: str | None
-    body: bytes  # at most MAX_BODY_BYTES + 1 bytes: one more means "too long"
+    body: bytes  # a 200's body, at most MAX_BODY_BYTES; empty for any other status
 
 
 class _NoAnswer(Exception):
     """The request got no HTTP answer; the message is the fallback reason."""
 
 
-def _cut(conn: http.client.HTTPConnection) -> None:
+class _BadAnswer(Exception):
+    """The answer breaks HTTP/1.1's framing or a bound; the message says how."""
+
+
+# The answer is read by this file, not http.client: http.client believes a chunk size of -1
+# (int("-1", 16)) and then reads to the end of the stream, and takes "0200", "+200" and
+# "2_00" for 200 (int() of the status). Everything below is bounded: the bytes taken from the
+# socket (status line, headers, chunk framing, trailers and body together) and the deadline.
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+_DIGITS = re.compile(r"[0-9]+")
+_TARGET = re.compile(r"/[\x21-\x7e]*")  # a request line's target: no space, control or non-ASCII
+
+
+def _shown(raw: bytes, limit: int = 40) -> str:
+    """A piece of the answer for a reason: quoted, escaped, cut."""
+    return repr(raw[:limit].decode("latin-1"))
+
+
+class _Wire:
+    """The answer's bytes, read off the socket on demand: at most MAX_ANSWER_BYTES in all,
+    and never a read past the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock, self.deadline = sock, deadline
+        self.buffer = bytearray()
+        self.received = 0
+
+    def _more(self) -> bool:
+        """Reads once more; False at the end of the stream."""
+        room = MAX_ANSWER_BYTES - self.received
+        if room <= 0:
+            raise _BadAnswer(f"answer over {MAX_ANSWER_BYTES} bytes")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self.sock.settimeout(remaining)
+        data = self.sock.recv(min(room, 4096))
+        self.received += len(data)
+        self.buffer += data
+        return bool(data)
+
+    def line(self, what: str) -> bytes:
+        """The next line without its CRLF (a bare LF is taken too, as http.client does)."""
+        while (end := self.buffer.find(b"\n")) < 0:
+            if not self._more():
+                raise _BadAnswer(f"answer ended inside the {what}" if self.received
+                                 else "connection closed without an answer")
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 1]
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def exactly(self, size: int, what: str) -> bytes:
+        while len(self.buffer) < size:
+            if not self._more():
+                raise _BadAnswer(f"answer ended after {len(self.buffer)} of the {size} bytes "
+                                 f"of the {what}")
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def to_the_end(self) -> bytes:
+        """The rest of the stream (no length given: the answer ends when the server closes)."""
+        while len(self.buffer) <= MAX_BODY_BYTES:
+            if not self._more():
+                return bytes(self.buffer)
+        raise _BadAnswer(f"body over {MAX_BODY_BYTES} bytes")
+
+
+def status_code(line: bytes) -> int | None:
+    """The status of an HTTP/1.x status line (without its CRLF), or None when it is not one:
+    exactly three ASCII digits, so not 0200, +200, 2_00 or fullwidth digits (verify's rule
+    too, verify/publisher_rules.py)."""
+    match = _STATUS_LINE.fullmatch(line)
+    return None if match is None else int(match.group(1))
+
+
+def _status(wire: _Wire) -> int:
+    line = wire.line("status line")
+    status = status_code(line)
+    if status is None:
+        raise _BadAnswer(f"status line {_shown(line)} is not HTTP/1.x and a 3-digit status")
+    return status
+
+
+def _fields(wire: _Wire, what: str) -> dict[str, list[str]]:
+    """Header (or trailer) lines up to the empty line: lower-case name -> its values."""
+    found: dict[str, list[str]] = {}
+    while line := wire.line(what):
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):  # a folded line starts with a space
+            raise _BadAnswer(f"{what} line {_shown(line)} is not a header")
+        found.setdefault(name.decode("ascii").lower(), []).append(
+            value.strip(b" \t").decode("latin-1"))
+    return found
+
+
+def _content_length(values: list[str]) -> int:
+    lengths = {v.strip() for value in values for v in value.split(",")}
+    if len(lengths) != 1:
+        raise _BadAnswer("Content-Length given more than once, differently")
+    length = lengths.pop()
+    if not _DIGITS.fullmatch(length):
+        raise _BadAnswer(f"Content-Length {length[:40]!r} is not a length")
+    if len(length.lstrip("0")) > len(str(MAX_BODY_BYTES)) or int(length) > MAX_BODY_BYTES:
+        raise _BadAnswer(f"body over {MAX_BODY_BYTES} bytes")
+    return int(length)
+
+
+def _chunked(wire: _Wire) -> bytes:
+    body = bytearray()
+    while True:
+        size_field = wire.line("chunk size").partition(b";")[0].rstrip(b" \t")  # no extension
+        if not _HEX.fullmatch(size_field):  # "-1", "+1", "0x1", " 1", "" ...
+            raise _BadAnswer(f"chunk size {_shown(size_field, 20)} is not a hex number")
+        significant = size_field.lstrip(b"0")
+        if len(significant) > 4 or len(body) + int(significant or b"0", 16) > MAX_BODY_BYTES:
+            raise _BadAnswer(f"body over {MAX_BODY_BYTES} bytes")
+        size = int(significant or b"0", 16)
+        if size == 0:
+            _fields(wire, "trailer")
+            return bytes(body)
+        body += wire.exactly(size, "chunk")
+        if wire.line("chunk") != b"":
+            raise _BadAnswer("chunk data longer than its size")
+
+
+def _body(wire: _Wire, headers: dict[str, list[str]]) -> bytes:
+    """The body, framed as RFC 9112 section 6.3 says, with nothing ambiguous believed."""
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if "content-length" in headers:
+            raise _BadAnswer("both Transfer-Encoding and Content-Length")
+        if ",".join(coding).strip().lower() != "chunked":
+            raise _BadAnswer(f"Transfer-Encoding {','.join(coding)[:40]!r} is not chunked")
+        return _chunked(wire)
+    if "content-length" in headers:
+        return wire.exactly(_content_length(headers["content-length"]), "body")
+    return wire.to_the_end()
+
+
+def _request(host: str, port: int | None, default_port: int, target: str,
+             headers: dict[str, str]) -> bytes:
+    authority = f"[{host}]" if ":" in host else host
+    if port is not None and port != default_port:
+        authority += f":{port}"
+    lines = [f"GET {target} HTTP/1.1", f"Host: {authority}", "Accept-Encoding: identity",
+             "Connection: close", *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _exchange(url: str, headers: dict[str, str], deadline: float,
+              opened: list[socket.socket]) -> _HttpAnswer:
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not _TARGET.fullmatch(target):
+        raise _NoAnswer("request failed: the URL's path holds a space, a control or a "
+                        "non-ASCII character; fix BACKLOG_API_PATH")
+    https = parts.scheme == "https"
+    host, default_port = parts.hostname or "", 443 if https else 80
+    sock = socket.create_connection((host, parts.port or default_port),
+                                    timeout=max(0.001, deadline - time.monotonic()))
+    opened.append(sock)
+    if https:
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        opened.append(sock)
+    try:
+        sock.sendall(_request(host, parts.port, default_port, target, headers))
+        wire = _Wire(sock, deadline)
+        status = _status(wire)
+        found = _fields(wire, "header")
+        body = b"" if status != 200 else _body(wire, found)
+    finally:
+        sock.close()
+    first = {name: values[0] for name, values in found.items()}
+    return _HttpAnswer(status, first.get("location"), first.get(REFUSED_BY_HEADER.lower()), body)
+
+
+def _cut(opened: list[socket.socket]) -> None:
     # shutdown(2) on the raw socket wakes a read blocked in the worker thread (TLS too).
-    sock = conn.sock
-    if sock is not None:
+    for sock in opened[-1:]:  # the TLS socket once wrapped (it took over the raw one)
         with contextlib.suppress(OSError):  # already closed by the worker
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _get(url: str, headers: dict[str, str], timeout_s: float) -> _HttpAnswer:
-    """One GET within one total deadline: name lookup, connect, headers and body together.
+    """One GET within one total deadline: name lookup, connect, headers and body together,
+    and at most MAX_ANSWER_BYTES read, whatever the answer says about its own length.
 
-    Socket timeouts apply per operation, so a body dripped a byte at a time would never time
-    out; the request runs in a thread instead and is cut off at the deadline. http.client
-    never follows a redirect, so the key goes to this URL's host only.
+    Every read waits only for what is left of the deadline; the name lookup cannot be
+    bounded so, so the exchange runs in a thread cut off at the deadline. No redirect is
+    followed, so the key goes to this URL's host only.
     """
-    parts = urllib.parse.urlsplit(url)
-    connection = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    conn = connection(parts.hostname or "", parts.port, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    opened: list[socket.socket] = []
     outcome: list[_HttpAnswer | _NoAnswer] = []
 
     def ask() -> None:
-        stage = "unreachable"
         try:
-            conn.connect()
-            stage = "connection error"
-            conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
-                         headers=headers)
-            response = conn.getresponse()
-            body = response.read(MAX_BODY_BYTES + 1)
-            if len(body) <= MAX_BODY_BYTES and response.length:  # ended before its length
-                raise http.client.IncompleteRead(body, response.length)
-            outcome.append(_HttpAnswer(
-                response.status, response.getheader("Location"),
-                response.getheader(REFUSED_BY_HEADER), body,
-            ))
-        except http.client.HTTPException as exc:  # not HTTP, cut short, ...
-            outcome.append(_NoAnswer(f"bad response: {type(exc).__name__}"))
+            outcome.append(_exchange(url, headers, deadline, opened))
+        except _NoAnswer as exc:
+            outcome.append(exc)
+        except _BadAnswer as exc:
+            outcome.append(_NoAnswer(f"bad response: {exc}"))
         except TimeoutError:
             outcome.append(_NoAnswer(f"timeout after {timeout_s:g}s"))
+        except ssl.SSLError as exc:
+            outcome.append(_NoAnswer(f"TLS failed: {exc.reason or exc}"))
         except OSError as exc:
-            detail = str(exc) if stage == "unreachable" else f"{type(exc).__name__}: {exc}"
+            stage = "unreachable" if not opened else "connection error"
+            detail = str(exc) if not opened else f"{type(exc).__name__}: {exc}"
             outcome.append(_NoAnswer(f"{stage}: {detail}"))
         except Exception as exc:  # handed back to the caller as a reason, never raised
             outcome.append(_NoAnswer(f"request failed: {type(exc).__name__}: {exc}"))
-        finally:
-            conn.close()
 
     worker = threading.Thread(target=ask, name="backlog-api", daemon=True)
     worker.start()
     worker.join(timeout_s)
     if not outcome:
-        _cut(conn)
+        _cut(opened)
         raise _NoAnswer(f"timeout after {timeout_s:g}s")
     if isinstance(outcome[0], _NoAnswer):
         raise outcome[0]
@@ -374,6 +544,17 @@ def _refuse_constant(name: str) -> Any:
     raise NotACount(f"{name} is not JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, unless a key appears twice: Python's json keeps the last one silently, so
+    {"backlog": 3, "backlog": 99999} would be believed as 99999 (verify/json_files.py too)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise NotACount(f"the key {key[:40]!r} appears twice in one object")
+        found[key] = value
+    return found
+
+
 _KINDS = {bool: "a boolean", str: "a string", float: "a float", type(None): "null",
           list: "a list", dict: "an object"}
 
@@ -383,7 +564,8 @@ def parse_count(body: bytes, bound: int) -> int:
     if len(body) > MAX_BODY_BYTES:
         raise NotACount(f"body over {MAX_BODY_BYTES} bytes")
     try:
-        payload = json.loads(body, parse_int=_parse_int, parse_constant=_refuse_constant)
+        payload = json.loads(body, parse_int=_parse_int, parse_constant=_refuse_constant,
+                             object_pairs_hook=_unique_keys)
     except NotACount:
         raise
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting

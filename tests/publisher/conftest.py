@@ -174,6 +174,7 @@ class BacklogApiStub:
     drip_s: float = 0.0  # > 0: the body goes out one byte per drip_s seconds
     hang: bool = False  # read the request, then answer nothing until the server stops
     raw: bytes | None = None  # sent as is instead of a well-formed response
+    endless: bytes | None = None  # after raw: sent again and again until the client leaves
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -181,12 +182,13 @@ class BacklogApiStub:
     def answer(
         self, body: Any = None, status: int | None = None, delay_s: float = 0.0,
         location: str | None = None, refused_by: str | None = None, drip_s: float = 0.0,
-        hang: bool = False, raw: bytes | None = None,
+        hang: bool = False, raw: bytes | None = None, endless: bytes | None = None,
     ) -> None:
         if body is not None:
             self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.status, self.delay_s, self.location = status, delay_s, location
         self.refused_by, self.drip_s, self.hang, self.raw = refused_by, drip_s, hang, raw
+        self.endless = endless
 
 
 def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
@@ -201,6 +203,8 @@ def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
                 return
             if stub.raw is not None:
                 self._send(stub.raw)
+                while stub.endless and not stub.stopping.is_set() and self._send(stub.endless):
+                    pass
                 self.close_connection = True
                 return
             status = stub.status
@@ -222,17 +226,19 @@ def _stub_handler(stub: BacklogApiStub) -> type[BaseHTTPRequestHandler]:
                 return  # the client gave up (the timeout test)
             self._send(body)
 
-        def _send(self, data: bytes) -> None:
-            """Raw bytes, dripped one at a time when drip_s is set (headers included)."""
+        def _send(self, data: bytes) -> bool:
+            """Raw bytes, dripped one at a time when drip_s is set (headers included);
+            False once the client is gone."""
             try:
                 if not stub.drip_s:
                     self.wfile.write(data)
                 for i in range(len(data) if stub.drip_s else 0):
                     if stub.stopping.wait(stub.drip_s):
-                        return
+                        return False
                     self.wfile.write(data[i:i + 1])
             except OSError:
-                pass  # the client gave up (the deadline and size tests)
+                return False  # the client gave up (the deadline and size tests)
+            return True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass

@@ -50,6 +50,13 @@ def assert_video_fell_back(publisher, caplog, reason: str) -> dict[str, Any]:
     return payload
 
 
+SEVEN = b'{"backlog": 7}'  # 14 bytes: a count the publisher would believe
+
+
+def _answer(headers: bytes, body: bytes, status: bytes = b"200 OK") -> bytes:
+    return b"HTTP/1.1 " + status + b"\r\n" + headers + b"\r\n\r\n" + body
+
+
 def _padded(size: int) -> bytes:
     return b'{"backlog": 3' + b" " * size + b"}"
 
@@ -82,12 +89,54 @@ def _padded(size: int) -> bytes:
          "bad response: backlog 100001 is above BACKLOG_API_MAX_COUNT (100000)"),
         ({"body": _padded(20 * 1024 * 1024)}, "bad response: body over 4096 bytes"),
         ({"raw": b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"backlog": 7}'},
-         "bad response: IncompleteRead"),
-        ({"raw": b"SSH-2.0-OpenSSH_9.2\r\n\r\n"}, "bad response: BadStatusLine"),
+         "bad response: answer ended after 14 of the 100 bytes of the body"),
+        ({"raw": b"SSH-2.0-OpenSSH_9.2\r\n\r\n"},
+         "bad response: status line 'SSH-2.0-OpenSSH_9.2' is not HTTP/1.x and a 3-digit status"),
+        ({"body": b'{"backlog": 3, "backlog": 99999}'},
+         "bad response: the key 'backlog' appears twice in one object"),
+        ({"body": b'{"backlog": 3, "x": {"a": 1, "a": 2}}'},
+         "bad response: the key 'a' appears twice in one object"),
+        ({"raw": _answer(b"Transfer-Encoding: chunked", b"-1\r\n" + b"9" * 64)},
+         "bad response: chunk size '-1' is not a hex number"),
+        ({"raw": _answer(b"Transfer-Encoding: chunked", b"+e\r\n" + SEVEN + b"\r\n0\r\n\r\n")},
+         "bad response: chunk size '+e' is not a hex number"),
+        ({"raw": _answer(b"Transfer-Encoding: chunked", b"0xe\r\n" + SEVEN + b"\r\n0\r\n\r\n")},
+         "bad response: chunk size '0xe' is not a hex number"),
+        ({"raw": _answer(b"Transfer-Encoding: chunked", b"2\r\n" + SEVEN + b"\r\n0\r\n\r\n")},
+         "bad response: chunk data longer than its size"),
+        ({"raw": _answer(b"Transfer-Encoding: chunked", b"e\r\n" + SEVEN)},
+         "bad response: answer ended inside the chunk"),
+        ({"raw": _answer(b"Transfer-Encoding: gzip, chunked", b"")},
+         "bad response: Transfer-Encoding 'gzip, chunked' is not chunked"),
+        ({"raw": _answer(b"Transfer-Encoding: chunked\r\nContent-Length: 14",
+                         b"e\r\n" + SEVEN + b"\r\n0\r\n\r\n")},
+         "bad response: both Transfer-Encoding and Content-Length"),
+        ({"raw": _answer(b"Content-Length: 14\r\nContent-Length: 15", SEVEN)},
+         "bad response: Content-Length given more than once, differently"),
+        ({"raw": _answer(b"Content-Length: +14", SEVEN)},
+         "bad response: Content-Length '+14' is not a length"),
+        ({"raw": _answer(b"Content-Length: 14\r\n folded", SEVEN)},
+         "bad response: header line ' folded' is not a header"),
+        ({"raw": b"HTTP/1.1 0200 OK\r\nContent-Length: 14\r\n\r\n" + SEVEN},
+         "bad response: status line 'HTTP/1.1 0200 OK' is not HTTP/1.x and a 3-digit status"),
+        ({"raw": b"HTTP/1.1 +200 OK\r\nContent-Length: 14\r\n\r\n" + SEVEN},
+         "bad response: status line 'HTTP/1.1 +200 OK' is not HTTP/1.x and a 3-digit status"),
+        ({"raw": b"HTTP/1.1 2_00 OK\r\nContent-Length: 14\r\n\r\n" + SEVEN},
+         "bad response: status line 'HTTP/1.1 2_00 OK' is not HTTP/1.x and a 3-digit status"),
+        ({"raw": "HTTP/1.1 \uff12\uff10\uff10 OK\r\n\r\n".encode() + SEVEN},
+         "bad response: status line 'HTTP/1.1 "),
+        ({"raw": b"HTTP/1.1  200 OK\r\nContent-Length: 14\r\n\r\n" + SEVEN},
+         "bad response: status line 'HTTP/1.1  200 OK' is not HTTP/1.x and a 3-digit status"),
+        ({"raw": b""}, "bad response: connection closed without an answer"),
     ],
     ids=["5001-digits", "401-digits", "5001-negative", "21-digits", "float", "float-overflow",
          "negative", "string", "null", "bool", "nan", "infinity", "list", "no-backlog", "not-json",
-         "not-utf8", "deep-nesting", "above-bound", "20mb", "cut-short", "not-http"],
+         "not-utf8", "deep-nesting", "above-bound", "20mb", "cut-short", "not-http",
+         "duplicate-backlog", "duplicate-nested", "chunk-minus-one", "chunk-plus", "chunk-0x",
+         "chunk-longer-than-size", "chunk-cut-short", "transfer-encoding-gzip",
+         "te-and-content-length", "content-length-twice", "content-length-plus",
+         "folded-header", "status-0200", "status-plus-200", "status-2_00", "status-fullwidth",
+         "status-two-spaces", "closed-silently"],
 )
 def test_a_bad_answer_falls_back_and_the_others_are_published(
     loaded, caplog, answer: dict, reason: str
@@ -113,6 +162,31 @@ def test_one_deadline_covers_the_whole_answer(loaded, caplog, answer: dict) -> N
     loaded.api.answer(**answer)
 
     assert_video_fell_back(loaded, caplog, "timeout after 1s")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _answer(b"Content-Length: 14", SEVEN),
+        _answer(b"Content-Length: 14\r\nContent-Length: 14", SEVEN),
+        _answer(b"Content-Length: 14", SEVEN + b"trailing bytes past the length"),
+        b"HTTP/1.0 200 OK\r\n\r\n" + SEVEN,  # no length: the body ends when the server closes
+        b"HTTP/1.1 200\r\nContent-Length: 14\r\n\r\n" + SEVEN,  # no reason phrase
+        b"HTTP/1.1 200 OK\nContent-Length: 14\n\n" + SEVEN,  # bare LF, as http.client takes
+        _answer(b"Transfer-Encoding: chunked", b"e\r\n" + SEVEN + b"\r\n0\r\n\r\n"),
+        _answer(b"Transfer-Encoding: Chunked", b"7\r\n" + SEVEN[:7] + b"\r\n0007;x=y\r\n"
+                + SEVEN[7:] + b"\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+    ],
+    ids=["content-length", "same-length-twice", "bytes-past-length", "until-close",
+         "no-reason", "bare-lf", "chunked", "chunked-extension-trailer"],
+)
+def test_every_well_framed_answer_is_believed(loaded, raw: bytes) -> None:
+    loaded.api.answer(raw=raw)
+
+    payload = loaded.invoke()
+
+    assert payload["worker_types"]["video"]["source"] == "api", payload["worker_types"]["video"]
+    assert (loaded.value("ai"), loaded.value("messaging"), loaded.value("video")) == (1, 2, 7)
 
 
 def test_a_count_at_the_bound_is_believed(loaded) -> None:

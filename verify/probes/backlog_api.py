@@ -5,6 +5,7 @@ Also what a count is: the publisher's rule (lambda/ keeps its own copy: it must 
 self-contained), so verify never passes a count the publisher refuses."""
 
 import contextlib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def parse_curl(rc: int, stdout: str, stderr: str) -> ApiAnswer:
     if rc == 127:
         return ApiAnswer(None, "", "curl is not installed on the host")
     body, _, code = stdout.rpartition("\n")
-    if rc != 0 or not code.strip().isdigit() or code.strip() == "000":
+    if rc != 0 or not re.fullmatch(r"[1-9][0-9]{2}", code.strip()):  # ASCII digits only
         reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"curl exit {rc}"
         return ApiAnswer(None, body, reason)
     return ApiAnswer(int(code), body)
@@ -127,21 +128,27 @@ def ask_public(base_url: str, key: str | None, timeout_s: float) -> ApiAnswer:
     or dripping body is cut, not read (a 400 MB one would take gigabytes)."""
     import requests
 
+    from verify.probes import strict_http
+
     deadline = time.monotonic() + timeout_s
     headers = {KEY_HEADER: key} if key is not None else {}
-    try:
-        response = requests.get(backlog_url(base_url), headers=headers, timeout=timeout_s,
-                                allow_redirects=False, stream=True)
-    except requests.exceptions.Timeout:
-        return ApiAnswer(None, "", f"timed out after {timeout_s:g}s")
-    except requests.exceptions.SSLError as exc:
-        return ApiAnswer(None, "", f"TLS failed: {_short(exc)}")
-    except requests.exceptions.ConnectionError as exc:
-        return ApiAnswer(None, "", f"connection failed: {_short(exc)}")
-    except requests.exceptions.RequestException as exc:
-        return ApiAnswer(None, "", _short(exc))
-    with response:
-        data, problem = _read_capped(response.raw, deadline, timeout_s)
+    with strict_http.session() as session:  # status lines by the publisher's rule
+        try:
+            response = session.get(backlog_url(base_url), headers=headers, timeout=timeout_s,
+                                   allow_redirects=False, stream=True)
+        except requests.exceptions.Timeout:
+            return ApiAnswer(None, "", f"timed out after {timeout_s:g}s")
+        except requests.exceptions.SSLError as exc:
+            return ApiAnswer(None, "", f"TLS failed: {_short(exc)}")
+        except requests.exceptions.ConnectionError as exc:
+            if (line := strict_http.refused_status_line(exc)) is not None:
+                return ApiAnswer(None, "", f"not an HTTP answer: status line {line} is not "
+                                 "HTTP/1.x and a 3-digit status (the publisher refuses it)")
+            return ApiAnswer(None, "", f"connection failed: {_short(exc)}")
+        except requests.exceptions.RequestException as exc:
+            return ApiAnswer(None, "", _short(exc))
+        with response:
+            data, problem = _read_capped(response.raw, deadline, timeout_s)
     text = data.decode(response.encoding or "utf-8", errors="replace")
     return ApiAnswer(response.status_code, text, problem, kept_headers(response.headers))
 
