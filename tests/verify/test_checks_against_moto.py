@@ -1,6 +1,7 @@
 """Each check against a moto server seeded by hand: PASS when right, the right FAIL and hint
 when wrong."""
 
+import datetime
 import json
 import shlex
 import socket
@@ -171,6 +172,24 @@ def test_capacity_that_differs_from_the_backlog_warns_with_why(stack):
     assert result.status is Status.WARN
     assert "backlog 50 (metric) / target 20 -> expected desired 3, actual 0" in result.summary
     assert "emulator" in result.summary and "describe-scaling-activities" in result.hint
+
+
+def test_capacity_is_judged_with_the_policy_s_statistic(stack):
+    """Two datapoints in one minute, 3 and 15: the policy reads Average (9), so the expected
+    desired capacity is 9 at 1 per instance, not the Maximum's 15 (issue 15, item 6)."""
+    ai = stack.outputs["worker_types"]["ai"]
+    ai["fleet"]["target_backlog_per_instance"] = 1.0
+    ai["fleet"]["max_size"] = 20
+    assert stack.typed().worker_types["ai"].metric.statistic == "Average"
+    cloudwatch = stack.client("cloudwatch")
+    now = datetime.datetime.now(datetime.UTC).replace(second=1, microsecond=0)
+    for value in (3, 15):
+        cloudwatch.put_metric_data(Namespace="Academy/Workers", MetricData=[{
+            "MetricName": "QueueDepth", "Dimensions": [{"Name": "WorkerType", "Value": "AI"}],
+            "Value": value, "Timestamp": now}])
+    result = run(stack, "scaling")["academy-ai-worker-asg capacity"]
+    assert result.expected == {"desired_capacity": 9, "backlog": 9.0, "statistic": "Average"}
+    assert result.found["desired_capacity"] == 0
 
 
 # -- metric -----------------------------------------------------------------------------------
@@ -421,3 +440,20 @@ def test_the_canary_reports_batch_s_reason_when_its_own_bound_passes(batch_stack
     assert canary.status is Status.FAIL, canary
     assert "still RUNNABLE" in canary.summary and "waiting for an instance" in canary.summary
     assert canary.duration_s < 5
+
+
+def test_a_policy_reading_the_backlog_with_another_statistic_fails(stack):
+    """The capacity check judges with the stack's statistic: a policy that reads another one
+    (Maximum, edited in the console) is named, since the two would disagree."""
+    from tests.verify.conftest import _policy_metrics
+
+    group = "academy-ai-worker-asg"
+    metrics = _policy_metrics(stack.outputs["worker_types"]["ai"]["metric"], group)
+    metrics[0]["MetricStat"]["Stat"] = "Maximum"
+    stack.client("autoscaling").put_scaling_policy(
+        AutoScalingGroupName=group, PolicyName=f"{group}-backlog-per-instance",
+        PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+            "CustomizedMetricSpecification": {"Metrics": metrics}, "TargetValue": 20.0})
+    result = run(stack, "scaling")[group]
+    assert result.status is Status.FAIL
+    assert "as Maximum, the stack's statistic is Average" in result.summary

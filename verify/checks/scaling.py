@@ -13,7 +13,7 @@ from verify.checks.wake_alarm import wake_alarm_task
 from verify.context import CheckContext, Task
 from verify.probes import scaling as probe
 from verify.probes.backlog import reference_count
-from verify.probes.metrics import latest_datapoint
+from verify.probes.metrics import latest_statistic
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "scaling"
@@ -40,6 +40,11 @@ def policy_problems(policy: dict, metric: Metric, group: str,
         problems.append(f"the policy also reads {', '.join(reading.others)}")
     if not reading.instance_ids:
         problems.append(f"the policy does not divide by {IN_SERVICE} of {group}")
+    stats = sorted({q["MetricStat"].get("Stat") for q in queries
+                    if q.get("Id") in reading.backlog_ids})
+    if reading.backlog_ids and stats != [metric.statistic]:
+        problems.append(f"the policy reads the backlog as {'/'.join(map(str, stats))}, the "
+                        f"stack's statistic is {metric.statistic}")
     if reading.backlog_ids and reading.instance_ids:
         wanted = {f"{b}/{i}" for b in reading.backlog_ids for i in reading.instance_ids}
         expressions = [re.sub(r"[\s()]", "", q["Expression"]) for q in reading.returned]
@@ -111,7 +116,9 @@ def _policy_task(ctx: CheckContext, fleet: Fleet, worker: Worker) -> Task:
 
 
 def judge_capacity(fleet: Fleet, backlog: float, source: str, group: dict | None,
-                   emulated: bool) -> CheckResult:
+                   emulated: bool, statistic: str = "") -> CheckResult:
+    """`backlog`: what the policy sees, the metric's newest minute aggregated with the policy's
+    own statistic (`source` "metric"), or the reference count when nothing is published yet."""
     group_name = fleet.group_name
     target = f"{group_name} capacity"
     if group is None:
@@ -122,7 +129,9 @@ def judge_capacity(fleet: Fleet, backlog: float, source: str, group: dict | None
     expected = expected_capacity(backlog, per, fleet.min_size, fleet.max_size)
     evidence = (f"backlog {backlog:g} ({source}) / target {per:g} -> expected desired "
                 f"{expected}, actual {actual}")
-    values = {"expected": {"desired_capacity": expected}, "found": {"desired_capacity": actual}}
+    values = {"expected": {"desired_capacity": expected, "backlog": backlog,
+                           "statistic": statistic or None},
+              "found": {"desired_capacity": actual}}
     if expected == actual:
         return passed(CHECK_ID, target, evidence, **values)
     why = (
@@ -141,13 +150,16 @@ def judge_capacity(fleet: Fleet, backlog: float, source: str, group: dict | None
 
 def _capacity_task(ctx: CheckContext, fleet: Fleet, worker: Worker) -> Task:
     def run() -> CheckResult:
-        point = latest_datapoint(ctx, worker.metric)
+        # What the policy sees: the newest minute with the policy's own statistic (one
+        # definition: the metric spec the policy is built from), not its Maximum.
+        point = latest_statistic(ctx, worker.metric)
+        statistic = ""
         if point is not None:
-            backlog, source = point.maximum, "metric"
+            (_, backlog), source, statistic = point, "metric", worker.metric.statistic
         else:
             backlog, source = reference_count(ctx, worker)
         return judge_capacity(fleet, backlog, source, probe.group(ctx, fleet.group_name),
-                              ctx.aws.emulated)
+                              ctx.aws.emulated, statistic)
 
     return Task(CHECK_ID, f"{fleet.group_name} capacity", run)
 
