@@ -676,6 +676,32 @@ def _check_worker_traits(workers: Mapping[str, WorkerSettings], mode: str,
         )
 
 
+def _check_metric_identities(workers: Mapping[str, WorkerSettings],
+                             raw: Mapping[str, str | None], problems: list[str]) -> None:
+    """No two worker types publish one metric (namespace, name and dimensions equal): each
+    fleet would scale on the other's backlog too, and the publisher's two datapoints would
+    mix in one series (incident #1's class: `messagingLabel = AI`). In every mode: a type
+    not published in this one is published after a switch."""
+    first: dict[tuple[Any, ...], str] = {}
+    for wt, w in workers.items():
+        other = first.setdefault(w.metric.identity(), wt)
+        if other == wt:
+            continue
+
+        def keys(t: str) -> str:
+            return ", ".join((source_key(raw, t, "MetricNamespace"),
+                              source_key(raw, t, "MetricName"), t + LABEL_FIELD))
+
+        m = w.metric
+        dims = ",".join(f"{k}={v}" for k, v in sorted(m.dimensions))
+        problems.append(
+            f"worker types {other} and {wt} publish the same metric "
+            f"{m.namespace}/{m.name}{{{dims}}} ({other}: {keys(other)}; {wt}: {keys(wt)}): "
+            f"each fleet would scale on the other's backlog too; give {wt} its own "
+            f"{wt}{LABEL_FIELD} (its WorkerType dimension) or {wt}MetricName"
+        )
+
+
 def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -> None:
     wt = w.worker_type
     if w.min_size > w.max_size:
@@ -1026,6 +1052,7 @@ def parse_settings(
     problems_found = r.problems
     if not problems_found:
         _check_worker_traits(workers, mode, problems_found)
+        _check_metric_identities(workers, raw, problems_found)
     if not problems_found and drain and batch_worker is None:
         problems_found.append(
             "videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "

@@ -457,3 +457,31 @@ def test_a_policy_reading_the_backlog_with_another_statistic_fails(stack):
     result = run(stack, "scaling")[group]
     assert result.status is Status.FAIL
     assert "as Maximum, the stack's statistic is Average" in result.summary
+
+
+def test_two_fleets_whose_policies_read_one_metric_fail(stack):
+    """Issue 15, item 5: a stack whose messaging label was `AI` exported both types with the
+    AI metric and each policy read it: every policy row passed. The fleets' shared metric is a
+    FAIL naming both groups."""
+    from tests.verify.conftest import _policy_metrics
+
+    ai_metric = stack.outputs["worker_types"]["ai"]["metric"]
+    stack.outputs["worker_types"]["video"]["metric"] = dict(ai_metric)
+    group = "academy-video-worker-asg"
+    stack.client("autoscaling").put_scaling_policy(
+        AutoScalingGroupName=group, PolicyName=f"{group}-backlog-per-instance",
+        PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+            "CustomizedMetricSpecification": {"Metrics": _policy_metrics(ai_metric, group)},
+            "TargetValue": 20.0})
+    results = run(stack, "scaling")
+    assert results[group].status is Status.PASS  # alone, each policy reads "its" metric
+    shared = results["fleets' backlog metrics"]
+    assert shared.status is Status.FAIL
+    assert shared.found == {"Academy/Workers/QueueDepth{WorkerType=AI}": [
+        "academy-ai-worker-asg", "academy-video-worker-asg"]}
+    assert "Label" in shared.hint
+
+
+def test_fleets_reading_their_own_metrics_pass_the_shared_metric_row(stack):
+    shared = run(stack, "scaling")["fleets' backlog metrics"]
+    assert shared.status is Status.PASS and shared.found == {}
