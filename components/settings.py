@@ -339,11 +339,17 @@ class Settings:
 
     def uses_backlog_api(self, worker_type: str) -> bool:
         """A type whose backlog source is "api" counts in the DB (through the internal API)
-        when one is configured; otherwise, and as the fallback, in SQS."""
+        when one is configured; otherwise, and as the fallback, in SQS.
+
+        The one rule of what a fleet's backlog is (the publisher's `use_backlog_api`, the
+        output's `backlog_api` and so verify's reference count are built from it): while
+        either path of the type drains (videoDrain, either direction), its fleet counts its own
+        queue in SQS. The DB counts every video of the type, those on the other path too: in
+        batch mode the fleet would hold instances for Batch's videos, in asg mode it would
+        scale out for videos still on Batch, which it never receives."""
         return (self.workers[worker_type].backlog_source == "api"
                 and bool(self.publisher.backlog_api_base_url)
-                # A fleet draining its queue counts the queue: the DB counts Batch's work too.
-                and not (self.draining_from == "asg" and worker_type == self.draining_type))
+                and worker_type != self.draining_type)
 
 
 T = TypeVar("T")

@@ -485,3 +485,21 @@ def test_two_fleets_whose_policies_read_one_metric_fail(stack):
 def test_fleets_reading_their_own_metrics_pass_the_shared_metric_row(stack):
     shared = run(stack, "scaling")["fleets' backlog metrics"]
     assert shared.status is Status.PASS and shared.found == {}
+
+
+def test_metric_during_a_drain_is_judged_against_the_fleet_s_own_queue(stack_with_api,
+                                                                       backlog_api):
+    """Issue 15, item 7: while a path drains the publisher counts the fleet's own queue
+    (`backlog_api` false in the output), and so does verify's reference: the DB's count (here
+    15, every video on Batch) is not the fleet's backlog. The queue holds 2 messages."""
+    seeded = stack_with_api
+    backlog_api.state["backlog"] = 15
+    video = seeded.outputs["worker_types"]["video"]
+    video["backlog_api"] = False  # as the program exports it while draining
+    for _ in range(2):
+        seeded.client("sqs").send_message(QueueUrl=video["queue"]["url"], MessageBody="{}")
+    _publish(seeded, video["metric"], 2)
+    result = run(seeded, "metric")["video"]
+    assert result.status is Status.PASS, result
+    assert result.expected["backlog_low"] == result.expected["backlog_high"] == 2
+    assert result.expected["counted_from"] == "SQS"
