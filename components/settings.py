@@ -47,6 +47,10 @@ ARCHITECTURES = ("arm64", "x86_64")
 # Namespaces a stack file may carry besides the project's own (provider and engine keys).
 PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
 BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
+# The videos behind that count, oldest first, with where each was dispatched and since when
+# (docs/CONTRACTS.md, "Backlog listing"): verify names the stuck ones.
+BACKLOG_LIST_PATH = "/api/v1/internal/video/backlog/"
+BACKLOG_LIST_MAX = 500  # videos in one answer at most; `truncated` says when more wait
 INTERNAL_KEY_HEADER = "X-Internal-Key"
 
 # Per-worker-type keys are `<workerType><Field>`, e.g. `aiMinSize`, `videoMaxJobSeconds`.
