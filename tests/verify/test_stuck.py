@@ -87,6 +87,15 @@ def test_a_message_is_judged_by_the_queue_and_the_last_report() -> None:
     assert "in flight with no worker reporting it" in why
 
 
+def test_a_message_in_a_queue_no_fleet_consumes_is_stuck_however_it_waits() -> None:
+    """After a switch to Batch retired the fleet, a message sent to the retained queue waits
+    visible forever: visible messages are not "waiting their turn" there."""
+    retired = PathFacts(Messages(3, 0, 0), {}, LIMIT, consumed=False)
+    why, fix = stuck_reason(video(message="m", age_s=600), retired, NOW)
+    assert "no fleet consumes" in why and "verify switch" in fix
+    assert stuck_reason(video(message="m", age_s=600), facts(visible=3), NOW) is None
+
+
 def test_the_row_names_each_stuck_video_with_its_wait_and_what_it_costs() -> None:
     from components.stack_output import parse
     from tests.verify.test_cli import minimal_outputs

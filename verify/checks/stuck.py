@@ -93,7 +93,8 @@ def _task(ctx: CheckContext, worker_type: str, worker: Worker) -> Task:
         facts = PathFacts(
             messages=work.queue_messages(ctx.aws.client("sqs"), worker.queue.url),
             jobs=job_statuses(ctx.aws.client("batch"), jobs) if jobs else {},
-            limit_s=max(worker.max_job_s, worker.queue.visibility_timeout_s))
+            limit_s=max(worker.max_job_s, worker.queue.visibility_timeout_s),
+            consumed=worker.fleet is not None)
         stuck = find_stuck(videos, facts, dt.datetime.now(dt.UTC))
         return judge(worker_type, worker, len(videos), truncated, stuck)
 

@@ -8,11 +8,11 @@ that nothing holds demands instances forever and is never done. Each video of th
   upload is older than DISPATCH_GRACE_S nothing will send it;
 - a Batch job id: Batch does not know the job, or the job ended (SUCCEEDED / FAILED) while the
   video is still in the backlog;
-- an SQS message id: the queue is gone or holds no message at all; a PROCESSING video with no
-  worker report for longer than the type's longest job and the queue's visibility timeout
-  (a holder would have finished, or SQS redelivered it and the next worker reported it); an
-  UPLOADED video older than that while no message waits visible (its message is in flight
-  with no worker reporting, or gone).
+- an SQS message id: the queue is gone, holds no message at all, or no fleet consumes it; a
+  PROCESSING video with no worker report for longer than the type's longest job and the
+  queue's visibility timeout (a holder would have finished, or SQS redelivered it and the
+  next worker reported it); an UPLOADED video older than that while no message waits visible
+  (its message is in flight with no worker reporting, or gone).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class PathFacts:
     messages: Messages | None  # None: the queue does not exist
     jobs: dict[str, str | None]  # job id -> status; None: Batch does not know it
     limit_s: int  # the longest a holder may keep one: max(longest job, visibility timeout)
+    consumed: bool = True  # a fleet consumes the queue (false: the type runs on Batch alone)
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,10 @@ def stuck_reason(video: BacklogVideo, facts: PathFacts,
     messages = facts.messages
     if messages is None:
         return "its queue does not exist", RESEND
+    if not facts.consumed and (age is None or age > DISPATCH_GRACE_S):
+        return ("its message waits in a queue no fleet consumes (the type runs on Batch and "
+                "its fleet is retired)", f"{RESEND} (`verify switch` says what still sends "
+                "down the retired path)")
     if messages.total == 0 and (age is None or age > DISPATCH_GRACE_S):
         return (f"its message {video.message_id} is gone: the queue holds none (deleted, "
                 f"expired or moved to the DLQ: `verify queues`)", RESEND)
