@@ -120,7 +120,7 @@ def worker(wt: str) -> Worker:
         queue=queue,
         dlq=dlq,
         max_job_s=w.max_job_seconds,
-        metric=Metric(**metric),
+        metric=Metric(**metric, statistic=w.metric.statistic),
         published=wt in settings.published_types,
         counting=Counting(in_flight=w.count_in_flight, delayed=w.count_delayed),
         backlog_api=settings.uses_backlog_api(wt),

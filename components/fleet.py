@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy
+from components.metric_spec import DEFAULT_STATISTIC
 from components.settings import WorkerSettings
 from components.stack_output import Fleet, WakeFromZero
 
@@ -37,8 +38,9 @@ SELF_ACTIONS: tuple[str, ...] = (
     "autoscaling:RecordLifecycleActionHeartbeat",
     "autoscaling:CompleteLifecycleAction",
 )
-# Average: a once-a-minute gauge keeps its level if a retried publish lands twice (Sum doubles).
-BACKLOG_STAT = "Average"
+# The policy reads the backlog with its metric spec's statistic (`BacklogMetricSpec.statistic`);
+# this is the default every spec gets, kept under its old name for readers of it.
+BACKLOG_STAT = DEFAULT_STATISTIC
 WAKE_EXPRESSION = "IF(m1 > 0 AND FILL(m2, 0) < 1, 1, 0)"
 POLICY_TYPE_TARGET_TRACKING = "TargetTrackingScaling"
 
@@ -304,7 +306,7 @@ class WorkerFleet(pulumi.ComponentResource):
                         metric_name=spec.name,
                         dimensions=[DimensionArgs(name=k, value=v) for k, v in spec.dimensions],
                     ),
-                    stat=BACKLOG_STAT,
+                    stat=spec.statistic,
                 ),
                 return_data=False,
             ),
@@ -367,7 +369,7 @@ class WorkerFleet(pulumi.ComponentResource):
                             metric_name=spec.name,
                             dimensions=dict(spec.dimensions),
                             period=60,
-                            stat=BACKLOG_STAT,
+                            stat=spec.statistic,
                         ),
                         return_data=False,
                     ),

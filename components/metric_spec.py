@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# The statistic the policy (and the wake alarm) reads the backlog with. Average: a
+# once-a-minute gauge keeps its level if a retried publish lands twice (Sum doubles it), and
+# Maximum would see a passing peak the policy never acts on.
+DEFAULT_STATISTIC = "Average"
+
 
 @dataclass(frozen=True)
 class BacklogMetricSpec:
@@ -16,8 +21,16 @@ class BacklogMetricSpec:
     name: str
     dimensions: tuple[tuple[str, str], ...]
     unit: str = "Count"
+    # How the policy aggregates a minute's datapoints; verify judges capacity with the same.
+    statistic: str = DEFAULT_STATISTIC
+
+    def identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """What CloudWatch tells metrics apart by: namespace, name and the dimensions (in any
+        order). Two worker types with one identity would read each other's backlog."""
+        return self.namespace, self.name, tuple(sorted(self.dimensions))
 
     def as_dict(self) -> dict[str, Any]:
+        """The publisher's view (BACKLOG_TARGETS): what it publishes, not how it is read."""
         return {
             "namespace": self.namespace,
             "name": self.name,

@@ -47,6 +47,10 @@ ARCHITECTURES = ("arm64", "x86_64")
 # Namespaces a stack file may carry besides the project's own (provider and engine keys).
 PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
 BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
+# The videos behind that count, oldest first, with where each was dispatched and since when
+# (docs/CONTRACTS.md, "Backlog listing"): verify names the stuck ones.
+BACKLOG_LIST_PATH = "/api/v1/internal/video/backlog/"
+BACKLOG_LIST_MAX = 500  # videos in one answer at most; `truncated` says when more wait
 INTERNAL_KEY_HEADER = "X-Internal-Key"
 
 # Per-worker-type keys are `<workerType><Field>`, e.g. `aiMinSize`, `videoMaxJobSeconds`.
@@ -339,11 +343,17 @@ class Settings:
 
     def uses_backlog_api(self, worker_type: str) -> bool:
         """A type whose backlog source is "api" counts in the DB (through the internal API)
-        when one is configured; otherwise, and as the fallback, in SQS."""
+        when one is configured; otherwise, and as the fallback, in SQS.
+
+        The one rule of what a fleet's backlog is (the publisher's `use_backlog_api`, the
+        output's `backlog_api` and so verify's reference count are built from it): while
+        either path of the type drains (videoDrain, either direction), its fleet counts its own
+        queue in SQS. The DB counts every video of the type, those on the other path too: in
+        batch mode the fleet would hold instances for Batch's videos, in asg mode it would
+        scale out for videos still on Batch, which it never receives."""
         return (self.workers[worker_type].backlog_source == "api"
                 and bool(self.publisher.backlog_api_base_url)
-                # A fleet draining its queue counts the queue: the DB counts Batch's work too.
-                and not (self.draining_from == "asg" and worker_type == self.draining_type))
+                and worker_type != self.draining_type)
 
 
 T = TypeVar("T")
@@ -673,6 +683,32 @@ def _check_worker_traits(workers: Mapping[str, WorkerSettings], mode: str,
         problems.append(
             f"{', '.join(wt + 'BacklogSource' for wt in from_api)} are all 'api': the internal "
             f"API answers one backlog count ({BACKLOG_API_PATH}), so at most one type counts it"
+        )
+
+
+def _check_metric_identities(workers: Mapping[str, WorkerSettings],
+                             raw: Mapping[str, str | None], problems: list[str]) -> None:
+    """No two worker types publish one metric (namespace, name and dimensions equal): each
+    fleet would scale on the other's backlog too, and the publisher's two datapoints would
+    mix in one series (incident #1's class: `messagingLabel = AI`). In every mode: a type
+    not published in this one is published after a switch."""
+    first: dict[tuple[Any, ...], str] = {}
+    for wt, w in workers.items():
+        other = first.setdefault(w.metric.identity(), wt)
+        if other == wt:
+            continue
+
+        def keys(t: str) -> str:
+            return ", ".join((source_key(raw, t, "MetricNamespace"),
+                              source_key(raw, t, "MetricName"), t + LABEL_FIELD))
+
+        m = w.metric
+        dims = ",".join(f"{k}={v}" for k, v in sorted(m.dimensions))
+        problems.append(
+            f"worker types {other} and {wt} publish the same metric "
+            f"{m.namespace}/{m.name}{{{dims}}} ({other}: {keys(other)}; {wt}: {keys(wt)}): "
+            f"each fleet would scale on the other's backlog too; give {wt} its own "
+            f"{wt}{LABEL_FIELD} (its WorkerType dimension) or {wt}MetricName"
         )
 
 
@@ -1026,6 +1062,7 @@ def parse_settings(
     problems_found = r.problems
     if not problems_found:
         _check_worker_traits(workers, mode, problems_found)
+        _check_metric_identities(workers, raw, problems_found)
     if not problems_found and drain and batch_worker is None:
         problems_found.append(
             "videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "

@@ -53,6 +53,9 @@ class Metric:
     name: str
     dimensions: dict[str, str]
     unit: str
+    # The statistic the fleet's policy reads it with (BacklogMetricSpec.statistic); outputs
+    # written before this field existed were built with the same default.
+    statistic: str = "Average"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 It plays gunicorn at 127.0.0.1:8000 on the API host: `GET /api/v1/internal/video/backlog-count/`
 answers 200 {"backlog": N} (videos in UPLOADED or PROCESSING) to a request that carries the
-right X-Internal-Key, 403 otherwise. The key is read from the SSM parameter at start, on SIGHUP
-and every --refresh-s seconds, so a rotation is noticed. The key is never logged.
+right X-Internal-Key, 403 otherwise; `GET /api/v1/internal/video/backlog/` lists those videos
+(docs/CONTRACTS.md, "Backlog listing"), with the same key. The key is read from the SSM
+parameter at start, on SIGHUP and every --refresh-s seconds, so a rotation is noticed. The key
+is never logged.
 
 With --dispatch-parameter it also takes uploads and dispatches them (sandbox/dispatch.py):
 `POST /api/v1/videos/` creates a video UPLOADED and sends its job down the path the parameter
@@ -40,7 +42,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
+from components.settings import (
+    BACKLOG_API_PATH,
+    BACKLOG_LIST_MAX,
+    BACKLOG_LIST_PATH,
+    INTERNAL_KEY_HEADER,
+)
 from sandbox import processes
 from sandbox.dispatch import Dispatch, DispatchError, DispatchReader
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
@@ -70,6 +77,9 @@ CREATE TABLE IF NOT EXISTS videos (
     dispatch_error TEXT
 )
 """
+# Added later (a database from before gets them with ALTER TABLE): epoch seconds of the upload
+# and of the last status change or worker report, for the backlog listing's "since when".
+TIME_COLUMNS = ("created_at", "status_at")
 
 
 class InternalApiError(RuntimeError):
@@ -85,6 +95,10 @@ class VideoStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
                 db.execute(SCHEMA)
+                have = {row[1] for row in db.execute("PRAGMA table_info(videos)")}
+                for column in TIME_COLUMNS:
+                    if column not in have:
+                        db.execute(f"ALTER TABLE videos ADD COLUMN {column} REAL")
         except (OSError, sqlite3.Error) as exc:
             raise InternalApiError(f"cannot open the video database {path}: {exc}") from exc
 
@@ -97,16 +111,20 @@ class VideoStore:
         finally:
             db.close()
 
-    def add_video(self, title: str, status: str = "UPLOADED") -> int:
+    def add_video(self, title: str, status: str = "UPLOADED", at: float | None = None) -> int:
+        """`at`: when it was uploaded (epoch seconds; default now)."""
         _check_status(status)
+        at = time.time() if at is None else at
         with self._connect() as db:
-            cursor = db.execute("INSERT INTO videos (title, status) VALUES (?, ?)", (title, status))
+            cursor = db.execute("INSERT INTO videos (title, status, created_at, status_at) "
+                                "VALUES (?, ?, ?, ?)", (title, status, at, at))
             return int(cursor.lastrowid or 0)
 
     def set_status(self, video_id: int, status: str) -> None:
         _check_status(status)
         with self._connect() as db:
-            cursor = db.execute("UPDATE videos SET status = ? WHERE id = ?", (status, video_id))
+            cursor = db.execute("UPDATE videos SET status = ?, status_at = ? WHERE id = ?",
+                                (status, time.time(), video_id))
             if cursor.rowcount != 1:
                 raise KeyError(f"no video with id {video_id}")
 
@@ -128,19 +146,21 @@ class VideoStore:
         allowed = WORKER_MOVES[status]
         marks = ", ".join("?" for _ in allowed)
         with self._connect() as db:
-            moved = db.execute(
-                f"UPDATE videos SET status = ? WHERE id = ? AND status IN ({marks})",  # noqa: S608
-                (status, video_id, *allowed),
+            moved = db.execute(  # a report is progress: status_at moves even when status stays
+                f"UPDATE videos SET status = ?, status_at = ? WHERE id = ? "  # noqa: S608
+                f"AND status IN ({marks})",
+                (status, time.time(), video_id, *allowed),
             ).rowcount == 1
             row = db.execute("SELECT status FROM videos WHERE id = ?", (video_id,)).fetchone()
         return moved, (None if row is None else str(row[0]))
 
-    def seed(self, per_status: Mapping[str, int]) -> list[int]:
-        """Add per_status[status] videos in each status; returns their ids."""
+    def seed(self, per_status: Mapping[str, int], age_s: float = 0.0) -> list[int]:
+        """Add per_status[status] videos in each status, uploaded `age_s` ago; their ids."""
         ids = []
+        at = time.time() - age_s
         for status, count in per_status.items():
             for n in range(count):
-                ids.append(self.add_video(f"{status.lower()} video {n + 1}", status))
+                ids.append(self.add_video(f"{status.lower()} video {n + 1}", status, at))
         return ids
 
     def counts(self) -> dict[str, int]:
@@ -148,6 +168,18 @@ class VideoStore:
             rows = db.execute("SELECT status, COUNT(*) FROM videos GROUP BY status").fetchall()
         found = dict(rows)
         return {status: int(found.get(status, 0)) for status in STATUSES}
+
+    def backlog_videos(self, limit: int = BACKLOG_LIST_MAX) -> dict[str, object]:
+        """The backlog listing (docs/CONTRACTS.md): the videos the count counts, oldest first,
+        each with where it was dispatched and since when."""
+        marks = ", ".join("?" for _ in BACKLOG_STATUSES)
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(
+                f"SELECT * FROM videos WHERE status IN ({marks}) "  # noqa: S608 (placeholders)
+                "ORDER BY created_at, id LIMIT ?", (*BACKLOG_STATUSES, limit + 1)).fetchall()
+        videos = [_listed(dict(row)) for row in rows[:limit]]
+        return {"videos": videos, "count": self.backlog_count(), "truncated": len(rows) > limit}
 
     def backlog_count(self) -> int:
         marks = ", ".join("?" for _ in BACKLOG_STATUSES)
@@ -157,6 +189,22 @@ class VideoStore:
                 BACKLOG_STATUSES,
             ).fetchone()
         return int(row[0])
+
+
+def _iso(epoch: object) -> str | None:
+    if not isinstance(epoch, int | float):
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _listed(row: dict[str, object]) -> dict[str, object]:
+    """One video as the listing shows it: the reference named by what it is."""
+    mode, ref = row.get("dispatch_mode"), row.get("dispatch_ref")
+    return {"id": row["id"], "status": row["status"], "dispatch_mode": mode,
+            "message_id": ref if mode == "asg" else None,
+            "job_id": ref if mode == "batch" else None,
+            "dispatch_error": row.get("dispatch_error"),
+            "created_at": _iso(row.get("created_at")), "status_at": _iso(row.get("status_at"))}
 
 
 def _check_status(status: str) -> None:
@@ -339,10 +387,12 @@ class InternalApi:
         if path == HEALTH_PATH:
             return 200, {"status": "ok", "key_loaded": self.key.value is not None}
         video = VIDEO_PATH.match(path)
-        if path != BACKLOG_PATH and not video:
+        if path not in (BACKLOG_PATH, BACKLOG_LIST_PATH) and not video:
             return 404, {"detail": "Not found."}
         if refused := self._refused(presented_key):
             return refused
+        if path == BACKLOG_LIST_PATH:
+            return 200, self.store.backlog_videos()
         if video:
             found = self.store.video(int(video.group(1)))
             return (200, found) if found else (404, {"detail": "No such video."})

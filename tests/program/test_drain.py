@@ -98,6 +98,19 @@ def test_asg_mode_draining_keeps_batch_with_its_queue_and_ce(asg_draining_batch)
     assert "video" in _targets(run)
 
 
+def test_asg_mode_draining_batch_counts_the_fleet_s_own_queue(asg_draining_batch,
+                                                             prod_asg) -> None:
+    """Issue 15, item 7: during a batch -> asg drain the DB's backlog holds the videos still on
+    Batch (15 published, all 15 on Batch): the fleet would scale out for work it never
+    receives. While either path drains the fleet's backlog is its own queue, in SQS."""
+    assert _targets(asg_draining_batch)["video"]["use_backlog_api"] is False
+    video = parse({"academy": asg_draining_batch.academy}).worker_types["video"]
+    assert video.backlog_source == "api" and video.backlog_api is False
+    # Once Batch is retired (videoDrain false) the DB counts only the fleet's work again.
+    assert _targets(prod_asg)["video"]["use_backlog_api"] is True
+    assert parse({"academy": prod_asg.academy}).worker_types["video"].backlog_api is True
+
+
 def test_the_output_says_what_drains(batch_draining_fleet, asg_draining_batch) -> None:
     fleet_drains = parse({"academy": batch_draining_fleet.academy})
     assert fleet_drains.mode == "batch"

@@ -57,13 +57,15 @@ def test_policy_reads_exactly_the_metric_its_worker_type_publishes(any_stack) ->
         assert m1["metric"]["metricName"] == spec.name
         dims = {d["name"]: d["value"] for d in m1["metric"]["dimensions"]}
         assert dims == dict(spec.dimensions)
-        assert m1["stat"] == "Average"
+        assert m1["stat"] == spec.statistic == "Average"
         # ... and that is what the publisher is configured to publish and the output says.
         assert published[wt]["metric"] == {
             "namespace": m1["metric"]["namespace"], "name": m1["metric"]["metricName"],
             "dimensions": dims, "unit": spec.unit,
         }
-        assert any_stack.academy["worker_types"][wt]["metric"] == published[wt]["metric"]
+        # The output adds how the policy reads it: verify judges capacity with that statistic.
+        assert any_stack.academy["worker_types"][wt]["metric"] == {
+            **published[wt]["metric"], "statistic": m1["stat"]}
 
         m2 = queries["m2"]["metricStat"]
         assert (m2["metric"]["namespace"], m2["metric"]["metricName"]) == (

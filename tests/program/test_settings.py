@@ -183,3 +183,38 @@ def test_one_rule_tells_graviton_types_for_settings_and_verify() -> None:
         == ["arm64"] * 4
     assert [instance_architecture(t) for t in ("c5.large", "m7i.xlarge", "t3.micro")] \
         == ["x86_64"] * 3
+
+
+def test_two_worker_types_publishing_one_metric_are_refused_naming_both() -> None:
+    """Issue 15, item 5: `messagingLabel=AI` made the messaging fleet scale on the AI backlog
+    (both publish Academy/Workers QueueDepth WorkerType=AI: the class of incident #1)."""
+    problems = _problems(messagingLabel="AI")
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert "worker types ai and messaging" in problem
+    assert "Academy/Workers/QueueDepth{WorkerType=AI}" in problem
+    for key in ("aiMetricNamespace", "aiMetricName", "aiLabel", "messagingMetricNamespace",
+                "messagingMetricName", "messagingLabel"):
+        assert key in problem
+    # A different name is enough to tell them apart; so is another label.
+    _parse(messagingLabel="AI", messagingMetricName="MessagingDepth")
+    _parse(messagingLabel="Msg")
+
+
+def test_a_type_taking_another_s_metric_by_the_defaults_is_refused_naming_the_default_keys() \
+        -> None:
+    """A new type that sets nothing gets `workerDefault*`; with the label of a type that also
+    uses the defaults, the problem names the keys the values came from."""
+    types = '["ai", "messaging", "video", "thumbnail"]'
+    problems = _problems(workerTypes=types, thumbnailLabel="AI")
+    (problem,) = [p for p in problems if "the same metric" in p]
+    assert "worker types ai and thumbnail" in problem
+    assert "workerDefaultMetricNamespace" in problem and "thumbnailLabel" in problem
+
+
+def test_the_program_refuses_two_types_on_one_metric_before_declaring_anything(
+        evaluate_stack) -> None:
+    with pytest.raises(pulumi.RunError) as caught:
+        evaluate_stack("prod-asg", {"messagingLabel": "AI"})
+    assert "worker types ai and messaging" in str(caught.value)
+    assert "Traceback" not in str(caught.value)

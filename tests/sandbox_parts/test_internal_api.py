@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -190,3 +191,61 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+# --- issue 15, item 8: which videos are the backlog (the listing verify's `stuck` reads) ---
+
+def test_the_backlog_listing_needs_the_key_and_names_each_video_since_when(
+        api: tuple[InternalApi, dict[str, str]], store: VideoStore) -> None:
+    from components.settings import BACKLOG_LIST_PATH
+
+    server, current = api
+    assert _get(server, None, BACKLOG_LIST_PATH).status_code == 403
+    assert _get(server, "wrong-key-123456", BACKLOG_LIST_PATH).status_code == 403
+    store.record_dispatch(1, "asg", "msg-1", None)
+    store.record_dispatch(2, "batch", "job-2", None)
+    store.record_dispatch(3, "batch", None, "batch dispatch to q failed: DISABLED")
+    answer = _get(server, current["key"], BACKLOG_LIST_PATH)
+    assert answer.status_code == 200
+    listing = answer.json()
+    assert listing["count"] == 5 and listing["truncated"] is False
+    videos = {v["id"]: v for v in listing["videos"]}
+    assert sorted(videos) == [1, 2, 3, 4, 5]  # UPLOADED and PROCESSING: the count's videos
+    assert videos[1]["message_id"] == "msg-1" and videos[1]["job_id"] is None
+    assert videos[2]["job_id"] == "job-2" and videos[2]["dispatch_mode"] == "batch"
+    assert videos[3]["job_id"] is None and "DISABLED" in videos[3]["dispatch_error"]
+    assert videos[4]["dispatch_mode"] is None and videos[4]["message_id"] is None
+    for video in videos.values():
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", video["created_at"])
+        assert video["status_at"] >= video["created_at"]
+
+
+def test_a_worker_report_moves_status_at_and_the_listing_is_capped(
+        store: VideoStore) -> None:
+    video_id = store.add_video("old", at=time.time() - 7200)
+    before = store.backlog_videos()["videos"]
+    assert next(v for v in before if v["id"] == video_id)["status_at"] < \
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    store.move(video_id, "PROCESSING")
+    after = next(v for v in store.backlog_videos()["videos"] if v["id"] == video_id)
+    assert after["status"] == "PROCESSING"
+    assert after["status_at"] > after["created_at"]
+    capped = store.backlog_videos(limit=2)
+    assert len(capped["videos"]) == 2 and capped["truncated"] is True
+    assert capped["videos"][0]["id"] == video_id  # oldest first
+
+
+def test_a_database_from_before_the_listing_gets_its_time_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE videos (id INTEGER PRIMARY KEY, title TEXT, status TEXT, "
+                   "dispatch_mode TEXT, dispatch_ref TEXT, dispatch_error TEXT)")
+        db.execute("INSERT INTO videos (title, status) VALUES ('old', 'UPLOADED')")
+    db.close()
+    store = VideoStore(path)
+    (video,) = store.backlog_videos()["videos"]
+    assert video["id"] == 1 and video["created_at"] is None  # unknown, not invented
+    store.add_video("new")
+    assert store.backlog_videos()["videos"][-1]["created_at"] is not None

@@ -1,6 +1,7 @@
 """Each check against a moto server seeded by hand: PASS when right, the right FAIL and hint
 when wrong."""
 
+import datetime
 import json
 import shlex
 import socket
@@ -171,6 +172,24 @@ def test_capacity_that_differs_from_the_backlog_warns_with_why(stack):
     assert result.status is Status.WARN
     assert "backlog 50 (metric) / target 20 -> expected desired 3, actual 0" in result.summary
     assert "emulator" in result.summary and "describe-scaling-activities" in result.hint
+
+
+def test_capacity_is_judged_with_the_policy_s_statistic(stack):
+    """Two datapoints in one minute, 3 and 15: the policy reads Average (9), so the expected
+    desired capacity is 9 at 1 per instance, not the Maximum's 15 (issue 15, item 6)."""
+    ai = stack.outputs["worker_types"]["ai"]
+    ai["fleet"]["target_backlog_per_instance"] = 1.0
+    ai["fleet"]["max_size"] = 20
+    assert stack.typed().worker_types["ai"].metric.statistic == "Average"
+    cloudwatch = stack.client("cloudwatch")
+    now = datetime.datetime.now(datetime.UTC).replace(second=1, microsecond=0)
+    for value in (3, 15):
+        cloudwatch.put_metric_data(Namespace="Academy/Workers", MetricData=[{
+            "MetricName": "QueueDepth", "Dimensions": [{"Name": "WorkerType", "Value": "AI"}],
+            "Value": value, "Timestamp": now}])
+    result = run(stack, "scaling")["academy-ai-worker-asg capacity"]
+    assert result.expected == {"desired_capacity": 9, "backlog": 9.0, "statistic": "Average"}
+    assert result.found["desired_capacity"] == 0
 
 
 # -- metric -----------------------------------------------------------------------------------
@@ -421,3 +440,66 @@ def test_the_canary_reports_batch_s_reason_when_its_own_bound_passes(batch_stack
     assert canary.status is Status.FAIL, canary
     assert "still RUNNABLE" in canary.summary and "waiting for an instance" in canary.summary
     assert canary.duration_s < 5
+
+
+def test_a_policy_reading_the_backlog_with_another_statistic_fails(stack):
+    """The capacity check judges with the stack's statistic: a policy that reads another one
+    (Maximum, edited in the console) is named, since the two would disagree."""
+    from tests.verify.conftest import _policy_metrics
+
+    group = "academy-ai-worker-asg"
+    metrics = _policy_metrics(stack.outputs["worker_types"]["ai"]["metric"], group)
+    metrics[0]["MetricStat"]["Stat"] = "Maximum"
+    stack.client("autoscaling").put_scaling_policy(
+        AutoScalingGroupName=group, PolicyName=f"{group}-backlog-per-instance",
+        PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+            "CustomizedMetricSpecification": {"Metrics": metrics}, "TargetValue": 20.0})
+    result = run(stack, "scaling")[group]
+    assert result.status is Status.FAIL
+    assert "as Maximum, the stack's statistic is Average" in result.summary
+
+
+def test_two_fleets_whose_policies_read_one_metric_fail(stack):
+    """Issue 15, item 5: a stack whose messaging label was `AI` exported both types with the
+    AI metric and each policy read it: every policy row passed. The fleets' shared metric is a
+    FAIL naming both groups."""
+    from tests.verify.conftest import _policy_metrics
+
+    ai_metric = stack.outputs["worker_types"]["ai"]["metric"]
+    stack.outputs["worker_types"]["video"]["metric"] = dict(ai_metric)
+    group = "academy-video-worker-asg"
+    stack.client("autoscaling").put_scaling_policy(
+        AutoScalingGroupName=group, PolicyName=f"{group}-backlog-per-instance",
+        PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+            "CustomizedMetricSpecification": {"Metrics": _policy_metrics(ai_metric, group)},
+            "TargetValue": 20.0})
+    results = run(stack, "scaling")
+    assert results[group].status is Status.PASS  # alone, each policy reads "its" metric
+    shared = results["fleets' backlog metrics"]
+    assert shared.status is Status.FAIL
+    assert shared.found == {"Academy/Workers/QueueDepth{WorkerType=AI}": [
+        "academy-ai-worker-asg", "academy-video-worker-asg"]}
+    assert "Label" in shared.hint
+
+
+def test_fleets_reading_their_own_metrics_pass_the_shared_metric_row(stack):
+    shared = run(stack, "scaling")["fleets' backlog metrics"]
+    assert shared.status is Status.PASS and shared.found == {}
+
+
+def test_metric_during_a_drain_is_judged_against_the_fleet_s_own_queue(stack_with_api,
+                                                                       backlog_api):
+    """Issue 15, item 7: while a path drains the publisher counts the fleet's own queue
+    (`backlog_api` false in the output), and so does verify's reference: the DB's count (here
+    15, every video on Batch) is not the fleet's backlog. The queue holds 2 messages."""
+    seeded = stack_with_api
+    backlog_api.state["backlog"] = 15
+    video = seeded.outputs["worker_types"]["video"]
+    video["backlog_api"] = False  # as the program exports it while draining
+    for _ in range(2):
+        seeded.client("sqs").send_message(QueueUrl=video["queue"]["url"], MessageBody="{}")
+    _publish(seeded, video["metric"], 2)
+    result = run(seeded, "metric")["video"]
+    assert result.status is Status.PASS, result
+    assert result.expected["backlog_low"] == result.expected["backlog_high"] == 2
+    assert result.expected["counted_from"] == "SQS"

@@ -5,7 +5,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from components.stack_output import StackOutput
-from verify.checks import api, batch, leftovers, metric, nginx, publisher, queues, scaling, switch
+from verify.checks import (
+    api,
+    batch,
+    leftovers,
+    metric,
+    nginx,
+    publisher,
+    queues,
+    scaling,
+    stuck,
+    switch,
+)
 from verify.context import CheckContext, Task
 
 
@@ -23,6 +34,10 @@ def _always(outputs: StackOutput) -> bool:
 
 def _has_fleets(outputs: StackOutput) -> bool:
     return any(w.fleet is not None for w in outputs.worker_types.values())
+
+
+def _db_backlog(outputs: StackOutput) -> bool:
+    return any(w.backlog_source == "api" for w in outputs.worker_types.values())
 
 
 def _batch_mode(outputs: StackOutput) -> bool:
@@ -43,6 +58,7 @@ CHECKS: dict[str, CheckSpec] = {
     "queues": CheckSpec("queues", queues.tasks, _always,
                         "visibility covers the longest job; redrive; DLQs empty"),
     "leftovers": CheckSpec("leftovers", leftovers.tasks, _always, leftovers.ABOUT),
+    "stuck": CheckSpec("stuck", stuck.tasks, _db_backlog, stuck.ABOUT),
     "batch": CheckSpec("batch", batch.tasks, _batch_mode,
                        "Batch CE, job queue, job definition (batch mode); --canary submits a job"),
     "switch": CheckSpec("switch", switch.tasks, lambda outputs: outputs.dispatch is not None,

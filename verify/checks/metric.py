@@ -37,7 +37,7 @@ def judge_publisher_answer(worker_type: str, worker: Worker, info: WorkerAnswer 
                            api_urls: tuple[str, str] | None = None) -> CheckResult | None:
     """A FAIL when the publisher's own answer already shows the problem, else None.
     `api_urls`: (the URL the deployed publisher calls, the stack's) when they differ."""
-    values = {"expected": {"reported": True, "source": worker.backlog_source,
+    values = {"expected": {"reported": True, "source": "api" if worker.backlog_api else "sqs",
                            "value": "a number"},
               "found": _answer_found(info)}
     if info is None:
@@ -46,7 +46,7 @@ def judge_publisher_answer(worker_type: str, worker: Worker, info: WorkerAnswer 
             "its BACKLOG_TARGETS lacks this worker type: `pulumi up`, then `verify publisher`",
             **values,
         )
-    if worker.backlog_source == "api" and info.source == "sqs":
+    if worker.backlog_api and info.source == "sqs":
         fell_back = (f"the publisher fell back to SQS counts while an API is configured: "
                      f"{info.reason or info.error or 'no reason given'}")
         if api_urls is not None:
@@ -173,7 +173,7 @@ def _task(ctx: CheckContext, worker_type: str, worker: Worker) -> Task:
         info = invoked.worker_types.get(worker_type) if invoked is not None else None
         if invoked is not None:
             drift = None
-            if worker.backlog_source == "api" and info is not None and info.source == "sqs":
+            if worker.backlog_api and info is not None and info.source == "sqs":
                 drift = url_drift(ctx.outputs.publisher.environment,
                                   publisher_probe.function(ctx).variables)
             verdict = judge_publisher_answer(worker_type, worker, info, drift)

@@ -8,12 +8,12 @@ import re
 from components.stack_output import Fleet, Metric, Worker
 from verify.checks.backlog import describe_metric
 from verify.checks.fleet_policies import ENABLED_UNSEEN, enabled_problem, foreign_policies_task
-from verify.checks.metric_math import IN_SERVICE, read_queries
+from verify.checks.metric_math import IN_SERVICE, describe_aws_metric, dims, read_queries
 from verify.checks.wake_alarm import wake_alarm_task
 from verify.context import CheckContext, Task
 from verify.probes import scaling as probe
 from verify.probes.backlog import reference_count
-from verify.probes.metrics import latest_datapoint
+from verify.probes.metrics import latest_statistic
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "scaling"
@@ -40,6 +40,11 @@ def policy_problems(policy: dict, metric: Metric, group: str,
         problems.append(f"the policy also reads {', '.join(reading.others)}")
     if not reading.instance_ids:
         problems.append(f"the policy does not divide by {IN_SERVICE} of {group}")
+    stats = sorted({q["MetricStat"].get("Stat") for q in queries
+                    if q.get("Id") in reading.backlog_ids})
+    if reading.backlog_ids and stats != [metric.statistic]:
+        problems.append(f"the policy reads the backlog as {'/'.join(map(str, stats))}, the "
+                        f"stack's statistic is {metric.statistic}")
     if reading.backlog_ids and reading.instance_ids:
         wanted = {f"{b}/{i}" for b in reading.backlog_ids for i in reading.instance_ids}
         expressions = [re.sub(r"[\s()]", "", q["Expression"]) for q in reading.returned]
@@ -111,7 +116,9 @@ def _policy_task(ctx: CheckContext, fleet: Fleet, worker: Worker) -> Task:
 
 
 def judge_capacity(fleet: Fleet, backlog: float, source: str, group: dict | None,
-                   emulated: bool) -> CheckResult:
+                   emulated: bool, statistic: str = "") -> CheckResult:
+    """`backlog`: what the policy sees, the metric's newest minute aggregated with the policy's
+    own statistic (`source` "metric"), or the reference count when nothing is published yet."""
     group_name = fleet.group_name
     target = f"{group_name} capacity"
     if group is None:
@@ -122,7 +129,9 @@ def judge_capacity(fleet: Fleet, backlog: float, source: str, group: dict | None
     expected = expected_capacity(backlog, per, fleet.min_size, fleet.max_size)
     evidence = (f"backlog {backlog:g} ({source}) / target {per:g} -> expected desired "
                 f"{expected}, actual {actual}")
-    values = {"expected": {"desired_capacity": expected}, "found": {"desired_capacity": actual}}
+    values = {"expected": {"desired_capacity": expected, "backlog": backlog,
+                           "statistic": statistic or None},
+              "found": {"desired_capacity": actual}}
     if expected == actual:
         return passed(CHECK_ID, target, evidence, **values)
     why = (
@@ -141,15 +150,71 @@ def judge_capacity(fleet: Fleet, backlog: float, source: str, group: dict | None
 
 def _capacity_task(ctx: CheckContext, fleet: Fleet, worker: Worker) -> Task:
     def run() -> CheckResult:
-        point = latest_datapoint(ctx, worker.metric)
+        # What the policy sees: the newest minute with the policy's own statistic (one
+        # definition: the metric spec the policy is built from), not its Maximum.
+        point = latest_statistic(ctx, worker.metric)
+        statistic = ""
         if point is not None:
-            backlog, source = point.maximum, "metric"
+            (_, backlog), source, statistic = point, "metric", worker.metric.statistic
         else:
             backlog, source = reference_count(ctx, worker)
         return judge_capacity(fleet, backlog, source, probe.group(ctx, fleet.group_name),
-                              ctx.aws.emulated)
+                              ctx.aws.emulated, statistic)
 
     return Task(CHECK_ID, f"{fleet.group_name} capacity", run)
+
+
+SHARED_TARGET = "fleets' backlog metrics"
+
+
+def backlog_metrics_read(policy: dict) -> list[str]:
+    """The metrics (described) a target-tracking policy reads, its groups' in-service
+    instances aside: in metric math, or as one customized metric."""
+    custom = (policy.get("TargetTrackingConfiguration") or {}).get(
+        "CustomizedMetricSpecification") or {}
+    if not custom.get("Metrics"):
+        return [describe_aws_metric(custom)] if custom.get("MetricName") else []
+    found = []
+    for query in custom["Metrics"]:
+        seen = (query.get("MetricStat") or {}).get("Metric")
+        if seen and not (seen.get("Namespace") == "AWS/AutoScaling"
+                         and seen.get("MetricName") == IN_SERVICE
+                         and set(dims(seen)) == {"AutoScalingGroupName"}):
+            found.append(describe_aws_metric(seen))
+    return found
+
+
+def judge_shared_metrics(policies_by_group: dict[str, list[dict]]) -> CheckResult:
+    """Two fleets must not scale on one metric: each would add instances for the other's
+    backlog (a `<type>Label` copied from another type makes both publish and read it)."""
+    readers: dict[str, set[str]] = {}
+    for group, policies in policies_by_group.items():
+        for policy in policies:
+            if policy.get("PolicyType") == "TargetTrackingScaling":
+                for metric in backlog_metrics_read(policy):
+                    readers.setdefault(metric, set()).add(group)
+    shared = {m: sorted(groups) for m, groups in sorted(readers.items()) if len(groups) > 1}
+    values = {"expected": {}, "found": shared}
+    if shared:
+        return failed(
+            CHECK_ID, SHARED_TARGET,
+            "; ".join(f"{m} is read by {' and '.join(groups)}" for m, groups in shared.items())
+            + ": each fleet scales on the other's backlog too",
+            "give each worker type its own metric (`<type>Label`, its WorkerType dimension, or "
+            "`<type>MetricName`; the program refuses two types with one) and `pulumi up`; a "
+            "policy the stack did not declare is removed with the command its row names",
+            **values)
+    return passed(CHECK_ID, SHARED_TARGET,
+                  f"each of the {len(policies_by_group)} fleet(s) scales on a metric of its own",
+                  **values)
+
+
+def _shared_task(ctx: CheckContext, groups: list[str]) -> Task:
+    def run() -> CheckResult:
+        return judge_shared_metrics({g: probe.group_policies(ctx, g) for g in groups
+                                     if probe.group(ctx, g) is not None})
+
+    return Task(CHECK_ID, SHARED_TARGET, run)
 
 
 def scaling_actions(statements: list[dict]) -> list[str]:
@@ -187,6 +252,7 @@ def _role_task(ctx: CheckContext) -> Task:
 
 def tasks(ctx: CheckContext) -> list[Task]:
     planned = []
+    groups = [w.fleet.group_name for w in ctx.outputs.worker_types.values() if w.fleet]
     for worker in ctx.outputs.worker_types.values():
         fleet = worker.fleet
         if fleet is not None:
@@ -194,4 +260,4 @@ def tasks(ctx: CheckContext) -> list[Task]:
             if fleet.wake is not None:
                 planned.append(wake_alarm_task(ctx, worker))
             planned.append(_capacity_task(ctx, fleet, worker))
-    return planned + [_role_task(ctx)]
+    return planned + [_shared_task(ctx, groups), _role_task(ctx)]

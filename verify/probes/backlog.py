@@ -1,5 +1,9 @@
-"""The backlog a worker type stands for, counted where its contract says (`backlog_source`):
-the DB through the internal API, or its SQS queue."""
+"""The backlog a worker type stands for, counted where the publisher counts it: the DB through
+the internal API when the output's `backlog_api` says the publisher asks it, else its SQS queue.
+
+`backlog_api` is the program's one rule (`Settings.uses_backlog_api`), the same value the
+publisher's `use_backlog_api` is built from: the source is `api`, an API is configured, and no
+path of the type drains (the DB then counts the other path's videos too)."""
 
 from components.stack_output import Worker
 from verify.context import CheckContext
@@ -9,6 +13,6 @@ from verify.probes.metrics import queue_count
 
 def reference_count(ctx: CheckContext, worker: Worker) -> tuple[int, str]:
     """(the count, "API" or "SQS")."""
-    if worker.backlog_source == "api":
+    if worker.backlog_api:
         return api_count(ctx), "API"
     return queue_count(ctx, worker), "SQS"

@@ -50,6 +50,30 @@ def latest_datapoint(ctx: CheckContext, metric: Metric, minutes: int = 5,
     return Datapoint(newest, float(lows.get(newest, highs[newest])), float(highs[newest]))
 
 
+def latest_statistic(ctx: CheckContext, metric: Metric,
+                     minutes: int = 5) -> tuple[dt.datetime, float] | None:
+    """The newest 1-minute period of a metric with exactly these dimensions, aggregated with
+    the statistic its fleet's policy reads it with (`metric.statistic`): the value the policy
+    sees for that minute. None when there is no datapoint."""
+    now = dt.datetime.now(dt.UTC)
+    answer = ctx.aws.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[{"Id": "policy", "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": metric.namespace, "MetricName": metric.name,
+                       "Dimensions": [{"Name": k, "Value": str(v)}
+                                      for k, v in metric.dimensions.items()]},
+            "Period": 60, "Stat": metric.statistic}}],
+        StartTime=now - dt.timedelta(minutes=minutes),
+        EndTime=now + dt.timedelta(minutes=1),
+        ScanBy="TimestampDescending",
+    )
+    points = {t: v for r in answer.get("MetricDataResults", [])
+              for t, v in zip(r.get("Timestamps", []), r.get("Values", []), strict=False)}
+    if not points:
+        return None
+    newest = max(points)
+    return newest, float(points[newest])
+
+
 def sum_metric(ctx: CheckContext, namespace: str, name: str, dimensions: dict[str, str],
                minutes: int) -> float | None:
     """Sum of a metric over the last minutes; None when there is no datapoint at all."""
