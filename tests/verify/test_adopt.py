@@ -22,6 +22,12 @@ from verify.adopt.lookup import LOOKUPS
 ROOT = Path(__file__).resolve().parents[2]
 PULUMI_AWS = Path(__import__("pulumi_aws").__file__).parent
 BASE = {"batch": "prod", "asg": "prod-asg"}
+# The provider version the program pins: Pulumi's generator writes it on each entry
+# (pkg/cmd/pulumi/operations/import.go, importSpec.Version); without it the import runs on an
+# unversioned default provider and the first up moves every resource to the program's.
+PINNED_AWS = next(line.split("==", 1)[1].strip() for line in
+                  (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("pulumi-aws=="))
 
 
 def make_legacy(env: dict[str, str], stack: str, mutate: Callable[[Any], None] | None = None
@@ -127,15 +133,30 @@ def test_the_import_file_is_pulumis_bulk_format(
     assert components and all("id" not in c for c in components.values())
     position = {name: i for i, name in enumerate(names)}
     for resource in document["resources"]:
-        assert set(resource) <= {"type", "name", "id", "parent", "component", "logicalName"}
+        assert set(resource) <= {"type", "name", "id", "parent", "component", "logicalName",
+                                 "version"}
         if resource.get("component"):
-            assert resource["type"].startswith("academy:")
+            assert resource["type"].startswith("academy:") and "version" not in resource
             continue
         assert resource["id"], resource
+        assert resource["version"] == PINNED_AWS, resource
         assert resource["parent"] in components, "each child names its component parent"
         assert position[resource["parent"]] < position[resource["name"]]
     adopted = {a["name"] for a in report["adopt"]}
     assert adopted == {r["name"] for r in document["resources"] if not r.get("component")}
+
+
+def test_each_adopted_entry_names_the_provider_version_the_program_pins() -> None:
+    from verify.adopt import Adopted, Adoption, import_file
+
+    adoption = Adoption("prod")
+    parent = ("academy:workers:Queues", "queues")
+    adoption.components[parent] = None
+    adoption.adopted.append(Adopted("aws:sqs/queue:Queue", "video-queue", "academy-video-jobs",
+                                    "https://sqs/1/academy-video-jobs", parent, ()))
+    component, queue = import_file(adoption)["resources"]
+    assert queue["version"] == PINNED_AWS
+    assert "version" not in component
 
 
 def _import_example(typ: str) -> str:
