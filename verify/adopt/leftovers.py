@@ -11,7 +11,6 @@ and flags left in the workers' environment parameter.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from verify.adopt.drift import alarm_summary, metric_summary, tracking_summary
+from verify.shell_words import Word, command, quote, values
 
 Client = Callable[[str], Any]
 # Flags of the old Lambda and worker env that switched video paths on and off (incident #8).
@@ -39,7 +39,24 @@ class Leftover:
 
 
 def _q(*words: str) -> str:
-    return shlex.join(words)
+    """A printed command (verify/shell_words.py): every word quoted to come back exact from a
+    shell, and a flag's value attached to it (`--policy-name=--region`) when it looks like an
+    option. A word after a `--flag` is its value, except after the flags that take none."""
+    printed: list[Word] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.startswith("--") and word not in _FLAGS_WITHOUT_VALUE and index + 1 < len(words):
+            printed.append((word, words[index + 1]))
+            index += 2
+        else:
+            printed.append(word)
+            index += 1
+    return command(*printed)
+
+
+# Flags the printed commands use that take no value (the next word is not theirs).
+_FLAGS_WITHOUT_VALUE = {"--overwrite", "--with-decryption"}
 
 
 class LookupFailed(Exception):
@@ -206,8 +223,8 @@ def other_schedules(client: Client, region: str, function_arn: str,
         found.append(Leftover(
             "schedule", rule,
             "another rule that invokes the publisher: it would run twice as often",
-            (_q("aws", "events", "remove-targets", "--rule", rule, "--ids", *ids,
-                "--region", region),
+            (" ".join([_q("aws", "events", "remove-targets", "--rule", rule),
+                       *values("--ids", ids), _q("--region", region)]),
              _q("aws", "events", "delete-rule", "--name", rule, "--region", region)),
             "other"))
     return found
@@ -267,14 +284,17 @@ def _flag_cleanup(ssm: Any, region: str, name: str, kind: str, flags: list[str])
     put += ["--value", "file:///dev/stdin", "--region", region]
     get = _q("aws", "ssm", "get-parameter", "--name", name, "--with-decryption", "--query",
              "Parameter.Value", "--output", "text", "--region", region)
-    command = (f'f=$(mktemp) && {get} > "$f" && grep -v -E {shlex.quote(pattern)} "$f" | '
-               f'{_q(*put)}; rm -f "$f"')
+    # `--output text` ends the value with one newline it did not have: the kept lines are
+    # read with a sentinel (so `$(...)` strips nothing), and that one newline taken off before
+    # the value goes back through stdin (printf is the shell's own: the value is in no argv).
+    script = (f'f=$(mktemp) && {get} > "$f" && v=$(grep -v -E {quote(pattern)} "$f"; '
+              f'printf x) && v=${{v%x}} && printf %s "${{v%?}}" | {_q(*put)}; rm -f "$f"')
     return Leftover(
         "environment flag", f"{name}: {', '.join(flags)}",
         "flags of the old mode switch (incident #8); `videoMode` decides now, and nothing "
         "reads them: remove these lines from the workers' environment (the command keeps the "
         "other lines" + (f" and its KMS key {key}" if key else "") + ")",
-        (command,), "other")
+        (script,), "other")
 
 
 def _parameter_key(ssm: Any, name: str) -> str | None:
