@@ -105,3 +105,42 @@ def test_undeclared_policies_on_the_publisher_role_fail_with_their_removal(stack
     iam.delete_role_policy(RoleName=PUBLISHER_ROLE, PolicyName="ScaleVideo")
     iam.detach_role_policy(RoleName=PUBLISHER_ROLE, PolicyArn=arn)
     assert statuses(run(stack)) == {Status.PASS}
+
+
+HOSTILE = ["nl\nline", "--region", "-x", "rtl\u202eevil", "two  spaces", "zero\u200bwidth"]
+
+
+def test_the_printed_removal_commands_run_as_printed_with_debians_aws_cli(stack, tmp_path):
+    """Names with a newline, a leading dash, U+202E, two spaces: the hint as the table prints
+    it, run by bash with Debian's AWS CLI (v1) against the moto server, removes exactly those
+    policies (issue 15, item 11)."""
+    import subprocess
+
+    from verify.report import render_table
+
+    iam = stack.client("iam")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]})
+    for name in HOSTILE:
+        iam.put_role_policy(RoleName=PUBLISHER_ROLE, PolicyName=name, PolicyDocument=document)
+    report = run_checks(stack.typed(), ["leftovers"], RunOptions(invoke=False, timeout_s=30.0),
+                        env=stack.env)
+    table = render_table(report, width=200)
+    (hint,) = [line.split("-> hint: remove them: ", 1)[1] for line in table.splitlines()
+               if "-> hint: remove them: " in line]
+    assert hint.isascii() and hint.isprintable(), hint
+    assert "$'rtl\\xe2\\x80\\xaeevil'" in hint and "--policy-name=--region" in hint
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", f"set -e; {hint}"], capture_output=True, text=True, timeout=120,
+        check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                          "AWS_DEFAULT_REGION": REGION})
+    assert done.returncode == 0, (hint, done.stderr)
+    assert iam.list_role_policies(RoleName=PUBLISHER_ROLE)["PolicyNames"] == ["publish"]
+    assert statuses(run(stack)) == {Status.PASS}

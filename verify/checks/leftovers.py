@@ -8,7 +8,6 @@ removes each (after `verify adopt` and the first `pulumi up` these are what rema
   publishing (the old role could set capacity and write SSM).
 """
 
-import shlex
 from collections.abc import Iterable
 
 from components.stack_output import Metric, StackOutput
@@ -17,6 +16,7 @@ from verify.checks.metric_math import describe_aws_metric
 from verify.context import CheckContext, Task
 from verify.probes import leftovers as probe
 from verify.report import CheckResult, failed, passed
+from verify.shell_words import command
 
 CHECK_ID = "leftovers"
 ABOUT = ("no old alarm or policy on a metric nobody publishes; the publisher's role holds only "
@@ -79,8 +79,9 @@ def judge_alarms(outputs: StackOutput, alarms: list[dict]) -> list[CheckResult]:
                 f"reads {', '.join(stale)}, which the stack does not publish (it publishes "
                 f"{_published_text(outputs)}): with no data it never fires, and its actions "
                 f"({', '.join(alarm.get('AlarmActions') or []) or 'none'}) are not the stack's",
-                "an old setup's alarm: remove it: aws cloudwatch delete-alarms --alarm-names "
-                f"{shlex.quote(name)} --region {shlex.quote(outputs.region)}",
+                "an old setup's alarm: remove it: " + command(
+                    "aws", "cloudwatch", "delete-alarms", ("--alarm-names", name),
+                    ("--region", outputs.region)),
                 expected={"reads_published_metric": True},
                 found={"alarm": name, "reads": stale}))
     if not results:
@@ -106,9 +107,10 @@ def judge_policies(outputs: StackOutput, policies: list[dict]) -> list[CheckResu
                 CHECK_ID, f"policy {group}/{name}",
                 f"scales {group} (not one of the stack's fleets) on {', '.join(stale)}, which "
                 "the stack does not publish: an old setup's policy",
-                "remove it: aws autoscaling delete-policy --auto-scaling-group-name "
-                f"{shlex.quote(group)} --policy-name {shlex.quote(name)} --region "
-                f"{shlex.quote(outputs.region)} (and the group, once idle, if nothing uses it)",
+                "remove it: " + command(
+                    "aws", "autoscaling", "delete-policy", ("--auto-scaling-group-name", group),
+                    ("--policy-name", name), ("--region", outputs.region))
+                + " (and the group, once idle, if nothing uses it)",
                 expected={"reads_published_metric": True},
                 found={"group": group, "policy": name, "reads": stale}))
     if not results:
@@ -132,10 +134,10 @@ def judge_role(outputs: StackOutput, inline: list[str], attached: list[str]) -> 
         return passed(CHECK_ID, target, "only the stack's policies: "
                       f"{', '.join(publisher.inline_policies + publisher.managed_policy_arns)}",
                       **values)
-    commands = [f"aws iam delete-role-policy --role-name {shlex.quote(role)} --policy-name "
-                f"{shlex.quote(n)}" for n in extra_inline]
-    commands += [f"aws iam detach-role-policy --role-name {shlex.quote(role)} --policy-arn "
-                 f"{shlex.quote(a)}" for a in extra_attached]
+    commands = [command("aws", "iam", "delete-role-policy", ("--role-name", role),
+                        ("--policy-name", n)) for n in extra_inline]
+    commands += [command("aws", "iam", "detach-role-policy", ("--role-name", role),
+                         ("--policy-arn", a)) for a in extra_attached]
     return failed(
         CHECK_ID, target,
         f"policies the stack does not declare: {', '.join(extra_inline + extra_attached)}; "
