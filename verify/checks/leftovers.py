@@ -5,12 +5,16 @@ removes each (after `verify adopt` and the first `pulumi up` these are what rema
   not publish: with no data it never fires, and whatever it runs is no longer the stack's (a
   second policy on a fleet group is `scaling`'s row, whatever it reads);
 - a policy on the publisher's role the stack does not declare: the role grants more than
-  publishing (the old role could set capacity and write SSM).
+  publishing (the old role could set capacity and write SSM);
+- a rule other than the stack's schedule that invokes the publisher: it runs twice as often.
+
+The kinds, and which check fails on each, are verify/leftover_kinds.py's (shared with adopt).
 """
 
 from collections.abc import Iterable
 
 from components.stack_output import Metric, StackOutput
+from verify.adopt.leftovers import schedule_removal
 from verify.checks.backlog import describe_parts
 from verify.checks.metric_math import describe_aws_metric
 from verify.context import CheckContext, Task
@@ -20,7 +24,7 @@ from verify.shell_words import command
 
 CHECK_ID = "leftovers"
 ABOUT = ("no old alarm or policy on a metric nobody publishes; the publisher's role holds only "
-         "the stack's policies")
+         "the stack's policies; only the stack's schedule invokes the publisher")
 MetricKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
@@ -145,6 +149,26 @@ def judge_role(outputs: StackOutput, inline: list[str], attached: list[str]) -> 
         "remove them: " + "; ".join(commands), **values)
 
 
+def judge_schedules(outputs: StackOutput, rules: dict[str, list[str]]) -> list[CheckResult]:
+    publisher = outputs.publisher
+    results = []
+    for rule, ids in rules.items():
+        if rule == publisher.schedule_rule:
+            continue
+        results.append(failed(
+            CHECK_ID, f"schedule {rule}",
+            f"{rule} invokes the publisher {publisher.function_name} beside the stack's "
+            f"{publisher.schedule_rule}: it runs twice as often (an old setup's schedule)",
+            "remove it: " + "; ".join(schedule_removal(rule, ids, outputs.region)),
+            expected={"rules": [publisher.schedule_rule]}, found={"rules": sorted(rules)}))
+    if not results:
+        results.append(passed(
+            CHECK_ID, f"{publisher.function_name} schedules",
+            f"only the stack's {publisher.schedule_rule} invokes the publisher",
+            expected={"rules": [publisher.schedule_rule]}, found={"rules": sorted(rules)}))
+    return results
+
+
 def tasks(ctx: CheckContext) -> list[Task]:
     outputs = ctx.outputs
     role = outputs.publisher.role_name
@@ -154,4 +178,6 @@ def tasks(ctx: CheckContext) -> list[Task]:
              lambda: judge_policies(outputs, probe.scaling_policies(ctx))),
         Task(CHECK_ID, f"{role} (publisher role) permissions",
              lambda: judge_role(outputs, *probe.role_policies(ctx, role))),
+        Task(CHECK_ID, "publisher schedules", lambda: judge_schedules(
+            outputs, probe.rules_invoking(ctx, outputs.publisher.function_name))),
     ]
