@@ -197,3 +197,19 @@ def test_adoption_end_to_end(legacy: SandboxState, tmp_path: Path) -> None:
 
     code, checks = verify_all(state)
     assert code == 0, [c for c in checks if c["status"] in ("fail", "error")]
+
+
+def test_sandbox_adopt_set_is_pulumi_config_set_and_refuses_a_bad_value(tmp_path: Path) -> None:
+    """`sandbox adopt --set videoDrain=true` sets it on the saved stack before verify adopt
+    reads it; a value the settings refuse changes nothing (the CLI exits 2)."""
+    from components.stack_files import REHEARSAL_VALUES, stack_config
+    from sandbox import adoption
+
+    adoption.save_config(tmp_path, stack_config("prod", overrides=REHEARSAL_VALUES))
+    before = (tmp_path / adoption.CONFIG_FILE).read_text()
+    with pytest.raises(adoption.AdoptionUsageError, match="videoMode"):
+        adoption.apply_settings(tmp_path, {"videoMode": "both"})
+    assert (tmp_path / adoption.CONFIG_FILE).read_text() == before
+    adoption.apply_settings(tmp_path, {"videoDrain": True})
+    saved = json.loads((tmp_path / adoption.CONFIG_FILE).read_text())
+    assert saved["academy-workers:videoDrain"] == "true"
