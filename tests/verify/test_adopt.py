@@ -334,9 +334,10 @@ def test_the_env_flag_command_removes_exactly_the_flags_and_keeps_the_kms_key(
     (bin_dir / "aws").chmod(0o755)
     # Run twice, as an operator might: the value must come out the same, byte for byte (a
     # `--output text` read adds a newline each time it is not taken off again).
-    for command in flag["commands"] * 2:
+    # The first run by /bin/sh (dash), the second by bash.
+    for shell, command in zip(["/bin/sh", "/bin/bash"], flag["commands"] * 2, strict=True):
         done = subprocess.run(
-            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=120, cwd=work,
+            [shell, "-c", command], capture_output=True, text=True, timeout=120, cwd=work,
             check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
                               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                               "TMPDIR": str(tmp_path)})
