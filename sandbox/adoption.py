@@ -24,9 +24,10 @@ from typing import Any
 
 from components.api_proxy import document_content, document_script, nginx_params
 from components.nginx_config import config_sha256, render_site
-from components.settings import PROJECT, Settings, settings_from_config
+from components.settings import PROJECT, Settings, SettingsError, settings_from_config
 from sandbox import legacy, moto_server
 from sandbox.deployment import STACK
+from sandbox.internal_api import VideoStore
 from sandbox.moto_mocks import MotoMocks
 from verify.adopt.command import EVALUATION_KEY
 
@@ -34,6 +35,7 @@ CONFIG_FILE = "config.json"  # verify/adopt/command.py reads it for a saved stac
 IMPORT_FILE = "import.json"  # where `sandbox adopt` has verify write the bulk import file
 KEY = f"{PROJECT}:internalApiKey"
 LEGACY_MESSAGES = 2  # per queue, so that adoption can be seen to keep them
+LEGACY_TITLE = "uploaded before the adoption"  # the old fleet's videos in the API's DB
 
 
 class AdoptionRefused(RuntimeError):
@@ -88,14 +90,25 @@ def rendered_delivery_script(config: Mapping[str, str]) -> str:
         "TestCommand": api.nginx_test_command, "ConfigSha256": config_sha256(text)})
 
 
-def seed_legacy_queues(sqs: Any, config: Mapping[str, str]) -> dict[str, dict[str, int]]:
-    """A few messages in each old queue: adoption must keep them (and the queue's URL)."""
-    names = legacy.LegacyNames.from_settings(_settings(config))
+def seed_legacy_queues(sqs: Any, config: Mapping[str, str],
+                       store: VideoStore) -> dict[str, dict[str, int]]:
+    """A few messages in each old queue: adoption must keep them (and the queue's URL). The
+    video queue's are uploads the old fleet had not worked yet: videos in the API's DB, each
+    dispatched to the fleet's queue, that must end DONE (adopting into batch mode drains them
+    with videoDrain, never purges them)."""
+    settings = _settings(config)
+    names = legacy.LegacyNames.from_settings(settings)
+    video = settings.batch.worker_type if settings.batch else None
     seeded = {}
     for wt in names.worker_types:
         url = sqs.get_queue_url(QueueName=names.queue(wt))["QueueUrl"]
         for n in range(LEGACY_MESSAGES):
-            sqs.send_message(QueueUrl=url, MessageBody=f'{{"job": "legacy-{wt}-{n}"}}')
+            if wt != video:
+                sqs.send_message(QueueUrl=url, MessageBody=f'{{"job": "legacy-{wt}-{n}"}}')
+                continue
+            video_id = store.add_video(f"{LEGACY_TITLE} {n}")
+            sent = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"video_id": video_id}))
+            store.record_dispatch(video_id, "asg", sent["MessageId"], None)
         seeded[wt] = {"visible": LEGACY_MESSAGES, "in_flight": 0}
     return seeded
 
@@ -124,8 +137,33 @@ def run_verify_adopt(stacks_env: Mapping[str, str], import_path: Path, cwd: Path
         raise RuntimeError(f"verify adopt failed (exit {done.returncode})")
 
 
-def adopt(state_dir: Path | None = None) -> dict[str, Any]:
-    """verify adopt, then the rehearsed `pulumi import --file` and `pulumi up`."""
+class AdoptionUsageError(ValueError):
+    """A `--set` that is not a valid stack setting (exit 2, nothing changed)."""
+
+
+def apply_settings(stack_dir: Path, settings: Mapping[str, Any]) -> dict[str, str]:
+    """`pulumi config set KEY VALUE` on the saved stack, before verify adopt reads it (e.g.
+    `videoDrain true`, which verify adopt asks for when the old fleet's queue holds work):
+    the whole config checked first, so a bad value changes nothing."""
+    path = stack_dir / CONFIG_FILE
+    config = json.loads(path.read_text())
+    for key, value in settings.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        config[full] = ("true" if value else "false") if isinstance(value, bool) else (
+            json.dumps(value) if isinstance(value, list | dict) else str(value))
+    try:
+        _settings(config)
+    except SettingsError as exc:
+        raise AdoptionUsageError("; ".join(exc.problems)) from None
+    if settings:
+        save_config(stack_dir, config)
+    return config
+
+
+def adopt(state_dir: Path | None = None,
+          settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """verify adopt, then the rehearsed `pulumi import --file` and `pulumi up`; `settings`
+    (`--set KEY=VALUE`) are set on the stack first, as `pulumi config set` would."""
     from sandbox import deployment, stack
     from sandbox.processes import ProcessRegistry
     from sandbox.state import PROJECT_ROOT, sandbox_state
@@ -138,6 +176,7 @@ def adopt(state_dir: Path | None = None) -> dict[str, Any]:
     if state.outputs_file.exists():
         raise stack.SandboxError("the stack is already deployed (adopted); `python -m verify "
                                  "all --stack sandbox` checks it")
+    apply_settings(state.stack_dir, settings or {})
     timings: dict[str, float] = {}
     started = time.monotonic()
     import_path = state.stack_dir / IMPORT_FILE

@@ -35,9 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--legacy", action="store_true",
                     help="instead of deploying the stack, make the account the PowerShell "
                          "scripts left (then `python -m sandbox adopt`)")
-    sub.add_parser("adopt", help="after `up --legacy`: verify adopt, then rehearse `pulumi import "
-                                 "--file` and `pulumi up` (adopted resources updated, the rest "
-                                 "created)")
+    adopt = sub.add_parser("adopt", help="after `up --legacy`: verify adopt, then rehearse "
+                                         "`pulumi import --file` and `pulumi up` (adopted "
+                                         "resources updated, the rest created)")
+    adopt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       dest="settings", help="`pulumi config set KEY VALUE` on the stack first, "
+                                             "e.g. videoDrain=true when verify adopt finds "
+                                             "waiting work")
     sub.add_parser("down", help="stop every process the sandbox started")
     status = sub.add_parser("status", help="what runs where, latest datapoints, API answers")
     status.add_argument("--json", action="store_true")
@@ -165,9 +169,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "adopt":
         from sandbox import adoption
+        from sandbox.deployment import parse_setting
 
         try:
-            done = adoption.adopt(args.dir)
+            settings = dict(parse_setting(s) for s in args.settings)
+        except ValueError as exc:
+            sys.stderr.write(f"python -m sandbox adopt: {exc}\n")
+            return EXIT_USAGE
+        try:
+            done = adoption.adopt(args.dir, settings)
+        except adoption.AdoptionUsageError as exc:
+            sys.stderr.write(f"python -m sandbox adopt: --set: {exc}\n")
+            return EXIT_USAGE
         except adoption.AdoptionRefused as exc:
             sys.stderr.write(f"sandbox adopt: {exc}\n")
             return EXIT_FAILED

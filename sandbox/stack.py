@@ -163,7 +163,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         raise SandboxError(f"the delivery script failed on the API host (exit {delivered.rc}): "
                            f"{delivered.stderr.strip() or delivered.stdout.strip()}")
     if options.legacy:
-        queues = adoption.seed_legacy_queues(aws_client(state, "sqs"), config)
+        queues = adoption.seed_legacy_queues(aws_client(state, "sqs"), config, store)
     else:
         queues = seed_queues(aws_client(state, "sqs"), outputs)
         start_schedule(state, registry, env, outputs, options.schedule_every_s, step)

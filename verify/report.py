@@ -35,9 +35,19 @@ def shown(value: object) -> str:
     return text if safe == text else f'"{safe}"'
 
 
+# A run of whitespace holding anything but a plain space (a newline, a tab): one line's space.
+_LINE_BREAKS = re.compile(r"[^\S ]\s*|\s+(?=[^\S ])")
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: each whitespace run holding a line break or tab becomes one space;
+    runs of plain spaces stay as they are (a quoted name in a printed command keeps them)."""
+    return _LINE_BREAKS.sub(" ", text).strip()
+
+
 def printable(text: str) -> str:
-    """One line for a terminal: whitespace runs become one space, then controls are escaped."""
-    return escape_controls(" ".join(text.split()))
+    """One line for a terminal (`one_line`), then controls are escaped."""
+    return escape_controls(one_line(text))
 
 
 class Status(StrEnum):
@@ -198,7 +208,7 @@ def render_table(report: RunReport, width: int | None = None) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -1,5 +1,7 @@
 """Adoption rehearsed end to end, in each mode: `sandbox up --legacy` (the PowerShell-era
-account, no stack) -> `verify adopt` -> `sandbox adopt` (import + up) -> `verify all` fails on
+account, no stack) -> `verify adopt` -> `sandbox adopt` (import + up; in batch mode with
+`--set videoDrain=true`, then `sandbox switch --mode batch` drains the old fleet's uploads and
+retires the drain, as verify adopt says: nothing purged) -> `verify all` fails on
 the leftovers that scale or grant -> their printed commands, run with Debian's AWS CLI as the
 README says -> `verify all` passes. The adopted resources keep their identity throughout."""
 
@@ -8,9 +10,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,28 @@ def aws_cli(state: SandboxState, command: str) -> subprocess.CompletedProcess[st
                           check=False, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
 
 
+def legacy_videos(state: SandboxState) -> dict[str, int]:
+    """The old fleet's uploads (sandbox/adoption.py seeds them) by status in the API's DB."""
+    from sandbox.adoption import LEGACY_TITLE
+
+    db = sqlite3.connect(state.db_path, timeout=5)
+    try:
+        rows = db.execute("SELECT status, COUNT(*) FROM videos WHERE title LIKE ? GROUP BY "
+                          "status", (f"{LEGACY_TITLE}%",)).fetchall()
+    finally:
+        db.close()
+    return {str(status): int(n) for status, n in rows}
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def test_adoption_end_to_end(legacy: SandboxState, tmp_path: Path) -> None:
     state = legacy
     mode = stack.load_info(state)["mode"]
@@ -96,19 +122,36 @@ def test_adoption_end_to_end(legacy: SandboxState, tmp_path: Path) -> None:
     video_url = sqs.get_queue_url(QueueName=VIDEO_QUEUE)["QueueUrl"]
     function_arn = lam.get_function_configuration(FunctionName=FUNCTION)["FunctionArn"]
 
-    done = run(state, "sandbox", "--dir", str(state.root), "adopt")
+    # The old fleet's queue holds uploads: in batch mode no fleet consumes them, so verify
+    # adopt asks for the first up with the drain on, and the rehearsal does just that.
+    waiting = [left for left in report["leftovers"] if left["kind"] == "waiting work"]
+    settings: list[str] = []
+    if mode == "batch":
+        assert [w["name"] for w in waiting] == [VIDEO_QUEUE], report["leftovers"]
+        assert waiting[0]["commands"] == ["pulumi config set videoDrain true"]
+        settings = ["--set", "videoDrain=true"]
+    else:
+        assert not waiting, waiting
+    done = run(state, "sandbox", "--dir", str(state.root), "adopt", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    adopted = len([r for r in report["import_file"]["resources"] if not r.get("component")])
+    imported = json.loads((state.stack_dir / "import.json").read_text())
+    adopted = len([r for r in imported["resources"] if not r.get("component")])
     assert f"{adopted} adopted" in done.stdout
     print(done.stdout.strip().splitlines()[-1])
 
-    # Taken over, not recreated: same queue (its messages kept), same function, now converged.
+    # Taken over, not recreated: same queue, same function, now converged.
     assert sqs.get_queue_url(QueueName=VIDEO_QUEUE)["QueueUrl"] == video_url
     attributes = sqs.get_queue_attributes(QueueUrl=video_url, AttributeNames=["All"])[
         "Attributes"]
     assert attributes["VisibilityTimeout"] == "15300"
-    assert int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]) >= 2
+    if mode == "batch":
+        # The drain empties the old queue, then the drain is retired (videoDrain false).
+        done = run(state, "sandbox", "--dir", str(state.root), "switch", "--mode", "batch",
+                   "--drain-timeout", "120")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert json.loads(state.outputs_file.read_text())["academy"]["draining"] is None
+    # The old fleet's uploads were worked, none purged or lost.
+    assert wait_for(lambda: legacy_videos(state) == {"DONE": 2}, 60), legacy_videos(state)
     outputs = json.loads(state.outputs_file.read_text())["academy"]
     config = lam.get_function_configuration(FunctionName=FUNCTION)
     assert config["FunctionArn"] == function_arn
@@ -145,9 +188,28 @@ def test_adoption_end_to_end(legacy: SandboxState, tmp_path: Path) -> None:
     hinted = [m.group(0) for c in failing.values()
               for m in re.finditer(r"aws [a-z-]+ [a-z-]+(?: [^ ;()]+)*", c.get("hint") or "")]
     for command in dict.fromkeys(removals + hinted):
+        assert "purge-queue" not in command, f"work is never purged: {command}"
         ran = aws_cli(state, command)
-        gone = "NoSuchEntity" in ran.stderr or "does not exist" in ran.stderr
+        # Gone already: e.g. the old video group, which the drain's retirement deleted.
+        gone = any(said in ran.stderr for said in ("NoSuchEntity", "does not exist",
+                                                   "name not found"))
         assert ran.returncode == 0 or gone, f"{command}: {ran.stderr}"
 
     code, checks = verify_all(state)
     assert code == 0, [c for c in checks if c["status"] in ("fail", "error")]
+
+
+def test_sandbox_adopt_set_is_pulumi_config_set_and_refuses_a_bad_value(tmp_path: Path) -> None:
+    """`sandbox adopt --set videoDrain=true` sets it on the saved stack before verify adopt
+    reads it; a value the settings refuse changes nothing (the CLI exits 2)."""
+    from components.stack_files import REHEARSAL_VALUES, stack_config
+    from sandbox import adoption
+
+    adoption.save_config(tmp_path, stack_config("prod", overrides=REHEARSAL_VALUES))
+    before = (tmp_path / adoption.CONFIG_FILE).read_text()
+    with pytest.raises(adoption.AdoptionUsageError, match="videoMode"):
+        adoption.apply_settings(tmp_path, {"videoMode": "both"})
+    assert (tmp_path / adoption.CONFIG_FILE).read_text() == before
+    adoption.apply_settings(tmp_path, {"videoDrain": True})
+    saved = json.loads((tmp_path / adoption.CONFIG_FILE).read_text())
+    assert saved["academy-workers:videoDrain"] == "true"

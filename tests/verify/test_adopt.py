@@ -22,6 +22,12 @@ from verify.adopt.lookup import LOOKUPS
 ROOT = Path(__file__).resolve().parents[2]
 PULUMI_AWS = Path(__import__("pulumi_aws").__file__).parent
 BASE = {"batch": "prod", "asg": "prod-asg"}
+# The provider version the program pins: Pulumi's generator writes it on each entry
+# (pkg/cmd/pulumi/operations/import.go, importSpec.Version); without it the import runs on an
+# unversioned default provider and the first up moves every resource to the program's.
+PINNED_AWS = next(line.split("==", 1)[1].strip() for line in
+                  (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("pulumi-aws=="))
 
 
 def make_legacy(env: dict[str, str], stack: str, mutate: Callable[[Any], None] | None = None
@@ -127,15 +133,30 @@ def test_the_import_file_is_pulumis_bulk_format(
     assert components and all("id" not in c for c in components.values())
     position = {name: i for i, name in enumerate(names)}
     for resource in document["resources"]:
-        assert set(resource) <= {"type", "name", "id", "parent", "component", "logicalName"}
+        assert set(resource) <= {"type", "name", "id", "parent", "component", "logicalName",
+                                 "version"}
         if resource.get("component"):
-            assert resource["type"].startswith("academy:")
+            assert resource["type"].startswith("academy:") and "version" not in resource
             continue
         assert resource["id"], resource
+        assert resource["version"] == PINNED_AWS, resource
         assert resource["parent"] in components, "each child names its component parent"
         assert position[resource["parent"]] < position[resource["name"]]
     adopted = {a["name"] for a in report["adopt"]}
     assert adopted == {r["name"] for r in document["resources"] if not r.get("component")}
+
+
+def test_each_adopted_entry_names_the_provider_version_the_program_pins() -> None:
+    from verify.adopt import Adopted, Adoption, import_file
+
+    adoption = Adoption("prod")
+    parent = ("academy:workers:Queues", "queues")
+    adoption.components[parent] = None
+    adoption.adopted.append(Adopted("aws:sqs/queue:Queue", "video-queue", "academy-video-jobs",
+                                    "https://sqs/1/academy-video-jobs", parent, ()))
+    component, queue = import_file(adoption)["resources"]
+    assert queue["version"] == PINNED_AWS
+    assert "version" not in component
 
 
 def _import_example(typ: str) -> str:
@@ -265,8 +286,9 @@ def test_names_from_the_account_cannot_forge_lines_in_the_text_report(
     lines = done.stdout.splitlines()
     assert FORGED.strip() not in [line.strip() for line in lines]
     assert "\r" not in done.stdout
-    forged = [line for line in lines if "delete-role-policy" in line and "old\\x0a" in line]
-    assert forged and all('"' in line for line in forged), done.stdout
+    # The command runs as printed: the name in bash's $'...' with the newline and CR escaped.
+    forged = [line for line in lines if "delete-role-policy" in line and "$'old\\n" in line]
+    assert forged and all(line.isascii() and line.isprintable() for line in forged), done.stdout
 
 
 def test_a_lookup_without_an_answer_is_said_as_not_checked(tmp_path: Path) -> None:
@@ -310,9 +332,12 @@ def test_the_env_flag_command_removes_exactly_the_flags_and_keeps_the_kms_key(
     (bin_dir / "aws").write_text(
         f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {aws_env["AWS_ENDPOINT_URL"]} "$@"\n')
     (bin_dir / "aws").chmod(0o755)
-    for command in flag["commands"]:
+    # Run twice, as an operator might: the value must come out the same, byte for byte (a
+    # `--output text` read adds a newline each time it is not taken off again).
+    # The first run by /bin/sh (dash), the second by bash.
+    for shell, command in zip(["/bin/sh", "/bin/bash"], flag["commands"] * 2, strict=True):
         done = subprocess.run(
-            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=120, cwd=work,
+            [shell, "-c", command], capture_output=True, text=True, timeout=120, cwd=work,
             check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
                               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                               "TMPDIR": str(tmp_path)})
@@ -321,8 +346,7 @@ def test_the_env_flag_command_removes_exactly_the_flags_and_keeps_the_kms_key(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp")] == []
     ssm = moto_server.client({**aws_env, "AWS_DEFAULT_REGION": aws_env["AWS_REGION"]}, "ssm")
     now = ssm.get_parameter(Name="/academy/workers/env", WithDecryption=True)["Parameter"]
-    assert now["Value"].split("\n")[:2] == ["DJANGO_SETTINGS_MODULE=academy.settings.worker",
-                                            "export KEEP_ME=1"]
+    assert now["Value"] == "DJANGO_SETTINGS_MODULE=academy.settings.worker\nexport KEEP_ME=1\n"
     assert "ENABLE_VIDEO" not in now["Value"]
     (described,) = ssm.describe_parameters(
         ParameterFilters=[{"Key": "Name", "Values": ["/academy/workers/env"]}])["Parameters"]

@@ -9,6 +9,7 @@ import pytest
 
 from tests.verify.conftest import PUBLISHER_ROLE, REGION
 from verify.context import RunOptions
+from verify.leftover_kinds import KINDS
 from verify.report import Status
 from verify.suite import run_checks
 
@@ -60,7 +61,8 @@ def test_an_alarm_on_a_published_metric_or_another_namespace_is_not_a_leftover(s
     assert statuses(run(stack)) == {Status.PASS}
 
 
-def test_a_policy_outside_the_fleets_on_an_unpublished_metric_fails(stack):
+def _make_stray_group(stack) -> None:
+    """An old group the stack does not declare, with its old policy on an unpublished metric."""
     autoscaling = stack.client("autoscaling")
     subnet = stack.client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
     autoscaling.create_launch_configuration(LaunchConfigurationName="old-lc",
@@ -75,6 +77,10 @@ def test_a_policy_outside_the_fleets_on_an_unpublished_metric_fails(stack):
                 "Namespace": "Academy/VideoProcessing", "MetricName": "VideoQueueDepthTotal",
                 "Dimensions": [{"Name": "WorkerType", "Value": "Video"}],
                 "Statistic": "Average"}, "TargetValue": 1.0})
+
+
+def test_a_policy_outside_the_fleets_on_an_unpublished_metric_fails(stack):
+    _make_stray_group(stack)
     result = run(stack)[f"policy {OLD_GROUP}/video-backlogcount-tt"]
     assert result.status is Status.FAIL and "VideoQueueDepthTotal" in result.summary
     assert (f"aws autoscaling delete-policy --auto-scaling-group-name {OLD_GROUP} "
@@ -105,3 +111,155 @@ def test_undeclared_policies_on_the_publisher_role_fail_with_their_removal(stack
     iam.delete_role_policy(RoleName=PUBLISHER_ROLE, PolicyName="ScaleVideo")
     iam.detach_role_policy(RoleName=PUBLISHER_ROLE, PolicyArn=arn)
     assert statuses(run(stack)) == {Status.PASS}
+
+
+HOSTILE = ["nl\nline", "--region", "-x", "rtl\u202eevil", "two  spaces", "zero\u200bwidth"]
+
+
+def test_the_printed_removal_commands_run_as_printed_with_debians_aws_cli(stack, tmp_path):
+    """Names with a newline, a leading dash, U+202E, two spaces: the hint as the table prints
+    it, run by bash with Debian's AWS CLI (v1) against the moto server, removes exactly those
+    policies (issue 15, item 11)."""
+    import subprocess
+
+    from verify.report import render_table
+
+    iam = stack.client("iam")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]})
+    for name in HOSTILE:
+        iam.put_role_policy(RoleName=PUBLISHER_ROLE, PolicyName=name, PolicyDocument=document)
+    report = run_checks(stack.typed(), ["leftovers"], RunOptions(invoke=False, timeout_s=30.0),
+                        env=stack.env)
+    table = render_table(report, width=200)
+    (hint,) = [line.split("-> hint: remove them: ", 1)[1] for line in table.splitlines()
+               if "-> hint: remove them: " in line]
+    assert hint.isascii() and hint.isprintable(), hint
+    assert "$'rtl\\xe2\\x80\\xaeevil'" in hint and "--policy-name=--region" in hint
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", f"set -e; {hint}"], capture_output=True, text=True, timeout=120,
+        check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                          "AWS_DEFAULT_REGION": REGION})
+    assert done.returncode == 0, (hint, done.stderr)
+    assert iam.list_role_policies(RoleName=PUBLISHER_ROLE)["PolicyNames"] == ["publish"]
+    assert statuses(run(stack)) == {Status.PASS}
+
+
+# -- every kind verify adopt names that changes behaviour is a verify all FAIL ---------------
+
+SCHEDULE_RULE = "academy-queue-depth-every-minute-old"
+
+
+def _second_schedule(stack) -> str:
+    events, lam = stack.client("events"), stack.client("lambda")
+    arn = lam.get_function_configuration(
+        FunctionName=stack.outputs["publisher"]["function_name"])["FunctionArn"]
+    events.put_rule(Name=SCHEDULE_RULE, ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule=SCHEDULE_RULE, Targets=[{"Id": "old", "Arn": arn}])
+    return f"schedule {SCHEDULE_RULE}"
+
+
+def test_a_second_schedule_invoking_the_publisher_fails_with_its_removal(stack, tmp_path):
+    """verify adopt says it "would run twice as often"; verify all must fail on it too, and its
+    printed commands remove it (Debian's AWS CLI against moto)."""
+    import subprocess
+
+    target = _second_schedule(stack)
+    result = run(stack)[target]
+    assert result.status is Status.FAIL, result
+    assert "twice" in result.summary
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", "set -e; " + result.hint.split("remove it: ", 1)[1]],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    assert done.returncode == 0, (result.hint, done.stderr)
+    assert statuses(run(stack)) == {Status.PASS}
+
+
+def _second_fleet_policy(stack) -> tuple[str, str]:
+    from tests.verify.test_fleet_drift import VIDEO_GROUP, put_legacy_policy
+
+    put_legacy_policy(stack)
+    return "scaling", f"{VIDEO_GROUP} policies"
+
+
+def _old_work(stack) -> tuple[str, str]:
+    from tests.verify import test_switch as sw
+
+    sw.make_batch(stack)
+    sw.as_batch_mode(stack, draining=False)
+    stack.client("sqs").send_message(QueueUrl=sw.video_url(stack), MessageBody="{}")
+    sw.put_dispatch(stack, sw.batch_value())
+    return "switch", "video retired path (asg)"
+
+
+def _inline(stack) -> tuple[str, str]:
+    stack.client("iam").put_role_policy(
+        RoleName=PUBLISHER_ROLE, PolicyName="ScaleVideo", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+                                                    "Action": "ssm:PutParameter"}]}))
+    return "leftovers", f"{PUBLISHER_ROLE} (publisher role) permissions"
+
+
+def _attached(stack) -> tuple[str, str]:
+    iam = stack.client("iam")
+    arn = iam.create_policy(PolicyName="old-extra", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*",
+                                                "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=PUBLISHER_ROLE, PolicyArn=arn)
+    return "leftovers", f"{PUBLISHER_ROLE} (publisher role) permissions"
+
+
+def _alarm(stack) -> tuple[str, str]:
+    stack.client("cloudwatch").put_metric_alarm(
+        AlarmName=OLD_ALARM, Namespace="Academy/Workers", MetricName="QueueDepth",
+        Dimensions=[{"Name": "WorkerType", "Value": "Video"}], Statistic="Maximum",
+        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    return "leftovers", f"alarm {OLD_ALARM}"
+
+
+def _schedule(stack) -> tuple[str, str]:
+    return "leftovers", _second_schedule(stack)
+
+
+def _stray(stack) -> tuple[str, str]:
+    _make_stray_group(stack)
+    return "leftovers", f"policy {OLD_GROUP}/video-backlogcount-tt"
+
+
+MAKE_KIND = {"scaling policy": _second_fleet_policy, "auto scaling group": _stray,
+             "waiting work": _old_work, "inline policy": _inline,
+             "attached policy": _attached, "alarm": _alarm, "schedule": _schedule}
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, v in KINDS.items() if v.verify_all))
+def test_every_leftover_kind_adopt_names_that_changes_behaviour_fails_verify_all(stack, kind):
+    """One list of kinds (verify/leftover_kinds.py) for adopt and verify all: each that still
+    changes what the platform does is a FAIL of the check the list names (issue 15, item 10)."""
+    assert kind in MAKE_KIND, f"no case for {kind}: add one"
+    check, target = MAKE_KIND[kind](stack)
+    assert check == KINDS[kind].verify_all
+    report = run_checks(stack.typed(), [check], RunOptions(invoke=False, timeout_s=30.0),
+                        env=stack.env)
+    results = {r.target: r for r in report.checks}
+    assert results[target].status is Status.FAIL, results
+
+
+def test_the_kinds_that_change_nothing_say_why() -> None:
+    for kind in KINDS.values():
+        assert (kind.verify_all is None) == bool(kind.why_not), kind
+    assert {k for k, v in KINDS.items() if v.verify_all is None} == {
+        "role", "parameter", "environment flag"}

@@ -211,6 +211,35 @@ def test_messages_arriving_in_the_retained_queue_in_batch_mode_fail(batch_stack)
     assert PARAMETER in result.hint and result.found["messages"] == 1
 
 
+def test_work_sent_before_the_dispatch_moved_is_old_work_not_a_new_send(batch_stack):
+    """A message sent before the dispatch parameter moved to Batch (the old fleet's, say at
+    adoption) is stranded old work: drained with videoDrain, never purged; one sent after it
+    moved is a new send down the retired path. Told apart by SentTimestamp against the
+    parameter's history (issue 15, item 9)."""
+    import time
+
+    as_batch_mode(batch_stack, draining=False)
+    sqs, url = batch_stack.client("sqs"), video_url(batch_stack)
+    sqs.send_message(QueueUrl=url, MessageBody='{"video_id": 1}')
+    time.sleep(1.1)
+    put_dispatch(batch_stack, batch_value())
+    target = "video retired path (asg)"
+    result = run(batch_stack)[target]
+    assert result.status is Status.FAIL, result
+    assert result.found["sent_before_switch"] == 1 and result.found["sent_after_switch"] == 0
+    assert "something still sends" not in result.summary
+    assert "sent before" in result.summary
+    assert "videoDrain true" in result.hint and "purge-queue" not in result.hint
+
+    time.sleep(1.1)
+    sqs.send_message(QueueUrl=url, MessageBody='{"video_id": 2}')
+    result = run(batch_stack)[target]
+    assert result.status is Status.FAIL, result
+    assert result.found["sent_before_switch"] == 1 and result.found["sent_after_switch"] == 1
+    assert "something still sends work down the retired path" in result.summary
+    assert result.found["messages"] == 2, "looking did not take or hide a message"
+
+
 def test_jobs_in_the_retired_job_queue_in_asg_mode_fail(emulated_stack):
     """The parameter's history names the job queue the switch to the fleet retired."""
     put_dispatch(emulated_stack, batch_value())

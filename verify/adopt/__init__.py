@@ -22,6 +22,15 @@ from verify.program_eval import DeclaredResource, Evaluation
 
 Client = Callable[[str], Any]
 COMPONENT_PREFIX = "academy:"
+AWS_PREFIX = "aws:"
+
+
+def provider_version() -> str:
+    """The pulumi-aws version the program runs with (the installed package, pinned in
+    requirements.txt): the version its default provider registers, so the import's is it too."""
+    from importlib.metadata import version
+
+    return version("pulumi-aws")
 
 
 @dataclass(frozen=True)
@@ -231,7 +240,9 @@ def _publisher_leftovers(client: Client, region: str, function: str, publisher: 
 def import_file(adoption: Adoption) -> dict[str, Any]:
     """Pulumi's bulk import file: components as `"component": true` parents (Pulumi >= 3.94
     creates them empty), each adopted resource under its parent by name, ids in the form of
-    the type's Import section."""
+    the type's Import section, and the provider `version` the program pins, as Pulumi's own
+    generator writes it (else the import uses an unversioned default provider and the first
+    up moves every resource to the program's)."""
     wanted: set[tuple[str, str]] = set()
     for resource in adoption.adopted:
         parent = resource.parent
@@ -250,6 +261,7 @@ def import_file(adoption: Adoption) -> dict[str, Any]:
         keys[(typ, name)] = key
         return key
 
+    aws_version = provider_version()
     entries: list[dict[str, Any]] = []
     for component in adoption.components:  # declaration order: parents before children
         if component not in wanted:
@@ -262,6 +274,8 @@ def import_file(adoption: Adoption) -> dict[str, Any]:
         entry = {"type": resource.typ, "name": key_for(resource.typ, resource.name),
                  "id": resource.id}
         _set_parent(entry, resource.parent, keys, resource.name)
+        if resource.typ.startswith(AWS_PREFIX):
+            entry["version"] = aws_version
         entries.append(entry)
     return {"nameTable": {}, "resources": entries}
 

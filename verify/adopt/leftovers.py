@@ -11,14 +11,15 @@ and flags left in the workers' environment parameter.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from verify import leftover_kinds as kinds
 from verify.adopt.drift import alarm_summary, metric_summary, tracking_summary
+from verify.shell_words import Word, command, quote, values
 
 Client = Callable[[str], Any]
 # Flags of the old Lambda and worker env that switched video paths on and off (incident #8).
@@ -27,19 +28,45 @@ OLD_FLAGS = ("ENABLE_VIDEO_METRICS", "ENABLE_VIDEO_WAKE")
 
 @dataclass(frozen=True)
 class Leftover:
-    kind: str
+    of: kinds.Kind  # one of verify/leftover_kinds.py's, shared with `verify all`
     name: str
     why: str
     commands: tuple[str, ...]
-    affects: str  # "scaling", "permissions" or "other": what it can still do if left
+
+    @property
+    def kind(self) -> str:
+        return self.of.name
+
+    @property
+    def affects(self) -> str:
+        """What it can still do if left: "scaling", "permissions", "work" or "other"."""
+        return self.of.affects
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "why": self.why,
-                "commands": list(self.commands), "affects": self.affects}
+                "commands": list(self.commands), "affects": self.affects,
+                "verify_all": self.of.verify_all}
 
 
 def _q(*words: str) -> str:
-    return shlex.join(words)
+    """A printed command (verify/shell_words.py): every word quoted to come back exact from a
+    shell, and a flag's value attached to it (`--policy-name=--region`) when it looks like an
+    option. A word after a `--flag` is its value, except after the flags that take none."""
+    printed: list[Word] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.startswith("--") and word not in _FLAGS_WITHOUT_VALUE and index + 1 < len(words):
+            printed.append((word, words[index + 1]))
+            index += 2
+        else:
+            printed.append(word)
+            index += 1
+    return command(*printed)
+
+
+# Flags the printed commands use that take no value (the next word is not theirs).
+_FLAGS_WITHOUT_VALUE = {"--overwrite", "--with-decryption"}
 
 
 class LookupFailed(Exception):
@@ -69,12 +96,11 @@ def group_policies(client: Client, region: str, group: str, declared: set[str]) 
         reads = f"target tracking on {tracking_summary(tracking)}" if tracking else \
             f"{policy.get('PolicyType', 'a policy')}"
         found.append(Leftover(
-            "scaling policy", f"{group}/{name}",
+            kinds.SCALING_POLICY, f"{group}/{name}",
             f"a second policy on {group} ({reads}): target tracking scales out when any policy "
             "asks, so it fights the stack's",
             (_q("aws", "autoscaling", "delete-policy", "--auto-scaling-group-name", group,
-                "--policy-name", name, "--region", region),),
-            "scaling"))
+                "--policy-name", name, "--region", region),)))
     return found
 
 
@@ -96,11 +122,11 @@ def stray_group(client: Client, region: str, group: str) -> list[Leftover]:
         _q("aws", "autoscaling", "delete-auto-scaling-group", "--auto-scaling-group-name",
            group, "--region", region)]
     return [Leftover(
-        "auto scaling group", group,
+        kinds.STRAY_GROUP, group,
         f"this worker type no longer runs as a fleet in this mode, but the group is there "
         f"(min {live.get('MinSize')}, desired {live.get('DesiredCapacity')}, "
         f"{len(policies)} polic(ies)); set it to 0 and delete it once its workers are idle",
-        tuple(commands), "scaling")]
+        tuple(commands))]
 
 
 def waiting_work(client: Client, region: str, queue_url: str, queue: str,
@@ -117,11 +143,11 @@ def waiting_work(client: Client, region: str, queue_url: str, queue: str,
     if not count:
         return []
     return [Leftover(
-        "waiting work", queue,
+        kinds.WAITING_WORK, queue,
         f"{count} message(s) wait in {queue}, which no fleet consumes in {mode} mode: deploy "
         "the first up with videoDrain true, so the fleet stays and drains them (verify switch "
         "counts them), then set it back to false; never purge them unless they were resubmitted",
-        (_q("pulumi", "config", "set", "videoDrain", "true"),), "work")]
+        (_q("pulumi", "config", "set", "videoDrain", "true"),))]
 
 
 def role_extras(client: Client, region: str, role: str,
@@ -130,17 +156,17 @@ def role_extras(client: Client, region: str, role: str,
     inline = _try(lambda: iam.list_role_policies(RoleName=role)["PolicyNames"], [])
     attached = _try(lambda: iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], [])
     found = [Leftover(
-        "inline policy", f"{role}/{name}",
+        kinds.INLINE_POLICY, f"{role}/{name}",
         f"an inline policy on {role} the stack does not declare: it keeps whatever it grants "
         "(the old role could set capacity and write SSM)",
         (_q("aws", "iam", "delete-role-policy", "--role-name", role, "--policy-name", name),),
-        "permissions") for name in inline if name not in declared_inline]
+        ) for name in inline if name not in declared_inline]
     found += [Leftover(
-        "attached policy", f"{role}/{p['PolicyArn']}",
+        kinds.ATTACHED_POLICY, f"{role}/{p['PolicyArn']}",
         f"a managed policy attached to {role} the stack does not declare",
         (_q("aws", "iam", "detach-role-policy", "--role-name", role, "--policy-arn",
             p["PolicyArn"]),),
-        "permissions") for p in attached if p["PolicyArn"] not in declared_attached]
+        ) for p in attached if p["PolicyArn"] not in declared_attached]
     return found
 
 
@@ -155,9 +181,9 @@ def old_role(client: Client, role: str) -> list[Leftover]:
                     p["PolicyArn"]) for p in attached]
     commands.append(_q("aws", "iam", "delete-role", "--role-name", role))
     grants = f"{len(inline)} inline and {len(attached)} attached polic(ies)"
-    return [Leftover("role", role,
+    return [Leftover(kinds.OLD_ROLE, role,
                      f"the publisher's old role ({grants}); after the first up the function "
-                     "runs as the stack's role", tuple(commands), "permissions")]
+                     "runs as the stack's role", tuple(commands))]
 
 
 def unread_alarms(client: Client, region: str, namespaces: Iterable[str],
@@ -177,11 +203,10 @@ def unread_alarms(client: Client, region: str, namespaces: Iterable[str],
         if not stale:
             continue
         found.append(Leftover(
-            "alarm", name,
+            kinds.ALARM, name,
             f"reads {', '.join(stale)}, which nothing publishes now ({alarm_summary(alarm)}); "
             "with no data it never fires, and an action it runs is no longer the stack's",
-            (_q("aws", "cloudwatch", "delete-alarms", "--alarm-names", name, "--region", region),),
-            "scaling"))
+            (_q("aws", "cloudwatch", "delete-alarms", "--alarm-names", name, "--region", region),)))
     return found
 
 
@@ -204,13 +229,18 @@ def other_schedules(client: Client, region: str, function_arn: str,
         targets = _try(lambda r=rule: events.list_targets_by_rule(Rule=r)["Targets"], [])
         ids = [t["Id"] for t in targets if t.get("Arn") == function_arn]
         found.append(Leftover(
-            "schedule", rule,
+            kinds.SCHEDULE, rule,
             "another rule that invokes the publisher: it would run twice as often",
-            (_q("aws", "events", "remove-targets", "--rule", rule, "--ids", *ids,
-                "--region", region),
-             _q("aws", "events", "delete-rule", "--name", rule, "--region", region)),
-            "other"))
+            schedule_removal(rule, ids, region)))
     return found
+
+
+def schedule_removal(rule: str, target_ids: list[str], region: str) -> tuple[str, str]:
+    """The commands that stop a rule invoking the publisher and delete it (verify all prints
+    the same)."""
+    return (" ".join([_q("aws", "events", "remove-targets", "--rule", rule),
+                      *values("--ids", target_ids), _q("--region", region)]),
+            _q("aws", "events", "delete-rule", "--name", rule, "--region", region))
 
 
 def worker_parameters(client: Client, region: str, prefix: str, declared: set[str],
@@ -232,10 +262,9 @@ def worker_parameters(client: Client, region: str, prefix: str, declared: set[st
                                            flags))
             continue
         found.append(Leftover(
-            "parameter", name,
+            kinds.PARAMETER, name,
             "written by the old scale-in logic or scripts; the stack neither writes nor reads it",
-            (_q("aws", "ssm", "delete-parameter", "--name", name, "--region", region),),
-            "other"))
+            (_q("aws", "ssm", "delete-parameter", "--name", name, "--region", region),)))
     return found
 
 
@@ -267,14 +296,17 @@ def _flag_cleanup(ssm: Any, region: str, name: str, kind: str, flags: list[str])
     put += ["--value", "file:///dev/stdin", "--region", region]
     get = _q("aws", "ssm", "get-parameter", "--name", name, "--with-decryption", "--query",
              "Parameter.Value", "--output", "text", "--region", region)
-    command = (f'f=$(mktemp) && {get} > "$f" && grep -v -E {shlex.quote(pattern)} "$f" | '
-               f'{_q(*put)}; rm -f "$f"')
+    # `--output text` ends the value with one newline it did not have: the kept lines are
+    # read with a sentinel (so `$(...)` strips nothing), and that one newline taken off before
+    # the value goes back through stdin (printf is the shell's own: the value is in no argv).
+    script = (f'f=$(mktemp) && {get} > "$f" && v=$(grep -v -E {quote(pattern)} "$f"; '
+              f'printf x) && v=${{v%x}} && printf %s "${{v%?}}" | {_q(*put)}; rm -f "$f"')
     return Leftover(
-        "environment flag", f"{name}: {', '.join(flags)}",
+        kinds.ENVIRONMENT_FLAG, f"{name}: {', '.join(flags)}",
         "flags of the old mode switch (incident #8); `videoMode` decides now, and nothing "
         "reads them: remove these lines from the workers' environment (the command keeps the "
         "other lines" + (f" and its KMS key {key}" if key else "") + ")",
-        (command,), "other")
+        (script,))
 
 
 def _parameter_key(ssm: Any, name: str) -> str | None:

@@ -2,13 +2,13 @@
 the stack's policy (target tracking scales out when any policy asks): the seeds' own
 `video-backlogcount-tt`, left beside a new policy, is incidents #1 and #8 coming back."""
 
-import shlex
 
 from components.stack_output import Fleet
 from verify.checks.metric_math import describe_aws_metric
 from verify.context import CheckContext, Task
 from verify.probes.scaling import group_policies
 from verify.report import CheckResult, failed, passed
+from verify.shell_words import command, values
 
 CHECK_ID = "scaling"
 ENABLED_UNSEEN = "the endpoint reports no Enabled flag (an emulator's gap): not checked"
@@ -54,8 +54,8 @@ def describe_policy(policy: dict) -> str:
 
 
 def delete_command(group: str, policy: str, region: str) -> str:
-    return (f"aws autoscaling delete-policy --auto-scaling-group-name {shlex.quote(group)} "
-            f"--policy-name {shlex.quote(policy)} --region {shlex.quote(region)}")
+    return command("aws", "autoscaling", "delete-policy", ("--auto-scaling-group-name", group),
+                   ("--policy-name", policy), ("--region", region))
 
 
 def judge_foreign_policies(fleet: Fleet, policies: list[dict], region: str) -> CheckResult:
@@ -73,8 +73,9 @@ def judge_foreign_policies(fleet: Fleet, policies: list[dict], region: str) -> C
     # DeletePolicy removes a simple/step policy's alarm action but not the alarm itself.
     alarms = sorted({a["AlarmName"] for p in foreign if p.get("PolicyType") != (
         "TargetTrackingScaling") for a in p.get("Alarms") or [] if a.get("AlarmName")})
-    leftover = (f"; then its alarm(s): aws cloudwatch delete-alarms --alarm-names "
-                f"{' '.join(shlex.quote(a) for a in alarms)}" if alarms else "")
+    leftover = ("; then its alarm(s): " + " ".join(
+        [command("aws", "cloudwatch", "delete-alarms"), *values("--alarm-names", alarms)])
+        if alarms else "")
     return failed(
         CHECK_ID, target,
         f"{len(foreign)} policy(ies) on {group} not the stack's: "

@@ -5,22 +5,26 @@ removes each (after `verify adopt` and the first `pulumi up` these are what rema
   not publish: with no data it never fires, and whatever it runs is no longer the stack's (a
   second policy on a fleet group is `scaling`'s row, whatever it reads);
 - a policy on the publisher's role the stack does not declare: the role grants more than
-  publishing (the old role could set capacity and write SSM).
+  publishing (the old role could set capacity and write SSM);
+- a rule other than the stack's schedule that invokes the publisher: it runs twice as often.
+
+The kinds, and which check fails on each, are verify/leftover_kinds.py's (shared with adopt).
 """
 
-import shlex
 from collections.abc import Iterable
 
 from components.stack_output import Metric, StackOutput
+from verify.adopt.leftovers import schedule_removal
 from verify.checks.backlog import describe_parts
 from verify.checks.metric_math import describe_aws_metric
 from verify.context import CheckContext, Task
 from verify.probes import leftovers as probe
 from verify.report import CheckResult, failed, passed
+from verify.shell_words import command
 
 CHECK_ID = "leftovers"
 ABOUT = ("no old alarm or policy on a metric nobody publishes; the publisher's role holds only "
-         "the stack's policies")
+         "the stack's policies; only the stack's schedule invokes the publisher")
 MetricKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
@@ -79,8 +83,9 @@ def judge_alarms(outputs: StackOutput, alarms: list[dict]) -> list[CheckResult]:
                 f"reads {', '.join(stale)}, which the stack does not publish (it publishes "
                 f"{_published_text(outputs)}): with no data it never fires, and its actions "
                 f"({', '.join(alarm.get('AlarmActions') or []) or 'none'}) are not the stack's",
-                "an old setup's alarm: remove it: aws cloudwatch delete-alarms --alarm-names "
-                f"{shlex.quote(name)} --region {shlex.quote(outputs.region)}",
+                "an old setup's alarm: remove it: " + command(
+                    "aws", "cloudwatch", "delete-alarms", ("--alarm-names", name),
+                    ("--region", outputs.region)),
                 expected={"reads_published_metric": True},
                 found={"alarm": name, "reads": stale}))
     if not results:
@@ -106,9 +111,10 @@ def judge_policies(outputs: StackOutput, policies: list[dict]) -> list[CheckResu
                 CHECK_ID, f"policy {group}/{name}",
                 f"scales {group} (not one of the stack's fleets) on {', '.join(stale)}, which "
                 "the stack does not publish: an old setup's policy",
-                "remove it: aws autoscaling delete-policy --auto-scaling-group-name "
-                f"{shlex.quote(group)} --policy-name {shlex.quote(name)} --region "
-                f"{shlex.quote(outputs.region)} (and the group, once idle, if nothing uses it)",
+                "remove it: " + command(
+                    "aws", "autoscaling", "delete-policy", ("--auto-scaling-group-name", group),
+                    ("--policy-name", name), ("--region", outputs.region))
+                + " (and the group, once idle, if nothing uses it)",
                 expected={"reads_published_metric": True},
                 found={"group": group, "policy": name, "reads": stale}))
     if not results:
@@ -132,15 +138,35 @@ def judge_role(outputs: StackOutput, inline: list[str], attached: list[str]) -> 
         return passed(CHECK_ID, target, "only the stack's policies: "
                       f"{', '.join(publisher.inline_policies + publisher.managed_policy_arns)}",
                       **values)
-    commands = [f"aws iam delete-role-policy --role-name {shlex.quote(role)} --policy-name "
-                f"{shlex.quote(n)}" for n in extra_inline]
-    commands += [f"aws iam detach-role-policy --role-name {shlex.quote(role)} --policy-arn "
-                 f"{shlex.quote(a)}" for a in extra_attached]
+    commands = [command("aws", "iam", "delete-role-policy", ("--role-name", role),
+                        ("--policy-name", n)) for n in extra_inline]
+    commands += [command("aws", "iam", "detach-role-policy", ("--role-name", role),
+                         ("--policy-arn", a)) for a in extra_attached]
     return failed(
         CHECK_ID, target,
         f"policies the stack does not declare: {', '.join(extra_inline + extra_attached)}; "
         "the publisher only publishes, whatever else they grant is a leftover",
         "remove them: " + "; ".join(commands), **values)
+
+
+def judge_schedules(outputs: StackOutput, rules: dict[str, list[str]]) -> list[CheckResult]:
+    publisher = outputs.publisher
+    results = []
+    for rule, ids in rules.items():
+        if rule == publisher.schedule_rule:
+            continue
+        results.append(failed(
+            CHECK_ID, f"schedule {rule}",
+            f"{rule} invokes the publisher {publisher.function_name} beside the stack's "
+            f"{publisher.schedule_rule}: it runs twice as often (an old setup's schedule)",
+            "remove it: " + "; ".join(schedule_removal(rule, ids, outputs.region)),
+            expected={"rules": [publisher.schedule_rule]}, found={"rules": sorted(rules)}))
+    if not results:
+        results.append(passed(
+            CHECK_ID, f"{publisher.function_name} schedules",
+            f"only the stack's {publisher.schedule_rule} invokes the publisher",
+            expected={"rules": [publisher.schedule_rule]}, found={"rules": sorted(rules)}))
+    return results
 
 
 def tasks(ctx: CheckContext) -> list[Task]:
@@ -152,4 +178,6 @@ def tasks(ctx: CheckContext) -> list[Task]:
              lambda: judge_policies(outputs, probe.scaling_policies(ctx))),
         Task(CHECK_ID, f"{role} (publisher role) permissions",
              lambda: judge_role(outputs, *probe.role_policies(ctx, role))),
+        Task(CHECK_ID, "publisher schedules", lambda: judge_schedules(
+            outputs, probe.rules_invoking(ctx, outputs.publisher.function_name))),
     ]

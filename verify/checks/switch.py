@@ -6,13 +6,19 @@ Applies when the stack has a Batch-capable worker type (its output carries `disp
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from components.dispatch import DispatchValue
 from components.stack_output import Dispatch, Draining, StackOutput
 from verify.context import CheckContext, Task
-from verify.probes import work
-from verify.probes.dispatch import DispatchReading, last_value_in_mode, read_dispatch
+from verify.probes import sent, work
+from verify.probes.dispatch import (
+    DispatchReading,
+    last_value_in_mode,
+    moved_to_mode_at,
+    read_dispatch,
+)
 from verify.report import CheckResult, failed, passed, warned
 
 CHECK_ID = "switch"
@@ -89,25 +95,54 @@ def short(url: str | None) -> str:
 
 
 def judge_retired_queue(dispatch: Dispatch, queue_name: str, queue_url: str,
-                        messages: work.Messages | None) -> CheckResult:
-    """Batch mode, not draining: the retained queue receives nothing any more."""
+                        messages: work.Messages | None, moved_at: datetime | None = None,
+                        sent: list[datetime] | None = None) -> CheckResult:
+    """Batch mode, not draining: the retained queue receives nothing any more. Messages it
+    holds are told apart by when they were sent (`sent`, a sample of SentTimestamps) against
+    when the dispatch parameter moved to Batch (`moved_at`): before, stranded old work (the
+    old fleet's, say at adoption), to drain; after, something still sends down this path."""
     target = f"{dispatch.worker_type} retired path (asg)"
     expected = {"messages": 0}
     if messages is None:
         return passed(CHECK_ID, target, f"the retired queue {queue_name} is gone",
                       expected=expected, found={"messages": None})
-    found = {"messages": messages.total, **messages.as_dict()}
-    if messages.total:
+    found: dict[str, Any] = {"messages": messages.total, **messages.as_dict()}
+    if not messages.total:
+        return passed(CHECK_ID, target, f"the retained queue {queue_name} receives nothing",
+                      expected=expected, found=found)
+    before = after = None
+    if moved_at is not None and sent:
+        before = sum(1 for t in sent if t < moved_at)
+        after = len(sent) - before
+        found.update(moved_to_batch_at=_at(moved_at), sent_before_switch=before,
+                     sent_after_switch=after, sampled=len(sent))
+    drain = ("drain them: pulumi config set videoDrain true and pulumi up (the fleet comes "
+             "back beside Batch and works them off; verify switch counts them), then "
+             "videoDrain false; resubmit to Batch and purge only what was resubmitted")
+    if before and not after:
         return failed(
             CHECK_ID, target,
-            f"{queue_name} holds {messages.sentence()} while new {dispatch.worker_type} work "
-            "goes to Batch and nothing consumes it: something still sends work down the "
-            "retired path",
-            f"find the sender (the API must read {dispatch.parameter} before each job; an old "
-            f"deploy or script may still send to {queue_url}); resubmit the jobs to Batch, then "
-            f"aws sqs purge-queue --queue-url {queue_url}", expected=expected, found=found)
-    return passed(CHECK_ID, target, f"the retained queue {queue_name} receives nothing",
-                  expected=expected, found=found)
+            f"{queue_name} holds {messages.sentence()}, all sent before "
+            f"{dispatch.parameter} moved {dispatch.worker_type} to Batch at {_at(moved_at)} "
+            f"(sampled {len(sent or [])}, newest sent {_at(max(sent or [moved_at]))}): old "
+            "work stranded on the retired path, which nothing consumes in batch mode",
+            drain, expected=expected, found=found)
+    when = (f" ({after} of {len(sent or [])} sampled sent after {dispatch.parameter} moved "
+            f"to Batch at {_at(moved_at)})" if after else
+            " (when they were sent is not known: none visible to sample, or no history of "
+            f"{dispatch.parameter})")
+    return failed(
+        CHECK_ID, target,
+        f"{queue_name} holds {messages.sentence()} while new {dispatch.worker_type} work "
+        "goes to Batch and nothing consumes it: something still sends work down the "
+        f"retired path{when}",
+        f"find the sender (the API must read {dispatch.parameter} before each job; an old "
+        f"deploy or script may still send to {queue_url}); then {drain}",
+        expected=expected, found=found)
+
+
+def _at(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "?"
 
 
 def judge_retired_job_queue(dispatch: Dispatch, earlier: DispatchValue | None,
@@ -154,8 +189,14 @@ def _retired_task(ctx: CheckContext, dispatch: Dispatch) -> CheckResult:
         if worker is None:
             return passed(CHECK_ID, f"{dispatch.worker_type} retired path (asg)",
                           f"{dispatch.worker_type} has no queue in this stack")
-        return judge_retired_queue(dispatch, worker.queue.name, worker.queue.url,
-                                   work.queue_messages(ctx.aws.client("sqs"), worker.queue.url))
+        sqs = ctx.aws.client("sqs")
+        messages = work.queue_messages(sqs, worker.queue.url)
+        if not messages or not messages.total:
+            return judge_retired_queue(dispatch, worker.queue.name, worker.queue.url, messages)
+        return judge_retired_queue(
+            dispatch, worker.queue.name, worker.queue.url, messages,
+            moved_to_mode_at(ctx, dispatch.parameter, "batch"),
+            sent.sent_times(sqs, worker.queue.url))
     earlier = last_value_in_mode(ctx, dispatch.parameter, "batch")
     jobs = (work.jobs_in_flight(ctx.aws.client("batch"), earlier.job_queue)
             if earlier is not None and earlier.job_queue else None)

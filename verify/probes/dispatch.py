@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from components.dispatch import DispatchError, DispatchValue
 from verify.context import CheckContext
@@ -53,3 +54,29 @@ def last_value_in_mode(ctx: CheckContext, name: str, mode: str) -> DispatchValue
             return None
         raise
     return found
+
+
+def moved_to_mode_at(ctx: CheckContext, name: str, mode: str) -> datetime | None:
+    """When the parameter last started sending work to `mode`: the LastModifiedDate of the
+    first version of its newest run of values in that mode (GetParameterHistory, oldest first).
+    None when it never had such a value or the history gives no date."""
+    from botocore.exceptions import ClientError
+
+    moved: datetime | None = None
+    try:
+        for page in ctx.aws.client("ssm").get_paginator("get_parameter_history").paginate(
+                Name=name):
+            for version in page.get("Parameters", []):
+                try:
+                    in_mode = DispatchValue.from_json(version.get("Value", "")).mode == mode
+                except DispatchError:
+                    in_mode = False
+                if not in_mode:
+                    moved = None
+                elif moved is None:
+                    moved = version.get("LastModifiedDate")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    return moved
