@@ -93,6 +93,7 @@ def test_a_handshake_that_never_ends_is_held_to_the_deadline(publisher, silent_l
     started = time.monotonic()
     payload = publisher.invoke()
 
-    assert time.monotonic() - started < 3
+    # Without the deadline the handshake waits forever; the margin is for a loaded machine.
+    assert time.monotonic() - started < 6
     video = payload["worker_types"]["video"]
     assert (video["source"], video["reason"]) == ("sqs", "timeout after 1s")
