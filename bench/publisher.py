@@ -116,6 +116,8 @@ def backlog_api(hits: list[str], behaviour: str = "answer") -> Iterator[str]:
 
 
 def load_handler() -> ModuleType:
+    if str(HANDLER_DIR) not in sys.path:  # its parts are top-level modules, as in the Lambda
+        sys.path.insert(0, str(HANDLER_DIR))
     spec = importlib.util.spec_from_file_location(
         "queue_depth_lambda_function", HANDLER_DIR / "lambda_function.py"
     )

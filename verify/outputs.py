@@ -14,6 +14,7 @@ from typing import Any
 
 from components import stack_output
 from components.stack_output import ContractError, Fleet, StackOutput
+from verify import publisher_rules
 from verify.errors import UsageError
 from verify.json_files import parse_document, read_text_file
 from verify.project import project_root
@@ -22,10 +23,10 @@ PROJECT_ROOT = project_root()  # $ACADEMY_PROJECT_DIR, this checkout, or the cwd
 
 
 # The largest backlog count the publisher believes: its declared environment's variable (the
-# setting backlogApiMaxCount), with the publisher's default and limits (lambda/queue_depth).
+# setting backlogApiMaxCount), with the publisher's default and limits (its count rule).
 MAX_COUNT_VARIABLE = "BACKLOG_API_MAX_COUNT"
-DEFAULT_MAX_COUNT = 100_000
-MAX_COUNT_LIMIT = 10_000_000
+DEFAULT_MAX_COUNT: int = publisher_rules.count_rule().DEFAULT_MAX_COUNT
+MAX_COUNT_LIMIT: int = publisher_rules.count_rule().MAX_COUNT_LIMIT
 
 
 def bound_problem(raw: str) -> str | None:

@@ -132,6 +132,24 @@ def test_the_packaged_publisher_source_builds_the_same_archive(
     assert packaged == code_sha256(build_archive(ROOT / "lambda" / "queue_depth"))
 
 
+def test_the_installed_verify_reads_the_packaged_count_rule_alone(
+    installed: Path, tmp_path: Path,
+) -> None:
+    """Away from any checkout, verify's count rule is the packaged publisher's, read without
+    running its handler module."""
+    script = ("import sys; from verify import publisher_rules as r; "
+              "print(r.read_count(b'{\"backlog\": 4}', 9)[0], r.status_code(b'HTTP/1.1 403'), "
+              "r.count_rule().__file__, "
+              "any(getattr(m, '__file__', '') and m.__file__.endswith('lambda_function.py') "
+              "for m in list(sys.modules.values())))")
+    found = _run([str(installed / "python"), "-c", script], cwd=tmp_path,
+                 env=_elsewhere(tmp_path)).stdout.split()
+    count, status, source, handler_ran = found
+    assert (count, status, handler_ran) == ("4", "403", "False")
+    assert Path(source).is_relative_to(installed.parent), source
+    assert Path(source).parent.name == "publisher_source"
+
+
 def test_the_wheel_requires_the_runtime_pins_only(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]

@@ -1,10 +1,13 @@
-"""Fixtures for the publisher: a real moto server, a real HTTP backlog API, the handler module.
+"""Fixtures for the publisher: a real moto server, a real HTTP backlog API, its modules.
 
-The handler lives in `lambda/` (a Python keyword), so it is loaded by file path.
+The handler lives in `lambda/` (a Python keyword), so it is loaded by file path; its parts
+(backlog_count, backlog_http, publisher_config) are top-level modules of the Lambda's task
+root, so that directory goes on sys.path, as the Lambda runtime puts it.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import sys
@@ -40,6 +43,7 @@ if str(REPO_ROOT) not in sys.path:
 
 
 def load_handler_module() -> ModuleType:
+    _on_path()
     spec = importlib.util.spec_from_file_location("queue_depth_lambda_function", HANDLER_PATH)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -48,9 +52,30 @@ def load_handler_module() -> ModuleType:
     return module
 
 
+def _on_path() -> None:
+    if str(HANDLER_DIR) not in sys.path:
+        sys.path.insert(0, str(HANDLER_DIR))
+
+
+def load_part(name: str) -> ModuleType:
+    """One of the handler's parts, the module the handler itself imports."""
+    _on_path()
+    return importlib.import_module(name)
+
+
 @pytest.fixture(scope="session")
 def handler_module() -> ModuleType:
     return load_handler_module()
+
+
+@pytest.fixture(scope="session")
+def config_module(handler_module: ModuleType) -> ModuleType:
+    return load_part("publisher_config")
+
+
+@pytest.fixture(scope="session")
+def count_module(handler_module: ModuleType) -> ModuleType:
+    return load_part("backlog_count")
 
 
 @pytest.fixture(scope="module")

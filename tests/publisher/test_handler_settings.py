@@ -1,4 +1,5 @@
-"""The handler's reading of its environment: a bad value is named, with what to do."""
+"""The publisher's reading of its environment (publisher_config.py): a bad value is named,
+with what to do."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def _env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def test_contract_environment_is_parsed(handler_module) -> None:
-    settings = handler_module.load_settings(_env())
+def test_contract_environment_is_parsed(config_module) -> None:
+    settings = config_module.load_settings(_env())
     assert settings.api_base_url == "https://api.hakwonplus.com"
     assert settings.api_timeout_s == 2.5
     assert settings.api_max_count == 5000
@@ -45,16 +46,16 @@ def test_contract_environment_is_parsed(handler_module) -> None:
     )
 
 
-def test_timeout_defaults_to_three_seconds(handler_module) -> None:
+def test_timeout_defaults_to_three_seconds(config_module) -> None:
     env = _env()
     del env["BACKLOG_API_TIMEOUT_S"]
-    assert handler_module.load_settings(env).api_timeout_s == 3.0
+    assert config_module.load_settings(env).api_timeout_s == 3.0
 
 
-def test_max_count_defaults_to_the_settings_default(handler_module) -> None:
+def test_max_count_defaults_to_the_settings_default(config_module) -> None:
     env = _env()
     del env["BACKLOG_API_MAX_COUNT"]
-    assert handler_module.load_settings(env).api_max_count == 100_000
+    assert config_module.load_settings(env).api_max_count == 100_000
 
 
 @pytest.mark.parametrize(
@@ -80,9 +81,9 @@ def test_max_count_defaults_to_the_settings_default(handler_module) -> None:
     ids=["json", "not-list", "queue-url", "flag-type", "unit", "scheme", "path", "timeout",
          "zero", "max-zero", "max-over-limit", "max-float", "max-negative"],
 )
-def test_bad_environment_is_explained(handler_module, overrides, message) -> None:
-    with pytest.raises(handler_module.PublisherConfigError, match=message):
-        handler_module.load_settings(_env(**overrides))
+def test_bad_environment_is_explained(config_module, overrides, message) -> None:
+    with pytest.raises(config_module.PublisherConfigError, match=message):
+        config_module.load_settings(_env(**overrides))
 
 
 def test_the_handler_speaks_the_apis_header(handler_module) -> None:

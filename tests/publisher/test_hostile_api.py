@@ -208,9 +208,9 @@ def test_a_count_above_the_bound_setting_is_not(loaded, caplog) -> None:
     )
 
 
-def test_the_handlers_default_bound_is_the_settings_default(handler_module) -> None:
+def test_the_handlers_default_bound_is_the_settings_default(count_module) -> None:
     """The archive cannot read Pulumi.yaml: its copy of the default is guarded here."""
-    assert schema()["backlogApiMaxCount"]["default"] == handler_module.DEFAULT_MAX_COUNT
+    assert schema()["backlogApiMaxCount"]["default"] == count_module.DEFAULT_MAX_COUNT
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])

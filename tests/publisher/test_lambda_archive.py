@@ -23,6 +23,8 @@ from components.lambda_archive import (
 )
 
 HANDLER_DIR = Path(__file__).resolve().parents[2] / "lambda" / "queue_depth"
+# The handler and its parts: the count rule, the bounded HTTP read, the configuration.
+PARTS = ("lambda_function.py", "backlog_count.py", "backlog_http.py", "publisher_config.py")
 
 
 @pytest.fixture
@@ -55,9 +57,10 @@ def test_bytes_do_not_depend_on_file_times_or_modes(src: Path, tmp_path: Path) -
     assert build_archive(src) == before
 
 
-def test_changed_source_changes_the_bytes_and_hash(src: Path) -> None:
+@pytest.mark.parametrize("part", PARTS)
+def test_changed_source_changes_the_bytes_and_hash(src: Path, part: str) -> None:
     before = build_archive(src)
-    with (src / "lambda_function.py").open("a") as f:
+    with (src / part).open("a") as f:
         f.write("\n# changed\n")
     after = build_archive(src)
     assert after != before
@@ -69,7 +72,7 @@ def test_archive_holds_only_the_handler_sources(src: Path) -> None:
     expected = sorted(p.relative_to(HANDLER_DIR).as_posix() for p in HANDLER_DIR.rglob("*.py")
                       if "__pycache__" not in p.parts)
     assert [e.filename for e in entries] == expected
-    assert "lambda_function.py" in expected
+    assert set(PARTS) <= set(expected)
     for entry in entries:
         assert entry.date_time == (1980, 1, 1, 0, 0, 0)
         assert entry.external_attr >> 16 == 0o100644
@@ -118,7 +121,8 @@ def test_unpacked_archive_imports_and_exposes_handler(tmp_path: Path) -> None:
     zipfile.ZipFile(io.BytesIO(build_archive(HANDLER_DIR))).extractall(tmp_path)
     probe = (
         "import lambda_function as m; "
-        "assert callable(m.handler) and issubclass(m.BacklogUnavailable, Exception)"
+        "assert callable(m.handler) and issubclass(m.BacklogUnavailable, Exception); "
+        "assert m.parse_count(b'{\"backlog\": 3}', 5) == 3"
     )
     run = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60

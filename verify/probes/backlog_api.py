@@ -34,8 +34,8 @@ ERROR_CHARS = 160  # of an error
 REFUSED_BY = "X-Refused-By"
 
 # The publisher's own bounds (lambda/queue_depth), not a copy of them.
-MAX_BODY_BYTES: int = publisher_rules.handler_module().MAX_BODY_BYTES
-MAX_INT_DIGITS: int = publisher_rules.handler_module().MAX_INT_DIGITS
+MAX_BODY_BYTES: int = publisher_rules.count_rule().MAX_BODY_BYTES
+MAX_INT_DIGITS: int = publisher_rules.count_rule().MAX_INT_DIGITS
 COUNT_SHAPE = '{"backlog": <int >= 0>}'
 
 
