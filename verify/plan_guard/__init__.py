@@ -314,8 +314,11 @@ def _last_consumer(resource: Destroyed, verdict: Verdict, clients: Clients, call
     try:
         groups = consumed_by_group(outputs())
     except Exception as exc:  # noqa: BLE001 (not knowing what it consumes refuses)
-        return _unknown(resource, f"{verdict.summary}; cannot tell which queue it consumes: the "
-                                  f"stack's outputs are not readable ({exc})")
+        why = f"cannot tell which queue it consumes: the stack's outputs are not readable ({exc})"
+        if verdict.holds_work:  # refused already, for its busy workers
+            return Verdict(verdict.urn, verdict.type, verdict.physical, verdict.action, True,
+                           f"{verdict.summary}; {why}", verdict.counts)
+        return _unknown(resource, f"{verdict.summary}; {why}")
     counts = dict(verdict.counts)
     sentences = []
     holds, stranding = verdict.holds_work, False
