@@ -128,18 +128,17 @@ class Digest:
         for step in self.steps:
             if step["op"] == "delete-replaced":
                 deletes_replaced[step["urn"]] = deletes_replaced.get(step["urn"], 0) + 1
+        replaced_here = {s["urn"] for s in self.steps if s["op"] in REPLACING_OPS}
         for step in self.steps:
             op, urn = step["op"], step["urn"]
             if op not in DESTROYING_OPS:
                 continue
             old = step["oldState"]
             old_id = str(old.get("id")) if _completeness(old)[0] else ""
-            replaced_here = any(s["urn"] == urn and s["op"] in REPLACING_OPS
-                                for s in self.steps)
             if op == "delete":
                 key = (urn, f"delete {old_id}")
             elif op in REPLACING_OPS or (urn in replacing and old_id == replacing[urn]) or (
-                    urn not in replacing and replaced_here and deletes_replaced[urn] == 1):
+                    urn not in replacing and urn in replaced_here and deletes_replaced[urn] == 1):
                 # the last: the replacement's ids all incomplete, this delete is its own
                 key = (urn, "replace")
             else:
