@@ -1,5 +1,5 @@
 """`python -m sandbox up | down | status | break FAULT | heal | upload N | switch --mode M |
-demo`."""
+preview [--set KEY=VALUE ...] [--json FILE] | demo`."""
 
 from __future__ import annotations
 
@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     switch.add_argument("--drain-timeout", type=float, default=600.0, metavar="S",
                         help="seconds to wait for the old path to empty (default 600); on "
                              "timeout the drain stays in place (exit 1)")
+    preview = sub.add_parser("preview", help="what an up with these settings would change, as "
+                                             "`pulumi preview --json` prints it (PreviewDigest; "
+                                             "`verify preflight` reads it), changing nothing")
+    preview.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         dest="settings", help="a setting over the deployed stack's (JSON values "
+                                               "parsed), e.g. videoDrain=false")
+    preview.add_argument("--json", type=Path, default=None, metavar="FILE", dest="json_file",
+                         help="write the digest to FILE instead of printing it")
     demo = sub.add_parser("demo", help="up, status and verify in batch then asg mode, then down")
     demo.add_argument("--no-verify", action="store_true")
     return parser
@@ -214,7 +222,33 @@ def run(args: argparse.Namespace) -> int:
         return _upload(args)
     if args.command == "switch":
         return _switch(args)
+    if args.command == "preview":
+        return _preview(args)
     return _demo(args)
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from sandbox import preview
+    from sandbox.deployment import parse_setting, write_json
+
+    try:
+        settings = dict(parse_setting(s) for s in args.settings)
+        if args.json_file is not None and args.json_file.is_dir():
+            raise ValueError(f"--json {args.json_file}: a directory; name a file to write")
+        if args.json_file is not None and not args.json_file.parent.is_dir():
+            raise ValueError(f"--json {args.json_file}: no directory {args.json_file.parent}")
+        digest = preview.preview(settings, args.dir)
+    except (ValueError, preview.PreviewUsageError) as exc:
+        sys.stderr.write(f"python -m sandbox preview: {exc}\n")
+        return EXIT_USAGE
+    if args.json_file is None:
+        sys.stdout.write(json.dumps(digest, indent=4) + "\n")
+        return 0
+    write_json(args.json_file, digest)
+    summary = ", ".join(f"{n} {op}" for op, n in sorted(digest["changeSummary"].items()))
+    sys.stdout.write(f"sandbox preview: {summary} written to {args.json_file}; `python -m "
+                     f"verify preflight --stack sandbox --plan {args.json_file}` checks it\n")
+    return 0
 
 
 def _switch(args: argparse.Namespace) -> int:

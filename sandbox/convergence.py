@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +88,25 @@ class Deployment:
         return {r.key: r for r in self.resources}
 
     def save(self, state_root: Path) -> Path:
+        from sandbox.state import sandbox_state
+
         path = state_root / STATE_FILE
         document = {"stack": STACK, "config": {k: v for k, v in self.config.items() if k != KEY},
                     "resources": [asdict(r) for r in self.resources]}
         path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        export = sandbox_state(state_root).stack_state_file  # the saved stack's, for verify
+        export.parent.mkdir(parents=True, exist_ok=True)
+        export.write_text(json.dumps(self.export(), indent=4) + "\n")
         return path
+
+    def export(self) -> dict[str, Any]:
+        """The state as `pulumi stack export` writes it (apitype.UntypedDeployment, a
+        DeploymentV3 of ResourceV3s); the deployer never leaves a pending delete (`"delete":
+        true`): it rehearses no replacement."""
+        return {"version": 3, "deployment": {
+            "manifest": {"time": datetime.now(UTC).isoformat(timespec="seconds"),
+                         "magic": "", "version": "sandbox"},
+            "resources": [r.v3() for r in self.resources]}}
 
     @classmethod
     def load(cls, state_root: Path) -> Deployment:

@@ -95,7 +95,8 @@ def up(options: UpOptions, state_dir: Path | None = None) -> dict[str, Any]:
     registry = ProcessRegistry(state.pids_file)
     with up_lock(state.lock_file):
         registry.ensure_not_running()
-        for stale in (state.outputs_file, state.stack_env_file, state.root / "sandbox.json",
+        for stale in (state.outputs_file, state.stack_env_file, state.stack_state_file,
+                      state.root / "sandbox.json",
                       state.root / "faults.json", state.db_path, state.root / "schedule.json",
                       state.stack_dir / adoption.CONFIG_FILE,
                       state.stack_dir / adoption.IMPORT_FILE,
@@ -281,7 +282,7 @@ def down(state_dir: Path | None = None) -> dict[str, list[str]]:
     for name in ("sandbox.json", "faults.json", "schedule.json"):
         (state.root / name).unlink(missing_ok=True)
     # the saved stack goes too: `verify --stack sandbox` then says it is not there
-    for saved in (state.outputs_file, state.stack_env_file):
+    for saved in (state.outputs_file, state.stack_env_file, state.stack_state_file):
         saved.unlink(missing_ok=True)
     return {"stopped": report.stopped, "already_gone": report.already_gone,
             "not_ours": report.not_ours}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verify.stacks import ENV_FILE as STACK_ENV_FILE
-from verify.stacks import OUTPUTS_FILE, STACKS_DIR_ENV, stacks_dir
+from verify.stacks import OUTPUTS_FILE, STACKS_DIR_ENV, STATE_FILE, stacks_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "ACADEMY_SANDBOX_DIR"
@@ -32,6 +32,11 @@ class SandboxState:
     @property
     def outputs_file(self) -> Path:
         return self.stack_dir / OUTPUTS_FILE
+
+    @property
+    def stack_state_file(self) -> Path:
+        """The stack's state as `pulumi stack export` writes it, beside the outputs."""
+        return self.stack_dir / STATE_FILE
 
     @property
     def stack_env_file(self) -> Path:

@@ -23,6 +23,7 @@ STACKS_DIR_ENV = "ACADEMY_STACKS_DIR"
 DEFAULT_STACKS_DIR = Path(".academy") / "stacks"
 OUTPUTS_FILE = "outputs.json"
 ENV_FILE = "env"
+STATE_FILE = "state.json"  # optional: its `pulumi stack export` (`verify preflight` reads it)
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,31 @@ def replaced(old: dict) -> dict:
     return {**old, "id": "", "outputs": {}}
 
 
+def stack_export(*resources: dict, stack: str = STACK) -> dict:
+    """`pulumi stack export` (apitype.UntypedDeployment, DeploymentV3) of a stack holding
+    `resources` (ResourceV3; a pending delete carries `"delete": true`) besides its root
+    stack resource and default provider."""
+    root = {"urn": f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}",
+            "custom": False, "type": "pulumi:pulumi:Stack", "outputs": {},
+            "created": "2025-01-01T00:00:00Z", "modified": "2025-01-01T00:00:00Z"}
+    provider = {"urn": f"urn:pulumi:{stack}::{PROJECT}::pulumi:providers:aws::default_7_51_1",
+                "custom": True, "id": "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+                "type": "pulumi:providers:aws", "inputs": {"region": REGION, "version": "7.51.1"},
+                "outputs": {"region": REGION, "version": "7.51.1"}}
+    return {"version": 3, "deployment": {
+        "manifest": {"time": "2025-01-01T00:00:00Z", "magic": "0123abcd", "version": "v3.272.0"},
+        "secrets_providers": {"type": "passphrase", "state": {"salt": "v1:abc"}},
+        "resources": [root, provider, *resources]}}
+
+
 def save_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict) -> None:
-    """Saved as stack `test` the way the sandbox saves itself (outputs unneeded)."""
+    """Saved as stack `test` the way the sandbox saves itself (outputs unneeded), with its
+    state: no pending delete."""
     stacks = tmp_path / "stacks"
     (stacks / STACK).mkdir(parents=True)
     (stacks / STACK / "env").write_text(moto_server.render_env_file(
         {k: v for k, v in env.items() if v}))
+    (stacks / STACK / "state.json").write_text(json.dumps(stack_export(), indent=4))
     monkeypatch.setenv("ACADEMY_STACKS_DIR", str(stacks))
 
 
@@ -299,10 +318,21 @@ def test_deleting_a_group_with_a_protected_instance_is_refused(aws, preflight):
     assert "1 instance(s) protected from scale-in (busy workers): i-" in out
 
 
-def test_a_group_without_protected_instances_may_be_deleted(aws, preflight):
-    code, out = preflight(digest(step("delete", make_group(aws, protect=False))))
+def seeded_group(stack, wt: str = "video") -> dict:
+    """The seeded stack's group of `wt` as its old state (its outputs saved as the stack's)."""
+    name = stack.outputs["worker_types"][wt]["fleet"]["group_name"]
+    (group,) = client(stack.env, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    return state(GROUP_T, f"{wt}-fleet-group", name,
+                 {"arn": group["AutoScalingGroupARN"], "name": name, "minSize": 0})
+
+
+def test_a_group_without_protected_instances_may_be_deleted(aws, stack, preflight, tmp_path):
+    save_outputs(stack, tmp_path, "/academy/workers/video/dispatch")
+    code, out = preflight(digest(step("delete", seeded_group(stack))))
     assert code == 0, out
     assert "no instance protected from scale-in" in out
+    assert "the last consumer of queue academy-video-jobs (video), which holds 0 message(s)" in out
 
 
 # -- replace vs delete vs update --------------------------------------------------------------
@@ -339,15 +369,16 @@ def test_an_update_never_blocks(aws, preflight):
 
 
 def test_a_plan_whose_deletes_hold_nothing_passes_and_other_types_are_not_counted(
-        aws, preflight):
+        aws, stack, preflight, tmp_path):
+    save_outputs(stack, tmp_path, "/academy/workers/video/dispatch")
     ce, jq = make_batch(aws)
     policy = state("aws:autoscaling/policy:Policy", "video-fleet-policy", "video-backlog",
                    {"name": "video-backlog"})
     gone = state(QUEUE_T, "old-queue", f"{aws['AWS_ENDPOINT_URL']}/{ACCOUNT}/gone",
                  {"arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:gone"})
-    plan = digest(step("delete", make_queue(aws)), step("delete", jq), step("delete", ce),
-                  step("delete", make_group(aws, protect=False)), step("delete", policy),
-                  step("delete", gone))
+    plan = digest(step("delete", make_queue(aws, "academy-old-jobs")), step("delete", jq),
+                  step("delete", ce), step("delete", seeded_group(stack)),
+                  step("delete", policy), step("delete", gone))
     code, out = preflight(plan)
     assert code == 0, out
     assert "deletes or replaces 6 resource(s), 5 of a kind that holds work" in out
@@ -397,10 +428,10 @@ def test_the_update_plan_must_destroy_only_what_the_preview_showed(aws, prefligh
     code, out = preflight(digest(step("delete", old)), "--update-plan", str(plan_file))
     assert code == 0, out
     other = urn(GROUP_T, "video-fleet-group")
-    plan_file.write_text(json.dumps(update_plan((old["urn"], ["delete"]),
-                                                (other, ["delete-replaced"]))))
-    code, out = preflight(digest(step("delete", old)), "--update-plan", str(plan_file))
-    assert code == 2 and "does not show" in out and other in out
+    for ops in (["delete"], ["create-replacement", "replace", "delete-replaced"]):
+        plan_file.write_text(json.dumps(update_plan((old["urn"], ["delete"]), (other, ops))))
+        code, out = preflight(digest(step("delete", old)), "--update-plan", str(plan_file))
+        assert code == 2 and "does not show" in out and other in out
 
 
 # -- not a preview digest: exit 2 -------------------------------------------------------------
@@ -534,9 +565,27 @@ def test_the_complete_old_state_counts_when_replacement_steps_disagree(aws, pref
 def test_replacement_steps_naming_two_ids_are_exit_2(aws, preflight):
     old = make_group(aws, protect=False)
     other = {**old, "id": "another-group"}
-    code, out = preflight(digest(step("replace", other, replaced(old)),
+    code, out = preflight(digest(step("create-replacement", other, replaced(old)),
+                                 step("replace", old, replaced(old)),
                                  step("delete-replaced", old)))
     assert code == 2 and "name different old ids" in out, out
+
+
+def test_a_delete_replaced_of_another_id_than_the_replace_is_a_pending_delete(aws, preflight):
+    """An earlier replacement's old resource (pending delete) beside this run's replacement:
+    Pulumi writes both as delete-replaced of one URN; each is judged."""
+    old = make_group(aws, protect=True)
+    newer = {**old, "id": "academy-video-worker-asg-2", "outputs": {
+        **old["outputs"], "name": "academy-video-worker-asg-2",
+        "arn": old["outputs"]["arn"].replace("asg", "asg-2")}}
+    code, out = preflight(digest(step("create-replacement", newer, replaced(old)),
+                                 step("replace", newer, replaced(old)),
+                                 step("delete-replaced", newer),
+                                 step("delete-replaced", {**old, "delete": True})), "--json")
+    assert code == 1, out
+    (refused,) = json.loads(out)["refused"]
+    assert refused["action"] == "delete pending delete"
+    assert refused["physical_name"] == "academy-video-worker-asg"
 
 
 def test_a_queue_arn_in_another_region_than_its_url_is_unknown(aws, preflight):

@@ -73,6 +73,9 @@ def test_the_deploy_previews_then_preflights_then_runs_exactly_that_plan() -> No
     digest = option(preview_run, ">")
     assert option(preflight_run, "--plan") == digest
     assert option(preflight_run, "--update-plan") == saved_plan
+    # the state (`pulumi stack export`) gives the pending deletes the plan names by URN only
+    assert option(preview_run, "--file") == option(preflight_run, "--state")
+    assert "pulumi stack export" in preview_run
     assert option(up_run, "--plan") == saved_plan and "--yes" in up_run.split()
     for script in (preview_run, preflight_run, up_run):
         assert option(script, "--stack") == '"$PULUMI_STACK"'

@@ -1,11 +1,16 @@
 """`verify preflight`: refuse a plan that would delete or replace something still holding work.
 
-For each resource a plan's steps destroy (verify.plan_guard.digest), of a kind that holds work,
-count that work live (verify.probes.work): a queue's messages, a Batch job queue's jobs in
-flight, the job queues a compute environment serves, a group's instances protected from
-scale-in; counted in the resource's own account and region (its ARN / queue URL), as the
-runner's credentials see it (sts), else UNKNOWN. The dispatch parameter the stack's outputs
-name is refused too: the API needs it. Anything else a plan destroys holds no work and passes.
+For each resource a plan's steps destroy (verify.plan_guard.digest; a pending delete too), of a
+kind that holds work, count that work live (verify.probes.work): a queue's messages, a Batch
+job queue's jobs in flight, the job queues a compute environment serves, a group's instances
+protected from scale-in; counted in the resource's own account and region (its ARN / queue
+URL), as the runner's credentials see it (sts), else UNKNOWN. A step is judged by what it does
+to work, not only by what it deletes: a group deleted is the consumer of the queue the stack's
+outputs say it works (verify.plan_guard.consumers), and removing the last consumer of a queue
+that holds messages strands them like a delete of the queue. The dispatch parameter the
+stack's outputs name is refused too: the API needs it. A type preflight does not know but
+spelt like one that holds work (`aws:sqs:Queue`, another case, a trailing space) is UNKNOWN.
+Anything else a plan destroys holds no work and passes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.stack_output import StackOutput
+from verify.plan_guard.consumers import Consumed, consumed_by_group, lookalike
 from verify.plan_guard.digest import Destroyed
 from verify.probes import work
 
@@ -41,6 +48,7 @@ class Verdict:
     holds_work: bool | None  # None: could not be counted
     summary: str
     counts: dict[str, Any] = field(default_factory=dict)
+    consumes: list[str] = field(default_factory=list)  # a group: the queues it consumes
 
     @property
     def blocks(self) -> bool:
@@ -49,7 +57,7 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "physical_name": self.physical,
                 "action": self.action, "holds_work": self.holds_work, "summary": self.summary,
-                "counts": self.counts}
+                "counts": self.counts, "consumes": self.consumes}
 
 
 _ARN = re.compile(r"^arn:aws[\w-]*:[\w-]+:([a-z0-9-]*):(\d*):")
@@ -102,6 +110,9 @@ def region_of(resource: Destroyed) -> str | None:
 
 
 def action_of(resource: Destroyed) -> str:
+    if resource.pending:
+        return ("forget pending delete (retainOnDelete)" if resource.retained
+                else "delete pending delete")
     if resource.retained and not resource.replaced:
         return "forget (retainOnDelete)"
     return "replace" if resource.replaced else "delete"
@@ -128,22 +139,43 @@ class Caller:
 
 
 def judge(resources: list[Destroyed], clients: Clients,
-          dispatch_parameter: Callable[[], str] | None = None) -> list[Verdict]:
+          outputs: Callable[[], StackOutput] | None = None) -> list[Verdict]:
     """A verdict for every destroyed resource of a work-holding kind (and the dispatch
     parameter), in plan order. A resource is counted only in its own account and region, as
-    its ARN or URL says: elsewhere, an absent name proves nothing (AWS answers empty lists)."""
+    its ARN or URL says: elsewhere, an absent name proves nothing (AWS answers empty lists).
+    `outputs`: the stack's outputs (which queue each group consumes, the dispatch parameter)."""
     caller = Caller(clients)
+    deleted_groups = {_physical(r) for r in resources if r.type == GROUP and not r.replaced
+                      and not r.retained}
     verdicts = []
     for resource in resources:
+        if resource.unseen and (resource.type in WORK_HOLDING or resource.type == PARAMETER
+                                or lookalike(resource.type)):
+            verdicts.append(_unknown(resource, f"a pending delete (the old resource of an "
+                                               f"earlier replacement) {resource.unseen} holds, "
+                                               "but its id is only in the stack's state: pass "
+                                               "--state FILE (`pulumi stack export --stack "
+                                               "NAME --file FILE`)"))
+            continue
         if resource.type == PARAMETER:
-            verdict = _parameter(resource, dispatch_parameter)
+            verdict = _parameter(resource, outputs)
             if verdict is not None:
                 verdicts.append(verdict)
             continue
         if resource.type not in WORK_HOLDING:
+            kind = lookalike(resource.type)
+            if kind:
+                verdicts.append(_unknown(resource, f"a type preflight does not know, spelt like "
+                                                   f"a {kind} (which may hold work): fix the "
+                                                   "type, or check it by hand"))
             continue
         try:
-            verdicts.append(_checked_where_it_lives(resource, clients, caller))
+            verdict = _checked_where_it_lives(resource, clients, caller)
+            if resource.type == GROUP and verdict.holds_work is not None \
+                    and _physical(resource) in deleted_groups and verdict.summary != "gone already":
+                verdict = _last_consumer(resource, verdict, clients, caller, outputs,
+                                         deleted_groups)
+            verdicts.append(verdict)
         except Exception as exc:  # noqa: BLE001 (an uncounted resource refuses, saying why)
             verdicts.append(_unknown(resource, f"could not count its work: "
                                                f"{type(exc).__name__}: {exc}"))
@@ -271,17 +303,70 @@ def _group(resource: Destroyed, name: str, client: Client) -> Verdict:
                     {"protected_instances": len(protected), "instance_ids": protected})
 
 
+def _last_consumer(resource: Destroyed, verdict: Verdict, clients: Clients, caller: Caller,
+                   outputs: Callable[[], StackOutput] | None,
+                   deleted_groups: set[str]) -> Verdict:
+    """A group deleted (not replaced: a replacement consumes the same queue) whose queue, as
+    the stack's outputs say, no other group left consumes: refused while that queue holds
+    messages, naming it and its counts, as a delete of the queue would be."""
+    if outputs is None:
+        return verdict
+    try:
+        groups = consumed_by_group(outputs())
+    except Exception as exc:  # noqa: BLE001 (not knowing what it consumes refuses)
+        why = f"cannot tell which queue it consumes: the stack's outputs are not readable ({exc})"
+        if verdict.holds_work:  # refused already, for its busy workers
+            return Verdict(verdict.urn, verdict.type, verdict.physical, verdict.action, True,
+                           f"{verdict.summary}; {why}", verdict.counts)
+        return _unknown(resource, f"{verdict.summary}; {why}")
+    counts = dict(verdict.counts)
+    sentences = []
+    holds, stranding = verdict.holds_work, False
+    for queue in groups.get(_physical(resource), []):
+        others = [g for g, queues in groups.items() if g not in deleted_groups
+                  and any(q.url == queue.url for q in queues)]
+        if others:
+            continue
+        found = _consumed_queue(queue, clients, caller)
+        counts.setdefault("consumes", {})[queue.name] = found.counts
+        if found.holds_work:
+            holds = stranding = True
+        elif found.holds_work is None and holds is False:
+            holds = None
+        sentences.append(f"the last consumer of queue {queue.name} ({queue.worker_type}), which "
+                         f"holds {found.summary}")
+    if not sentences:
+        return verdict
+    summary = f"{verdict.summary}; " + "; ".join(sentences)
+    if stranding:
+        summary += ": deleting it strands them (nothing would consume them)"
+    return Verdict(verdict.urn, verdict.type, verdict.physical, verdict.action, holds, summary,
+                   counts, consumes=[q.name for q in groups.get(_physical(resource), [])])
+
+
+def _consumed_queue(queue: Consumed, clients: Clients, caller: Caller) -> Verdict:
+    """The queue a deleted group consumes, counted where it lives, as if it were deleted."""
+    as_resource = Destroyed(f"(consumed queue {queue.name})", QUEUE, queue.url,
+                            {"url": queue.url, "name": queue.name,
+                             **({"arn": queue.arn} if queue.arn else {})}, ("delete",), False)
+    try:
+        return _checked_where_it_lives(as_resource, clients, caller)
+    except Exception as exc:  # noqa: BLE001 (an uncounted queue refuses, saying why)
+        return _unknown(as_resource, f"could not count its messages: {type(exc).__name__}: {exc}")
+
+
 def _parameter(resource: Destroyed,
-               dispatch_parameter: Callable[[], str] | None) -> Verdict | None:
+               outputs: Callable[[], StackOutput] | None) -> Verdict | None:
     """The dispatch parameter tells the API where uploads go: without it the API answers 503 to
     every upload. A delete of the one the stack's outputs name refuses; a replacement under the
     same name, or retainOnDelete (AWS keeps it), passes. Other parameters hold no work."""
-    if dispatch_parameter is None:
+    if outputs is None:
         return None
     old = next((v for v in (resource.outputs.get("name"), resource.id)
                 if isinstance(v, str) and v.strip()), None)
     try:
-        dispatch = dispatch_parameter()
+        said = outputs().dispatch
+        dispatch = said.parameter if said is not None else ""
     except Exception as exc:  # noqa: BLE001 (not knowing which parameter it is refuses)
         return _unknown(resource, f"cannot tell whether it is the dispatch parameter: the "
                                   f"stack's outputs are not readable ({exc})")

@@ -24,6 +24,13 @@ from verify.json_files import read_json_file
 # `refresh`, `same`, `create`, `update` and `import`: none deletes anything in AWS.
 DESTROYING_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced",
                             "import-replacement"})
+# The steps a replacement in this run takes (the logical `replace` and its non-logical parts
+# but `delete-replaced`, which also ends a pending delete of an earlier up).
+REPLACING_OPS = frozenset({"replace", "create-replacement", "import-replacement"})
+# Non-logical steps (pulumi's Step.Logical() false): a digest shows them only with
+# --show-replacement-steps, and its changeSummary never counts them.
+NON_LOGICAL_OPS = frozenset({"create-replacement", "delete-replaced", "import-replacement",
+                             "read-replacement", "discard-replaced", "remove-pending-replace"})
 KNOWN_OPS = DESTROYING_OPS | {
     "same", "create", "update", "read", "read-replacement", "refresh", "discard",
     "discard-replaced", "remove-pending-replace", "import"}
@@ -49,6 +56,11 @@ class Destroyed:
     ops: tuple[str, ...]  # every destroying op the plan has for it
     retained: bool  # retainOnDelete: AWS keeps it, the stack forgets it
     new_name: str | None = None  # a replacement's name, from its new state
+    # A pending delete: the old resource an earlier create-before-delete replacement left
+    # ("delete": true in the state), deleted by the next up whatever the program says.
+    pending: bool = False
+    # Where it was seen, when its old state is not known (an update plan holds only ops).
+    unseen: str = ""
 
     @property
     def name(self) -> str:
@@ -56,7 +68,7 @@ class Destroyed:
 
     @property
     def replaced(self) -> bool:
-        return any(op != "delete" for op in self.ops)
+        return not self.pending and any(op != "delete" for op in self.ops)
 
 
 def urn_parts(urn: str) -> tuple[str, str, str, str]:
@@ -86,35 +98,64 @@ class Digest:
         """The stack names in the steps' URNs (`urn:pulumi:STACK::PROJECT::TYPE::NAME`)."""
         return {urn_parts(s["urn"])[0] for s in self.steps}
 
+    def shows_replacement_steps(self) -> bool:
+        """Written with --show-replacement-steps: only then does a digest hold the
+        non-logical steps (and only then a pending delete's `delete-replaced`)."""
+        return any(s["op"] in NON_LOGICAL_OPS for s in self.steps)
+
     def destroyed(self) -> list[Destroyed]:
-        """One entry per URN a destroying step names. With replacement steps shown, a URN
-        has several steps (create-replacement's old state may be the incomplete one): the
-        most complete old state counts, and two that name different ids refuse the file."""
-        merged: dict[str, tuple[dict[str, Any], list[str], str | None]] = {}
+        """One entry per resource a destroying step ends. A replacement in this run (`replace`,
+        with --show-replacement-steps also `create-replacement` and `delete-replaced`) is one
+        entry: the most complete old state counts, and two that name different ids refuse the
+        file. A `delete-replaced` of another id than its URN's replacement in this run (or of
+        a URN this run does not replace) is a pending delete an earlier up left: its own
+        entry, judged as a delete."""
+        merged: dict[tuple[str, str], tuple[dict[str, Any], list[str], str | None]] = {}
+        replacing: dict[str, str] = {}  # URN -> the id its replacement in this run ends
         for step in self.steps:
-            if step["op"] not in DESTROYING_OPS:
-                continue
-            urn = step["urn"]
-            old = step.get("oldState")
-            if not isinstance(old, dict):
-                raise PlanFileError(f"step {step['op']} of {urn} carries no oldState: "
+            if step["op"] in DESTROYING_OPS and not isinstance(step.get("oldState"), dict):
+                raise PlanFileError(f"step {step['op']} of {step['urn']} carries no oldState: "
                                     "cannot tell what it destroys")
-            new_name = _name_of(step.get("newState"))
-            if urn not in merged:
-                merged[urn] = (old, [step["op"]], new_name)
+            if step["op"] in REPLACING_OPS:
+                old = step["oldState"]
+                if _completeness(old)[0]:
+                    known = replacing.setdefault(step["urn"], str(old["id"]))
+                    if known != str(old["id"]):
+                        raise PlanFileError(
+                            f"the steps for {step['urn']} name different old ids ({known}, "
+                            f"{old['id']}): not one preview's digest")
+        deletes_replaced: dict[str, int] = {}
+        for step in self.steps:
+            if step["op"] == "delete-replaced":
+                deletes_replaced[step["urn"]] = deletes_replaced.get(step["urn"], 0) + 1
+        replaced_here = {s["urn"] for s in self.steps if s["op"] in REPLACING_OPS}
+        for step in self.steps:
+            op, urn = step["op"], step["urn"]
+            if op not in DESTROYING_OPS:
                 continue
-            state, ops, name = merged[urn]
-            ids = {str(s.get("id")) for s in (state, old) if _completeness(s)[0]}
-            if len(ids) > 1:
-                raise PlanFileError(f"the steps for {urn} name different old ids "
-                                    f"({', '.join(sorted(ids))}): not one preview's digest")
+            old = step["oldState"]
+            old_id = str(old.get("id")) if _completeness(old)[0] else ""
+            if op == "delete":
+                key = (urn, f"delete {old_id}")
+            elif op in REPLACING_OPS or (urn in replacing and old_id == replacing[urn]) or (
+                    urn not in replacing and urn in replaced_here and deletes_replaced[urn] == 1):
+                # the last: the replacement's ids all incomplete, this delete is its own
+                key = (urn, "replace")
+            else:
+                key = (urn, f"pending {old_id or len(merged)}")
+            new_name = _name_of(step.get("newState"))
+            if key not in merged:
+                merged[key] = (old, [op], new_name)
+                continue
+            state, ops, name = merged[key]
             if _completeness(old) > _completeness(state):
                 state = old
-            merged[urn] = (state, [*ops, step["op"]], name or new_name)
+            merged[key] = (state, [*ops, op], name or new_name)
         return [Destroyed(urn, urn_parts(urn)[2], state.get("id"),
                           state.get("outputs") if isinstance(state.get("outputs"), dict) else {},
-                          tuple(ops), state.get("retainOnDelete") is True, new_name)
-                for urn, (state, ops, new_name) in merged.items()]
+                          tuple(ops), state.get("retainOnDelete") is True, new_name,
+                          pending=kind.startswith("pending"))
+                for (urn, kind), (state, ops, new_name) in merged.items()]
 
 
 def _name_of(state: Any) -> str | None:
@@ -191,8 +232,11 @@ def _refuse_failed_preview(diagnostics: Any, where: str) -> None:
 
 
 def _same_counts(summary: Any, steps: list[dict[str, Any]], where: str) -> None:
-    """The changeSummary counts each deleted or replaced resource once: the steps must show
-    as many, else what they leave out would pass unchecked."""
+    """The changeSummary counts the logical steps only (pulumi's engine counts a step when
+    Step.Logical()): one `delete` per deleted resource, one `replace` per replacement; the
+    non-logical `create-replacement` / `delete-replaced` (and a pending delete's
+    `delete-replaced`) are never counted. The steps must show as many, else what they leave
+    out would pass unchecked."""
     if summary is None:
         return
     if not isinstance(summary, dict) or not all(
@@ -200,8 +244,7 @@ def _same_counts(summary: Any, steps: list[dict[str, Any]], where: str) -> None:
         raise PlanFileError(f"{where}: changeSummary should map each op to a count")
     shown = {
         "delete": len({s["urn"] for s in steps if s["op"] == "delete"}),
-        "replace": len({s["urn"] for s in steps
-                        if s["op"] in DESTROYING_OPS and s["op"] != "delete"}),
+        "replace": len({s["urn"] for s in steps if s["op"] == "replace"}),
     }
     for op, count in shown.items():
         said = summary.get(op, 0)
@@ -240,3 +283,54 @@ def destroyed_by_update_plan(path: Path) -> dict[str, tuple[str, ...]]:
         if ops:
             found[urn] = ops
     return found
+
+
+def pending_in_update_plan(ops: tuple[str, ...]) -> int:
+    """How many pending deletes an update plan's ops for one URN end: each `replace` of this
+    run ends one old resource with its `delete-replaced`; any other `delete-replaced` is a
+    pending delete (pulumi's step generator: `NewDeleteReplacementStep` for every state
+    resource marked `delete`)."""
+    return max(0, ops.count("delete-replaced") - ops.count("replace"))
+
+
+STATE_HINT = "write it with `pulumi stack export --stack NAME --file STATE.json`"
+STATE_VERSIONS = (3, 4)  # apitype.DeploymentSchemaVersionCurrent and ...Latest
+
+
+def read_state(path: Path, flag: str = "--state") -> tuple[set[str], list[Destroyed]]:
+    """`pulumi stack export` (apitype.UntypedDeployment: `{"version": 3, "deployment":
+    {"manifest", "resources": [ResourceV3 ...], ...}}`) -> (the stacks its URNs name, its
+    pending deletes: the resources marked `"delete": true`, each as a delete of itself)."""
+    document = read_json_file(path, flag, MAX_PLAN_BYTES, STATE_HINT, PlanFileError)
+    where = f"{flag} {path}"
+    if not isinstance(document, dict) or not isinstance(document.get("deployment"), dict):
+        raise PlanFileError(f"{where}: not the output of `pulumi stack export` (an object with "
+                            f"version and deployment); {STATE_HINT}")
+    version = document.get("version")
+    if version not in STATE_VERSIONS or isinstance(version, bool):
+        raise PlanFileError(f"{where}: deployment version {json.dumps(version)[:20]}, not one "
+                            f"this preflight reads ({', '.join(map(str, STATE_VERSIONS))})")
+    resources = document["deployment"].get("resources") or []
+    if not isinstance(resources, list):
+        raise PlanFileError(f"{where}: deployment.resources should be a list")
+    stacks: set[str] = set()
+    pending = []
+    for i, resource in enumerate(resources):
+        if not isinstance(resource, dict) or not isinstance(resource.get("urn"), str):
+            raise PlanFileError(f"{where}: deployment.resources[{i}] has no urn")
+        stack, _, typ, _ = urn_parts(resource["urn"])
+        stacks.add(stack)
+        if resource.get("type") is not None and resource.get("type") != typ:
+            raise PlanFileError(f"{where}: deployment.resources[{i}] has type "
+                                f"{str(resource.get('type'))[:100]!r} but its URN says {typ!r}")
+        marked = resource.get("delete", False)
+        if not isinstance(marked, bool):
+            raise PlanFileError(f"{where}: deployment.resources[{i}].delete should be true or "
+                                f"false, got {json.dumps(marked)[:40]}")
+        if marked:
+            outputs = resource.get("outputs")
+            pending.append(Destroyed(resource["urn"], typ, resource.get("id"),
+                                     outputs if isinstance(outputs, dict) else {},
+                                     ("delete-replaced",), resource.get("retainOnDelete") is True,
+                                     pending=True))
+    return stacks, pending
