@@ -215,6 +215,9 @@ def _switch(args: argparse.Namespace) -> int:
     except switch.SwitchStopped as exc:
         sys.stderr.write(f"sandbox switch: {exc}\n")
         return EXIT_FAILED
+    except switch.SwitchInterrupted as exc:
+        sys.stderr.write(f"sandbox switch: {exc}\n")
+        return exc.exit_code
     sys.stdout.write(switch.describe(report) + "\n")
     return 0
 
