@@ -66,6 +66,12 @@ def job_queue_exists(sb: RunningSandbox, name: str) -> bool:
     return any(q["status"] != "DELETED" for q in found)
 
 
+def active_revisions(sb: RunningSandbox) -> list[int]:
+    found = sb.client("batch").describe_job_definitions(
+        jobDefinitionName=BATCH["job_definition"], status="ACTIVE")["jobDefinitions"]
+    return sorted(int(d["revision"]) for d in found)
+
+
 def assert_state_in_step(sb: RunningSandbox) -> None:
     """The stack's state holds the outputs verify's copy shows, and no create left pending."""
     state = Deployment.load(sb.state.root)
@@ -102,6 +108,7 @@ def test_a_kill_at_any_point_leaves_a_state_the_rerun_converges_from(
     assert done.returncode == 0, done.stderr
     assert sb.academy["mode"] == "asg" and sb.academy.get("draining") is None
     assert not job_queue_exists(sb, BATCH["job_queue"])
+    assert active_revisions(sb) == []  # the retired job definition left no revision ACTIVE
     assert_state_in_step(sb)
 
     # back to batch: killed in its first up (right after AWS made a resource the state has only
@@ -121,9 +128,7 @@ def test_a_kill_at_any_point_leaves_a_state_the_rerun_converges_from(
     assert academy["mode"] == "batch" and academy.get("draining") is None
     assert academy["dispatch"]["job_queue"] == BATCH["job_queue"]
     assert job_queue_exists(sb, BATCH["job_queue"])
-    active = sb.client("batch").describe_job_definitions(
-        jobDefinitionName=BATCH["job_definition"], status="ACTIVE")["jobDefinitions"]
-    assert len(active) == 1, [d["revision"] for d in active]
+    assert len(active_revisions(sb)) == 1, active_revisions(sb)
     assert_state_in_step(sb)
     assert json.loads((sb.state.root / "sandbox.json").read_text())["mode"] == "batch"
 
