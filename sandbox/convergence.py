@@ -142,15 +142,15 @@ def urn(typ: str, name: str, parents: Mapping[Key, Key | None]) -> str:
 
 def resources_of(mocks: MotoMocks | PreviewMocks) -> list[Resource]:
     """The registered resources as state: URNs and parents from what note_parent saw."""
+    return [resource_of(mocks, r) for r in mocks.registered]
+
+
+def resource_of(mocks: MotoMocks | PreviewMocks, r: Registered) -> Resource:
     parents = {k: v[0] for k, v in mocks.options.items()}
-    found = []
-    for r in mocks.registered:
-        parent, retain = mocks.options.get((r.typ, r.name), (None, False))
-        found.append(Resource(
-            urn(r.typ, r.name, parents), r.typ, r.name, r.physical_id, r.custom,
-            urn(parent[0], parent[1], parents) if parent else None, retain,
-            r.inputs, r.outputs))
-    return found
+    parent, retain = mocks.options.get((r.typ, r.name), (None, False))
+    return Resource(urn(r.typ, r.name, parents), r.typ, r.name, r.physical_id, r.custom,
+                    urn(parent[0], parent[1], parents) if parent else None, retain,
+                    r.inputs, r.outputs)
 
 
 def deployment_of(mocks: MotoMocks, config: Mapping[str, str]) -> Deployment:
@@ -265,7 +265,9 @@ class Progress:
             if event == "creating":
                 self.pending.add(key)
             elif done is not None and self.mocks is not None:
-                (resource,) = [r for r in resources_of_one(self.mocks, done)]
+                resource = resource_of(self.mocks, done)
+                if self.resources.get(key) == resource and key not in self.pending:
+                    return  # recorded as it is: nothing to write
                 self.resources[key] = resource  # a dict keeps the first place of a key
                 self.pending.discard(key)
             self._write()
@@ -279,14 +281,6 @@ class Progress:
         if self.checkpoint is not None:
             self.checkpoint(Deployment(self.config, list(self.resources.values()), self.outputs,
                                        sorted(self.pending)))
-
-
-def resources_of_one(mocks: MotoMocks, r: Registered) -> list[Resource]:
-    parents = {k: v[0] for k, v in mocks.options.items()}
-    parent, retain = mocks.options.get((r.typ, r.name), (None, False))
-    return [Resource(urn(r.typ, r.name, parents), r.typ, r.name, r.physical_id, r.custom,
-                     urn(parent[0], parent[1], parents) if parent else None, retain,
-                     r.inputs, r.outputs)]
 
 
 def converge(env: Mapping[str, str], config: Mapping[str, str], previous: Deployment,

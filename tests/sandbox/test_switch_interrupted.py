@@ -115,7 +115,7 @@ def test_a_kill_at_any_point_leaves_a_state_the_rerun_converges_from(
     # as pending, then later), between the state and verify's copy, and before sandbox.json
     without_stale_video_messages(sb)
     pending = []
-    for point in ("created-1", "created-2", "checkpoint-30", "outputs", "info"):
+    for point in ("created-1", "created-2", "checkpoint-4", "outputs", "info"):
         killed = run_switch(sb, "batch", f"KILL:{point}")
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
         pending += Deployment.load(sb.state.root).pending
