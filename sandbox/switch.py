@@ -202,8 +202,8 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
     report.timings_s[f"preview + preflight ({'drain' if drain else 'retire'})"] = round(
         time.monotonic() - started, 2)
     if stop is not None:
-        stop.check("Nothing was changed by this step (" + (
-            "the stack is as it was before the switch" if drain else
+        stop.check("This step's up did not run (" + (
+            "new work still goes where it went" if drain else
             "the drain stays in place: videoDrain true, both paths work, nothing retired") + ")")
     if verdict == 1:
         raise SwitchStopped("verify preflight refused the plan (above): nothing was deleted; "
