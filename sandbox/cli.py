@@ -14,6 +14,7 @@ from sandbox.state import PROJECT_ROOT
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -262,6 +263,9 @@ def _switch(args: argparse.Namespace) -> int:
     except switch.SwitchStopped as exc:
         sys.stderr.write(f"sandbox switch: {exc}\n")
         return EXIT_FAILED
+    except switch.SwitchInterrupted as exc:
+        sys.stderr.write(f"sandbox switch: {exc}\n")
+        return exc.exit_code
     sys.stdout.write(switch.describe(report) + "\n")
     return 0
 
@@ -288,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return run(args)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return EXIT_FAILED
+    except KeyboardInterrupt:  # `switch` stops at a safe point itself (SwitchInterrupted)
+        sys.stderr.write(f"sandbox {args.command}: interrupted (SIGINT)"
+                         + ("; everything it started was stopped: run it again"
+                            if args.command == "up" else "") + "\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the user gets one clear line, never a traceback
         sys.stderr.write(f"sandbox {args.command}: {exc}\n")
         return EXIT_FAILED

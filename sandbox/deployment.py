@@ -149,4 +149,7 @@ def run_delivery(script: str, ssh: SshEndpoint) -> CommandResult:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """A state file, written atomically (sandbox.state.write_atomic)."""
+    from sandbox.state import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -147,8 +147,10 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         deployed: dict[str, Any] = {"legacy": made}
     else:
         outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
+        done = convergence.deployment_of(mocks, config)
+        done.outputs = outputs
+        done.save(state.root)  # the stack's state, its outputs with it; then verify's copy:
         deployment.write_json(state.outputs_file, outputs)  # saved as the stack `sandbox`
-        convergence.deployment_of(mocks, config).save(state.root)  # the stack's state
         key_parameter = outputs["academy"]["publisher"]["key_parameter"]
         deployed = mocks.summary()
     dispatch = _dispatch_parameter(state, config) or ""  # "": no type runs on Batch
