@@ -1,8 +1,9 @@
 """Stack settings: parsed once from the stack's config into a frozen, typed object.
 
-The schema (keys, types, defaults, descriptions) lives in `Pulumi.yaml`; per-stack values
-in `Pulumi.<stack>.yaml`. Every bad value is reported with its key, the value and what is
-allowed, all at once, before any resource is declared.
+The keys (types, defaults, bounds, descriptions) live in `components/settings_spec.py`, from
+which `Pulumi.yaml` is generated; per-stack values in `Pulumi.<stack>.yaml`. Every bad value is
+reported with its key, the value and what is allowed, all at once, before any resource is
+declared; the cross-field rules are the named functions of `RULES`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from components import physical_names as names
+from components import settings_spec as spec
 from components.aws_limits import (
     ASG_INSTANCE_TYPES_MAX,
     ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
@@ -34,101 +37,33 @@ from components.aws_limits import (
     is_valid_schedule,
 )
 from components.metric_spec import BacklogMetricSpec
+from components.settings_spec import (
+    AL2023_AMI,
+    ARCHITECTURES,
+    GLOBAL_KEYS,
+    LABEL_FIELD,
+    PROJECT,
+    SECRET_KEYS,
+    WORKER_DEFAULT,
+    WORKER_TYPE_NAME,
+    WORKER_TYPES_KEY,
+    all_keys,
+)
+from components.stack_output import VIDEO_MODES
 
-PROJECT = "academy-workers"
-# The worker types are data: the list `workerTypes` and, per type, `<type><Field>` (else
-# `workerDefault<Field>`). No type's name is written in code.
-WORKER_TYPES_KEY = "workerTypes"
-WORKER_DEFAULT = "workerDefault"  # `workerDefault<Field>`: what a type that sets no key gets
-WORKER_TYPE_NAME = r"[a-z][a-z0-9]{0,15}"
-BACKLOG_SOURCES = ("sqs", "api")
-VIDEO_MODES = ("asg", "batch")
-ARCHITECTURES = ("arm64", "x86_64")
-# Namespaces a stack file may carry besides the project's own (provider and engine keys).
-PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
+# The keys, their types, defaults, bounds and choices: components/settings_spec.py (the
+# names imported from it above are read from here too). Physical names:
+# components/physical_names.py.
 BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
 # The videos behind that count, oldest first, with where each was dispatched and since when
 # (docs/CONTRACTS.md, "Backlog listing"): verify names the stuck ones.
 BACKLOG_LIST_PATH = "/api/v1/internal/video/backlog/"
 BACKLOG_LIST_MAX = 500  # videos in one answer at most; `truncated` says when more wait
 INTERNAL_KEY_HEADER = "X-Internal-Key"
-
-# Per-worker-type keys are `<workerType><Field>`, e.g. `aiMinSize`, `videoMaxJobSeconds`.
-WORKER_FIELDS: tuple[str, ...] = (
-    "MinSize",
-    "MaxSize",
-    "InstanceTypes",
-    "Architecture",
-    "ImageId",
-    "TargetBacklogPerInstance",
-    "MaxJobSeconds",
-    "VisibilityTimeoutSeconds",
-    "ManagedPolicyArns",
-    "InstanceWarmupSeconds",
-    "CountInFlight",
-    "CountDelayed",
-    "WakeFromZero",
-    "MetricNamespace",
-    "MetricName",
-    # What the type is: in batch mode it runs on AWS Batch (at most one type: one Batch
-    # environment); its backlog is counted in the DB through the internal API ("api") or in
-    # SQS; its queue is kept by AWS when the program stops declaring it.
-    "RunsOnBatch",
-    "BacklogSource",
-    "RetainQueue",
-)
-# Per type only, no workerDefault: the metric's WorkerType dimension (default: the name
-# capitalised).
-LABEL_FIELD = "Label"
-TYPE_FIELDS: tuple[str, ...] = (*WORKER_FIELDS, LABEL_FIELD)
-GLOBAL_KEYS: tuple[str, ...] = (
-    WORKER_TYPES_KEY,
-    "videoMode",
-    "videoDrain",
-    "namePrefix",
-    "vpcId",
-    "subnetIds",
-    "securityGroupIds",
-    "dlqMaxReceiveCount",
-    "publisherSchedule",
-    "backlogApiBaseUrl",
-    "backlogApiTimeoutSeconds",
-    "backlogApiMaxCount",
-    "videoBatchComputeEnvName",
-    "videoBatchImage",
-    "videoBatchVcpus",
-    "videoBatchMemoryMib",
-    "videoBatchMaxVcpus",
-    "videoBatchSpot",
-    "videoBatchRunnableTimeoutSeconds",
-    "videoBatchRetryAttempts",
-    "apiServerName",
-    "apiPublicBaseUrl",
-    "apiLocalBaseUrl",
-    "apiUpstream",
-    "apiListenPort",
-    "apiClientMaxBodySize",
-    "apiHostInstanceIds",
-    "apiHostTag",
-    "apiHostSsh",
-    "nginxConfigPath",
-    "nginxReloadCommand",
-    "nginxTestCommand",
-    "nginxRuntimeDir",
-)
-SECRET_KEYS: tuple[str, ...] = ("internalApiKey",)
-
-
-def worker_keys(worker_type: str) -> tuple[str, ...]:
-    return tuple(worker_type + field for field in TYPE_FIELDS)
-
-
-def all_keys(worker_types: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """Every non-secret key the program reads for these worker types (Pulumi.yaml declares
-    exactly these for its default `workerTypes`)."""
-    defaults = tuple(WORKER_DEFAULT + field for field in WORKER_FIELDS)
-    per_worker = tuple(k for wt in worker_types for k in worker_keys(wt))
-    return GLOBAL_KEYS + defaults + per_worker
+# Namespaces a stack file may carry besides the project's own (provider and engine keys).
+PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
+WORKER_FIELDS = spec.WORKER_FIELD_NAMES
+TYPE_FIELDS = spec.TYPE_FIELD_NAMES
 
 
 class SecretText:
@@ -189,28 +124,28 @@ class WorkerSettings:
     # The fleet's physical names: the component and the length checks read these.
     @property
     def role_name(self) -> str:
-        return f"{self.group_name}-role"
+        return names.fleet_role(self.group_name)
 
     @property
     def profile_name(self) -> str:
-        return f"{self.group_name}-profile"
+        return names.fleet_profile(self.group_name)
 
     @property
     def template_name(self) -> str:
-        return f"{self.group_name}-template"
+        return names.fleet_template(self.group_name)
 
     @property
     def hook_name(self) -> str:
-        return f"{self.group_name}-terminating"
+        return names.fleet_hook(self.group_name)
 
     @property
     def policy_name(self) -> str:
-        return f"{self.group_name}-backlog-per-instance"
+        return names.fleet_policy(self.group_name)
 
     @property
     def wake_name(self) -> str:
         """The wake-from-zero policy's and alarm's name."""
-        return f"{self.group_name}-wake-from-zero"
+        return names.fleet_wake(self.group_name)
 
     @property
     def lifecycle_heartbeat_seconds(self) -> int:
@@ -248,10 +183,27 @@ class PublisherSettings:
     key_parameter_name: str
     internal_api_key: SecretText = field(compare=False)
 
+    # Its physical names besides the function's own.
     @property
     def policy_name(self) -> str:
         """The role's one inline policy: verify judges any other on the role a leftover."""
-        return f"{self.function_name}-publish"
+        return names.publisher_policy(self.function_name)
+
+    @property
+    def role_name(self) -> str:
+        return names.publisher_role(self.function_name)
+
+    @property
+    def schedule_name(self) -> str:
+        return names.publisher_schedule(self.function_name)
+
+    @property
+    def errors_alarm_name(self) -> str:
+        return names.publisher_errors_alarm(self.function_name)
+
+    @property
+    def log_group_name(self) -> str:
+        return names.lambda_log_group(self.function_name)
 
     @property
     def lambda_timeout_seconds(self) -> int:
@@ -394,7 +346,11 @@ class _Reader:
             self.problems.append(f"{key} = {shown(value)}: expected {allowed}")
         return value
 
-    def integer(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str) -> int:
+        """An integer within the bounds settings_spec gives the key."""
+        bounds = spec.spec_of(key).bounds
+        assert bounds is not None, f"settings_spec gives {key} no bounds"
+        low, high = bounds
         allowed = f"an integer from {low} to {high}"
         value = self._get(key, _to_int, allowed, low)
         if key in self.raw and not low <= value <= high and not self._failed(key):
@@ -404,7 +360,9 @@ class _Reader:
     def boolean(self, key: str) -> bool:
         return self._get(key, _to_bool, "true or false", False)
 
-    def choice(self, key: str, options: tuple[str, ...]) -> str:
+    def choice(self, key: str) -> str:
+        """One of the choices settings_spec gives the key (else the first, with a problem)."""
+        options = spec.spec_of(key).choices
         allowed = " or ".join(repr(o) for o in options)
         value = self._get(key, str, allowed, options[0])
         if key in self.raw and value not in options:
@@ -535,7 +493,6 @@ def _to_str_list(value: str) -> tuple[str, ...]:
 NAME = r"[a-z][a-z0-9-]{0,30}"
 AMI = r"ami-[0-9a-f]{8,17}"
 SSM_AMI_PARAMETER = r"resolve:ssm:/[A-Za-z0-9_./-]{1,1010}"
-AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
 INSTANCE_TYPE = INSTANCE_TYPE_FORM
 INSTANCE_TYPES_ALLOWED = (
@@ -609,32 +566,31 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
     return WorkerSettings(
         worker_type=wt,
         label=label,
-        min_size=r.integer(key("MinSize"), 0, 1000),
-        max_size=r.integer(key("MaxSize"), 1, 1000),
+        min_size=r.integer(key("MinSize")),
+        max_size=r.integer(key("MaxSize")),
         instance_types=r.strings(
             key("InstanceTypes"), INSTANCE_TYPE, INSTANCE_TYPES_ALLOWED,
             min_items=1, unique=True,
             max_items=(ASG_INSTANCE_TYPES_MAX, "an Auto Scaling group's mixed instances policy"),
         ),
-        architecture=r.choice(key("Architecture"), ARCHITECTURES),
+        architecture=r.choice(key("Architecture")),
         image_id=r.text(key("ImageId"), f"{AMI}|{SSM_AMI_PARAMETER}",
                         "an AMI id such as 'ami-0abcdef1234567890' or "
                         f"'{AL2023_AMI.format(arch='arm64')}'"),
-        target_backlog_per_instance=r.integer(key("TargetBacklogPerInstance"), 1, 10000),
-        max_job_seconds=r.integer(key("MaxJobSeconds"), 1, 86400),
-        visibility_timeout_seconds=r.integer(key("VisibilityTimeoutSeconds"), 0,
-                                             SQS_MAX_VISIBILITY_S),
+        target_backlog_per_instance=r.integer(key("TargetBacklogPerInstance")),
+        max_job_seconds=r.integer(key("MaxJobSeconds")),
+        visibility_timeout_seconds=r.integer(key("VisibilityTimeoutSeconds")),
         managed_policy_arns=r.strings(key("ManagedPolicyArns"), ARN, "IAM policy ARNs"),
-        instance_warmup_seconds=r.integer(key("InstanceWarmupSeconds"), 0, 3600),
+        instance_warmup_seconds=r.integer(key("InstanceWarmupSeconds")),
         count_in_flight=r.boolean(key("CountInFlight")),
         count_delayed=r.boolean(key("CountDelayed")),
         wake_from_zero=r.boolean(key("WakeFromZero")),
         metric=spec,
-        queue_name=f"{prefix}-{wt}-jobs",
-        dlq_name=f"{prefix}-{wt}-jobs-dlq",
-        group_name=f"{prefix}-{wt}-worker-asg",
+        queue_name=names.queue(prefix, wt),
+        dlq_name=names.dlq(prefix, wt),
+        group_name=names.group(prefix, wt),
         runs_on_batch=r.boolean(key("RunsOnBatch")),
-        backlog_source=r.choice(key("BacklogSource"), BACKLOG_SOURCES),
+        backlog_source=r.choice(key("BacklogSource")),
         retain_queue=r.boolean(key("RetainQueue")),
     )
 
@@ -664,165 +620,6 @@ def _worker_types(r: _Reader) -> tuple[str, ...]:
     return tuple(dict.fromkeys(types))
 
 
-def _check_worker_traits(workers: Mapping[str, WorkerSettings], mode: str,
-                         problems: list[str]) -> None:
-    """The traits' rules across types: one Batch environment, one backlog API count."""
-    on_batch = [wt for wt, w in workers.items() if w.runs_on_batch]
-    if len(on_batch) > 1:
-        problems.append(
-            f"{', '.join(wt + 'RunsOnBatch' for wt in on_batch)} are all true: at most one "
-            f"worker type runs on AWS Batch (there is one compute environment and job queue)"
-        )
-    elif not on_batch and mode == "batch":
-        problems.append(
-            "videoMode = 'batch' but no worker type has <type>RunsOnBatch = true: set it for "
-            "the type that runs on AWS Batch, or videoMode = 'asg'"
-        )
-    from_api = [wt for wt, w in workers.items() if w.backlog_source == "api"]
-    if len(from_api) > 1:
-        problems.append(
-            f"{', '.join(wt + 'BacklogSource' for wt in from_api)} are all 'api': the internal "
-            f"API answers one backlog count ({BACKLOG_API_PATH}), so at most one type counts it"
-        )
-
-
-def _check_metric_identities(workers: Mapping[str, WorkerSettings],
-                             raw: Mapping[str, str | None], problems: list[str]) -> None:
-    """No two worker types publish one metric (namespace, name and dimensions equal): each
-    fleet would scale on the other's backlog too, and the publisher's two datapoints would
-    mix in one series (incident #1's class: `messagingLabel = AI`). In every mode: a type
-    not published in this one is published after a switch."""
-    first: dict[tuple[Any, ...], str] = {}
-    for wt, w in workers.items():
-        other = first.setdefault(w.metric.identity(), wt)
-        if other == wt:
-            continue
-
-        def keys(t: str) -> str:
-            return ", ".join((source_key(raw, t, "MetricNamespace"),
-                              source_key(raw, t, "MetricName"), t + LABEL_FIELD))
-
-        m = w.metric
-        dims = ",".join(f"{k}={v}" for k, v in sorted(m.dimensions))
-        problems.append(
-            f"worker types {other} and {wt} publish the same metric "
-            f"{m.namespace}/{m.name}{{{dims}}} ({other}: {keys(other)}; {wt}: {keys(wt)}): "
-            f"each fleet would scale on the other's backlog too; give {wt} its own "
-            f"{wt}{LABEL_FIELD} (its WorkerType dimension) or {wt}MetricName"
-        )
-
-
-def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -> None:
-    wt = w.worker_type
-    if w.min_size > w.max_size:
-        problems.append(
-            f"{wt}MinSize = {w.min_size} is greater than {wt}MaxSize = {w.max_size}: "
-            f"the minimum must not exceed the maximum"
-        )
-    if w.max_job_seconds > SQS_MAX_VISIBILITY_S:
-        if runs_as_fleet:  # a type on Batch keeps its queue, but no message is held
-            problems.append(
-                f"{wt}MaxJobSeconds = {w.max_job_seconds} is longer than SQS lets a message "
-                f"stay in flight: its visibility timeout, even extended with "
-                f"ChangeMessageVisibility, ends at most {SQS_MAX_VISIBILITY_S} s (12 hours from "
-                f"its receipt); either split the work into jobs under {SQS_MAX_VISIBILITY_S} s, "
-                f"or run it on AWS Batch ({wt}RunsOnBatch = true and videoMode = 'batch', "
-                f"where the job's timeout is {wt}MaxJobSeconds and no message is held)"
-            )
-    elif w.visibility_timeout_seconds < w.max_job_seconds:
-        problems.append(
-            f"{wt}VisibilityTimeoutSeconds = {w.visibility_timeout_seconds} is shorter than "
-            f"{wt}MaxJobSeconds = {w.max_job_seconds}: a message would reappear and run twice "
-            f"while its job still runs; raise it to at least {w.max_job_seconds} "
-            f"(SQS allows up to {SQS_MAX_VISIBILITY_S})"
-        )
-    if runs_as_fleet and w.min_size == 0 and not w.wake_from_zero:
-        problems.append(
-            f"{wt}MinSize = 0 with a backlog-per-instance metric and {wt}WakeFromZero = false: "
-            f"at 0 instances the metric has no value and the group never wakes; "
-            f"set {wt}MinSize >= 1 or {wt}WakeFromZero = true"
-        )
-    if runs_as_fleet and w.lifecycle_heartbeat_seconds < LIFECYCLE_HEARTBEAT_MIN_S:
-        problems.append(
-            f"{wt}MaxJobSeconds = {w.max_job_seconds} makes the termination hook's heartbeat "
-            f"{w.lifecycle_heartbeat_seconds} s, and EC2 Auto Scaling takes "
-            f"{LIFECYCLE_HEARTBEAT_MIN_S} to {LIFECYCLE_HEARTBEAT_MAX_S} s: set "
-            f"{wt}MaxJobSeconds to at least {LIFECYCLE_HEARTBEAT_MIN_S}"
-        )
-    if w.metric.namespace.startswith(RESERVED_NAMESPACE_PREFIX):
-        problems.append(
-            f"{wt}MetricNamespace = {w.metric.namespace!r}: namespaces starting with "
-            f"{RESERVED_NAMESPACE_PREFIX!r} are reserved for AWS's own metrics and PutMetricData "
-            f"refuses them; use your own, such as 'Academy/Workers'"
-        )
-    _check_architecture(f"{wt}InstanceTypes", w.instance_types, w.architecture,
-                        f"{wt}Architecture", problems)
-    image_arch = image_architecture(w.image_id)
-    if image_arch is not None and image_arch != w.architecture:
-        problems.append(
-            f"{wt}ImageId = {w.image_id!r} is an {image_arch} image but {wt}Architecture = "
-            f"{w.architecture!r}: use {AL2023_AMI.format(arch=w.architecture)!r}"
-        )
-
-
-def _unknown_families(s: Settings, raw: Mapping[str, str | None]) -> list[str]:
-    """A fleet's instance types of a family EC2's list (botocore's) lacks: said at preview,
-    not refused, since a family newer than botocore's is real; a misspelt one never launches."""
-    warnings = []
-    for wt in s.fleet_types:
-        types = s.workers[wt].instance_types
-        unknown = [t for t in types if t.split(".")[0] not in KNOWN_INSTANCE_FAMILIES]
-        if unknown:
-            warnings.append(
-                f"{source_key(raw, wt, 'InstanceTypes')} has {shown(unknown)}, of a family "
-                f"this program does not know (EC2's families as botocore lists them): if it is "
-                f"newer, ignore this; if misspelt, the group cannot launch it"
-            )
-    return list(dict.fromkeys(warnings))
-
-
-def _check_architecture(
-    types_key: str, types: tuple[str, ...], arch: str, arch_key: str, problems: list[str]
-) -> None:
-    wrong = [t for t in types if instance_architecture(t) != arch]
-    if wrong:
-        problems.append(
-            f"{types_key} has {wrong!r}, which do not run {arch_key} = {arch!r}: "
-            f"use {'Graviton (e.g. c7g.large)' if arch == 'arm64' else 'x86_64'} types"
-        )
-
-
-def _check_batch(b: BatchSettings, problems: list[str], warnings: list[str]) -> None:
-    """What AWS Batch would accept but never run: a job no allowed instance can hold."""
-    bt = b.worker_type
-    if b.job_timeout_seconds < BATCH_ATTEMPT_TIMEOUT_MIN_S:
-        problems.append(
-            f"{bt}MaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt timeout, "
-            f"and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set {bt}MaxJobSeconds "
-            f">= {BATCH_ATTEMPT_TIMEOUT_MIN_S}"
-        )
-    job = f"videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib = {b.memory_mib}"
-    unknown = [t for t in b.instance_types if t not in INSTANCE_SPECS]
-    known = {t: INSTANCE_SPECS[t] for t in b.instance_types if t in INSTANCE_SPECS}
-    fits = [t for t, s in known.items() if b.vcpus <= s.vcpus and b.memory_mib <= s.job_memory_mib]
-    stuck = "AWS Batch leaves a job that fits no type RUNNABLE until videoBatchRunnableTimeout" \
-            "Seconds cancels it"
-    if unknown and not fits:
-        # An unknown type may well fit: say so at preview rather than refuse a real type.
-        warnings.append(
-            f"{bt}InstanceTypes has {unknown!r}, whose vCPUs and memory this program does not "
-            f"know: whether a job of {job} fits is not checked ({stuck})"
-        )
-    elif not fits:
-        sizes = ", ".join(
-            f"{t} ({s.vcpus} vCPUs, {s.job_memory_mib} MiB for jobs)" for t, s in known.items()
-        )
-        problems.append(
-            f"{job} fit no type of {bt}InstanceTypes: {sizes}; {stuck}: lower them or add a "
-            f"larger type"
-        )
-
-
 @dataclass(frozen=True)
 class PhysicalName:
     """A name AWS stores and limits in length, and the setting it comes from."""
@@ -841,11 +638,11 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
     def p(what: str, value: str) -> PhysicalName:
         return PhysicalName(what, value, "namePrefix")
 
-    names: list[PhysicalName] = []
+    found: list[PhysicalName] = []
     for wt, w in s.workers.items():
-        names += [p("SQS queue name", w.queue_name), p("SQS queue name", w.dlq_name)]
+        found += [p("SQS queue name", w.queue_name), p("SQS queue name", w.dlq_name)]
         if wt in s.fleet_types:
-            names += [
+            found += [
                 p("Auto Scaling group name", w.group_name),
                 p("IAM role name", w.role_name),
                 p("IAM instance profile name", w.profile_name),
@@ -854,85 +651,363 @@ def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
                 p("scaling policy name", w.policy_name),
             ]
             if w.wake_from_zero:
-                names += [p("scaling policy name", w.wake_name),
+                found += [p("scaling policy name", w.wake_name),
                           p("CloudWatch alarm name", w.wake_name)]
-    fn = s.publisher.function_name
-    names += [
-        p("Lambda function name", fn),
-        p("IAM role name", f"{fn}-role"),
-        p("IAM inline policy name", s.publisher.policy_name),
-        p("EventBridge rule name", f"{fn}-schedule"),
-        p("CloudWatch alarm name", f"{fn}-errors"),
-        p("CloudWatch Logs group name", f"/aws/lambda/{fn}"),
-        p("SSM parameter name", s.publisher.key_parameter_name),
+    pub = s.publisher
+    found += [
+        p("Lambda function name", pub.function_name),
+        p("IAM role name", pub.role_name),
+        p("IAM inline policy name", pub.policy_name),
+        p("EventBridge rule name", pub.schedule_name),
+        p("CloudWatch alarm name", pub.errors_alarm_name),
+        p("CloudWatch Logs group name", pub.log_group_name),
+        p("SSM parameter name", pub.key_parameter_name),
         *([p("SSM parameter name", s.batch.dispatch_parameter_name)] if s.batch else []),
-        p("SSM document name", f"{s.name_prefix}-api-nginx-config"),
+        p("SSM document name", names.nginx_document(s.name_prefix)),
     ]
     targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
-    names += [p("SSM association name", f"{s.name_prefix}-api-nginx-config-{i}")
+    found += [p("SSM association name", names.nginx_association(s.name_prefix, i))
               for i in range(targets)]
     if s.batch_declared and s.batch is not None:
         b = s.batch
-        names += [
+        found += [
             PhysicalName("Batch compute environment name", b.compute_environment_name,
                          "videoBatchComputeEnvName"),
             p("Batch job queue name", b.job_queue_name),
             p("Batch job definition name", b.job_definition_name),
             p("CloudWatch Logs group name", b.log_group_name),
         ]
-    return tuple(names)
+    return tuple(found)
 
 
-def _check_name_lengths(s: Settings, problems: list[str]) -> None:
+# --- cross-field rules ---------------------------------------------------------------------
+# Each rule is a small named function of the parsed values returning its problems (or, in
+# WARNING_RULES, what is said at preview). They only make sense on well-formed values: they
+# run when every key parsed, stage by stage, a stage only when the ones before found nothing.
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What the rules read: the settings, the raw keys (to name the key a value came from)
+    and the videoBatch* values, read in every stack with or without a Batch type."""
+
+    settings: Settings
+    raw: Mapping[str, str | None]
+    batch: BatchSettings
+
+
+Rule = Callable[[Parsed], list[str]]
+WorkerRule = Callable[[WorkerSettings, bool], list[str]]  # (worker, runs as a fleet)
+
+
+def one_type_on_batch(p: Parsed) -> list[str]:
+    on_batch = [wt for wt, w in p.settings.workers.items() if w.runs_on_batch]
+    if len(on_batch) <= 1:
+        return []
+    return [f"{', '.join(wt + 'RunsOnBatch' for wt in on_batch)} are all true: at most one "
+            f"worker type runs on AWS Batch (there is one compute environment and job queue)"]
+
+
+def batch_mode_has_a_batch_type(p: Parsed) -> list[str]:
+    if p.settings.mode != "batch" or any(w.runs_on_batch for w in p.settings.workers.values()):
+        return []
+    return ["videoMode = 'batch' but no worker type has <type>RunsOnBatch = true: set it for "
+            "the type that runs on AWS Batch, or videoMode = 'asg'"]
+
+
+def one_type_counts_the_api(p: Parsed) -> list[str]:
+    from_api = [wt for wt, w in p.settings.workers.items() if w.backlog_source == "api"]
+    if len(from_api) <= 1:
+        return []
+    return [f"{', '.join(wt + 'BacklogSource' for wt in from_api)} are all 'api': the internal "
+            f"API answers one backlog count ({BACKLOG_API_PATH}), so at most one type counts it"]
+
+
+def metrics_are_distinct(p: Parsed) -> list[str]:
+    """No two worker types publish one metric (namespace, name and dimensions equal): each
+    fleet would scale on the other's backlog too, and the publisher's two datapoints would
+    mix in one series (incident #1's class: `messagingLabel = AI`). In every mode: a type
+    not published in this one is published after a switch."""
+    problems = []
+    first: dict[tuple[Any, ...], str] = {}
+    for wt, w in p.settings.workers.items():
+        other = first.setdefault(w.metric.identity(), wt)
+        if other == wt:
+            continue
+
+        def keys(t: str) -> str:
+            return ", ".join((source_key(p.raw, t, "MetricNamespace"),
+                              source_key(p.raw, t, "MetricName"), t + LABEL_FIELD))
+
+        m = w.metric
+        dims = ",".join(f"{k}={v}" for k, v in sorted(m.dimensions))
+        problems.append(
+            f"worker types {other} and {wt} publish the same metric "
+            f"{m.namespace}/{m.name}{{{dims}}} ({other}: {keys(other)}; {wt}: {keys(wt)}): "
+            f"each fleet would scale on the other's backlog too; give {wt} its own "
+            f"{wt}{LABEL_FIELD} (its WorkerType dimension) or {wt}MetricName"
+        )
+    return problems
+
+
+def drain_has_a_batch_type(p: Parsed) -> list[str]:
+    if not p.settings.drain or p.settings.batch is not None:
+        return []
+    return ["videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "
+            "other path to drain (videoDrain keeps the Batch-capable type's old path, the fleet "
+            "or the Batch environment, while switching videoMode); set videoDrain = false"]
+
+
+# Per worker type: (the worker, whether it runs as a fleet in this mode) -> problems.
+
+def min_not_above_max(w: WorkerSettings, fleet: bool) -> list[str]:
+    if w.min_size <= w.max_size:
+        return []
+    wt = w.worker_type
+    return [f"{wt}MinSize = {w.min_size} is greater than {wt}MaxSize = {w.max_size}: "
+            f"the minimum must not exceed the maximum"]
+
+
+def job_fits_sqs_in_flight(w: WorkerSettings, fleet: bool) -> list[str]:
+    """A fleet's job must end while SQS still holds its message (a type on Batch keeps its
+    queue, but no message is held)."""
+    if w.max_job_seconds <= SQS_MAX_VISIBILITY_S or not fleet:
+        return []
+    wt = w.worker_type
+    return [
+        f"{wt}MaxJobSeconds = {w.max_job_seconds} is longer than SQS lets a message "
+        f"stay in flight: its visibility timeout, even extended with "
+        f"ChangeMessageVisibility, ends at most {SQS_MAX_VISIBILITY_S} s (12 hours from "
+        f"its receipt); either split the work into jobs under {SQS_MAX_VISIBILITY_S} s, "
+        f"or run it on AWS Batch ({wt}RunsOnBatch = true and videoMode = 'batch', "
+        f"where the job's timeout is {wt}MaxJobSeconds and no message is held)"
+    ]
+
+
+def visibility_covers_longest_job(w: WorkerSettings, fleet: bool) -> list[str]:
+    if w.max_job_seconds > SQS_MAX_VISIBILITY_S or \
+            w.visibility_timeout_seconds >= w.max_job_seconds:
+        return []  # beyond SQS's limit: job_fits_sqs_in_flight says what to do instead
+    wt = w.worker_type
+    return [
+        f"{wt}VisibilityTimeoutSeconds = {w.visibility_timeout_seconds} is shorter than "
+        f"{wt}MaxJobSeconds = {w.max_job_seconds}: a message would reappear and run twice "
+        f"while its job still runs; raise it to at least {w.max_job_seconds} "
+        f"(SQS allows up to {SQS_MAX_VISIBILITY_S})"
+    ]
+
+
+def min_zero_wakes(w: WorkerSettings, fleet: bool) -> list[str]:
+    if not fleet or w.min_size != 0 or w.wake_from_zero:
+        return []
+    wt = w.worker_type
+    return [f"{wt}MinSize = 0 with a backlog-per-instance metric and {wt}WakeFromZero = false: "
+            f"at 0 instances the metric has no value and the group never wakes; "
+            f"set {wt}MinSize >= 1 or {wt}WakeFromZero = true"]
+
+
+def heartbeat_within_aws_limits(w: WorkerSettings, fleet: bool) -> list[str]:
+    if not fleet or w.lifecycle_heartbeat_seconds >= LIFECYCLE_HEARTBEAT_MIN_S:
+        return []
+    wt = w.worker_type
+    return [
+        f"{wt}MaxJobSeconds = {w.max_job_seconds} makes the termination hook's heartbeat "
+        f"{w.lifecycle_heartbeat_seconds} s, and EC2 Auto Scaling takes "
+        f"{LIFECYCLE_HEARTBEAT_MIN_S} to {LIFECYCLE_HEARTBEAT_MAX_S} s: set "
+        f"{wt}MaxJobSeconds to at least {LIFECYCLE_HEARTBEAT_MIN_S}"
+    ]
+
+
+def namespace_not_reserved(w: WorkerSettings, fleet: bool) -> list[str]:
+    if not w.metric.namespace.startswith(RESERVED_NAMESPACE_PREFIX):
+        return []
+    return [
+        f"{w.worker_type}MetricNamespace = {w.metric.namespace!r}: namespaces starting with "
+        f"{RESERVED_NAMESPACE_PREFIX!r} are reserved for AWS's own metrics and PutMetricData "
+        f"refuses them; use your own, such as 'Academy/Workers'"
+    ]
+
+
+def instance_types_run_the_architecture(w: WorkerSettings, fleet: bool) -> list[str]:
+    wt = w.worker_type
+    wrong = [t for t in w.instance_types if instance_architecture(t) != w.architecture]
+    if not wrong:
+        return []
+    graviton = "Graviton (e.g. c7g.large)" if w.architecture == "arm64" else "x86_64"
+    return [f"{wt}InstanceTypes has {wrong!r}, which do not run {wt}Architecture = "
+            f"{w.architecture!r}: use {graviton} types"]
+
+
+def image_runs_the_architecture(w: WorkerSettings, fleet: bool) -> list[str]:
+    image_arch = image_architecture(w.image_id)
+    if image_arch is None or image_arch == w.architecture:
+        return []
+    wt = w.worker_type
+    return [f"{wt}ImageId = {w.image_id!r} is an {image_arch} image but {wt}Architecture = "
+            f"{w.architecture!r}: use {AL2023_AMI.format(arch=w.architecture)!r}"]
+
+
+WORKER_RULES: tuple[WorkerRule, ...] = (
+    min_not_above_max,
+    job_fits_sqs_in_flight,
+    visibility_covers_longest_job,
+    min_zero_wakes,
+    heartbeat_within_aws_limits,
+    namespace_not_reserved,
+    instance_types_run_the_architecture,
+    image_runs_the_architecture,
+)
+
+
+def every_worker(p: Parsed) -> list[str]:
+    """WORKER_RULES, type by type in `workerTypes` order."""
+    s = p.settings
+    return [problem for w in s.workers.values() for rule in WORKER_RULES
+            for problem in rule(w, w.worker_type in s.fleet_types)]
+
+
+# The API's nginx config: values nginx would refuse (components/nginx_config.py raises on
+# them mid-program).
+
+def ports_in_range(p: Parsed) -> list[str]:
+    api = p.settings.api
+    ports = [("apiUpstream", api.upstream, api.upstream.rpartition(":")[2])]
+    ports += [("apiHostSsh", e, e.rpartition(":")[2]) for e in api.host_ssh if e.count(":")]
+    return [f"{key} = {value!r}: the port must be 1 to 65535"
+            for key, value, port in ports if not 1 <= int(port) <= 65535]
+
+
+def nginx_reaches_a_host(p: Parsed) -> list[str]:
+    api = p.settings.api
+    if api.host_instance_ids or api.host_tag is not None:
+        return []
+    return ["apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "
+            "API host; set one of them"]
+
+
+def names_fit_aws_limits(p: Parsed) -> list[str]:
+    s = p.settings
     too_long = [n for n in physical_names(s) if len(n.value) > n.limit]
     if not too_long:
-        return
+        return []
     # The tightest name says how short namePrefix must be; one problem, not one per name.
     worst = min(too_long, key=lambda n: n.limit - len(n.value))
     fit = worst.limit - (len(worst.value) - len(s.name_prefix))
     others = f" (and {len(too_long) - 1} other names)" if len(too_long) > 1 else ""
-    problems.append(
+    return [
         f"namePrefix = {s.name_prefix!r} makes the {worst.what} {worst.value!r} "
         f"{len(worst.value)} characters; AWS allows at most {worst.limit}{others}: use a "
         f"namePrefix of at most {fit} characters"
+    ]
+
+
+# AWS Batch: what it would accept but never run.
+
+def batch_job_within_max_vcpus(p: Parsed) -> list[str]:
+    b = p.batch
+    if b.vcpus <= b.max_vcpus:
+        return []
+    return [f"videoBatchVcpus = {b.vcpus} exceeds videoBatchMaxVcpus = {b.max_vcpus}: a job "
+            f"could never be placed"]
+
+
+def _batch_checked(p: Parsed) -> bool:
+    """The Batch environment is declared and its job can be placed at all."""
+    return p.settings.batch_declared and p.batch.vcpus <= p.batch.max_vcpus
+
+
+def batch_attempt_timeout_allowed(p: Parsed) -> list[str]:
+    b = p.batch
+    if not _batch_checked(p) or b.job_timeout_seconds >= BATCH_ATTEMPT_TIMEOUT_MIN_S:
+        return []
+    return [
+        f"{b.worker_type}MaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt "
+        f"timeout, and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set "
+        f"{b.worker_type}MaxJobSeconds >= {BATCH_ATTEMPT_TIMEOUT_MIN_S}"
+    ]
+
+
+_BATCH_STUCK = ("AWS Batch leaves a job that fits no type RUNNABLE until "
+                "videoBatchRunnableTimeoutSeconds cancels it")
+
+
+def _batch_fit(b: BatchSettings) -> tuple[list[str], dict[str, Any], list[str]]:
+    """(unknown types, known types' specs, the known types the job fits)."""
+    unknown = [t for t in b.instance_types if t not in INSTANCE_SPECS]
+    known = {t: INSTANCE_SPECS[t] for t in b.instance_types if t in INSTANCE_SPECS}
+    fits = [t for t, s in known.items() if b.vcpus <= s.vcpus and b.memory_mib <= s.job_memory_mib]
+    return unknown, known, fits
+
+
+def batch_job_fits_an_instance_type(p: Parsed) -> list[str]:
+    b = p.batch
+    unknown, known, fits = _batch_fit(b)
+    if not _batch_checked(p) or fits or unknown:
+        return []  # an unknown type may well fit: batch_fit_unknown says so at preview
+    sizes = ", ".join(
+        f"{t} ({s.vcpus} vCPUs, {s.job_memory_mib} MiB for jobs)" for t, s in known.items()
     )
+    return [
+        f"videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib = {b.memory_mib} fit no type of "
+        f"{b.worker_type}InstanceTypes: {sizes}; {_BATCH_STUCK}: lower them or add a larger type"
+    ]
 
 
-def _check_api(api: ApiSettings, problems: list[str]) -> None:
-    """Values nginx would refuse (components/nginx_config.py raises on them mid-program)."""
-    ports = [("apiUpstream", api.upstream, api.upstream.rpartition(":")[2])]
-    ports += [("apiHostSsh", e, e.rpartition(":")[2]) for e in api.host_ssh if e.count(":")]
-    for key, value, port in ports:
-        if not 1 <= int(port) <= 65535:
-            problems.append(f"{key} = {value!r}: the port must be 1 to 65535")
-    if not api.host_instance_ids and api.host_tag is None:
-        problems.append(
-            "apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "
-            "API host; set one of them"
-        )
+# Stages: a stage runs only when the ones before it found no problem.
+RULES: tuple[tuple[Rule, ...], ...] = (
+    (one_type_on_batch, batch_mode_has_a_batch_type, one_type_counts_the_api,
+     metrics_are_distinct),
+    (drain_has_a_batch_type,),
+    (every_worker, ports_in_range, nginx_reaches_a_host, names_fit_aws_limits,
+     batch_job_within_max_vcpus, batch_attempt_timeout_allowed,
+     batch_job_fits_an_instance_type),
+)
 
 
-def _declared_keys() -> set[str]:
-    """The keys Pulumi.yaml declares: their defaults reach the program whether or not their
-    worker type is listed (a type taken out of `workerTypes` keeps its declarations)."""
-    from components.stack_files import StackFileError, schema  # stack_files imports us
+# Said at preview, not refused (only when no rule found a problem).
 
-    try:
-        return set(schema())
-    except StackFileError:
-        return set()
+def batch_fit_unknown(p: Parsed) -> list[str]:
+    b = p.batch
+    unknown, _, fits = _batch_fit(b)
+    if not _batch_checked(p) or fits or not unknown:
+        return []
+    return [
+        f"{b.worker_type}InstanceTypes has {unknown!r}, whose vCPUs and memory this program "
+        f"does not know: whether a job of videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib "
+        f"= {b.memory_mib} fits is not checked ({_BATCH_STUCK})"
+    ]
+
+
+def unknown_families(p: Parsed) -> list[str]:
+    """A fleet's instance types of a family EC2's list (botocore's) lacks: said at preview,
+    not refused, since a family newer than botocore's is real; a misspelt one never launches."""
+    s = p.settings
+    warnings = []
+    for wt in s.fleet_types:
+        types = s.workers[wt].instance_types
+        unknown = [t for t in types if t.split(".")[0] not in KNOWN_INSTANCE_FAMILIES]
+        if unknown:
+            warnings.append(
+                f"{source_key(p.raw, wt, 'InstanceTypes')} has {shown(unknown)}, of a family "
+                f"this program does not know (EC2's families as botocore lists them): if it is "
+                f"newer, ignore this; if misspelt, the group cannot launch it"
+            )
+    return list(dict.fromkeys(warnings))
+
+
+WARNING_RULES: tuple[Rule, ...] = (batch_fit_unknown, unknown_families)
 
 
 def _unknown_keys(raw: Mapping[str, str | None], worker_types: tuple[str, ...]) -> list[str]:
     known = sorted(set(all_keys(worker_types)) | set(SECRET_KEYS))
     problems = []
-    for key in sorted(set(raw) - set(known) - _declared_keys()):
+    for key in sorted(set(raw) - set(known) - spec.known_keys()):
         close = difflib.get_close_matches(key, known, n=1) or [
             k for k in known if k.lower() == key.lower()
         ]
-        typed = re.fullmatch(f"({WORKER_TYPE_NAME})({'|'.join(TYPE_FIELDS)})", key)
-        if typed and typed[1] not in worker_types:
-            hint = (f" ({typed[1]!r} is not in {WORKER_TYPES_KEY} = {list(worker_types)!r}: "
+        typed = spec.typed_key(key)
+        if typed and typed[0] not in worker_types:
+            hint = (f" ({typed[0]!r} is not in {WORKER_TYPES_KEY} = {list(worker_types)!r}: "
                     f"add it there to give it a worker)")
         elif close:
             hint = f" (did you mean {close[0]!r}?)"
@@ -969,7 +1044,7 @@ def parse_settings(
     `problems` are found before parsing (a misspelt namespace) and are reported with the rest.
     """
     r = _Reader(raw)
-    mode = r.choice("videoMode", VIDEO_MODES)
+    mode = r.choice("videoMode")
     drain = r.boolean("videoDrain")
     prefix = r.text("namePrefix", NAME, "lower-case letters, digits and '-'")
     workers = {wt: _worker(r, wt, prefix) for wt in _worker_types(r)}
@@ -988,32 +1063,32 @@ def parse_settings(
         worker_type=bt,
         compute_environment_name=r.text("videoBatchComputeEnvName", r"[A-Za-z0-9_-]{1,128}",
                                         "a Batch compute environment name"),
-        job_queue_name=f"{prefix}-{bt}-batch-queue",
-        job_definition_name=f"{prefix}-{bt}-batch-jobdef",
-        log_group_name=f"/aws/batch/{prefix}-{bt}-worker",
-        dispatch_parameter_name=f"/{prefix}/workers/{bt}/dispatch",
+        job_queue_name=names.batch_job_queue(prefix, bt),
+        job_definition_name=names.batch_job_definition(prefix, bt),
+        log_group_name=names.batch_log_group(prefix, bt),
+        dispatch_parameter_name=names.dispatch_parameter(prefix, bt),
         image=image,
-        vcpus=r.integer("videoBatchVcpus", 1, 256),
-        memory_mib=r.integer("videoBatchMemoryMib", 128, 1048576),
-        max_vcpus=r.integer("videoBatchMaxVcpus", 1, 100000),
+        vcpus=r.integer("videoBatchVcpus"),
+        memory_mib=r.integer("videoBatchMemoryMib"),
+        max_vcpus=r.integer("videoBatchMaxVcpus"),
         spot=r.boolean("videoBatchSpot"),
         instance_types=batch_worker.instance_types if batch_worker else (),
         architecture=batch_worker.architecture if batch_worker else ARCHITECTURES[0],
         job_timeout_seconds=batch_worker.max_job_seconds if batch_worker else 0,
-        runnable_timeout_seconds=r.integer("videoBatchRunnableTimeoutSeconds", 600, 86400),
-        retry_attempts=r.integer("videoBatchRetryAttempts", 1, 10),
+        runnable_timeout_seconds=r.integer("videoBatchRunnableTimeoutSeconds"),
+        retry_attempts=r.integer("videoBatchRetryAttempts"),
     )  # the videoBatch* keys are read (and checked) in every stack, with or without Batch
     schedule = r.text("publisherSchedule", allowed=SCHEDULE_ALLOWED)
     if "publisherSchedule" in raw and not r._failed("publisherSchedule") \
             and not is_valid_schedule(schedule):
         r.problems.append(f"publisherSchedule = {shown(schedule)}: expected {SCHEDULE_ALLOWED}")
     publisher = PublisherSettings(
-        function_name=f"{prefix}-worker-queue-depth-metric",
+        function_name=names.publisher_function(prefix),
         schedule=schedule,
         backlog_api_base_url=r.base_url("backlogApiBaseUrl", optional=True),
-        api_timeout_seconds=r.integer("backlogApiTimeoutSeconds", 1, 20),
-        max_backlog_count=r.integer("backlogApiMaxCount", 1, 10_000_000),
-        key_parameter_name=f"/{prefix}/workers/internal-api-key",
+        api_timeout_seconds=r.integer("backlogApiTimeoutSeconds"),
+        max_backlog_count=r.integer("backlogApiMaxCount"),
+        key_parameter_name=names.internal_key_parameter(prefix),
         internal_api_key=r.secret("internalApiKey", SET_INTERNAL_KEY),
     )
     tag = r.text("apiHostTag", r"|[!-<>-~]+=[!-<>-~]*", "empty or 'Key=Value'")
@@ -1022,7 +1097,7 @@ def parse_settings(
         public_base_url=r.base_url("apiPublicBaseUrl"),
         local_base_url=r.base_url("apiLocalBaseUrl"),
         upstream=r.text("apiUpstream", HOST_PORT, "'host:port'"),
-        listen_port=r.integer("apiListenPort", 1, 65535),
+        listen_port=r.integer("apiListenPort"),
         client_max_body_size=r.text("apiClientMaxBodySize", r"[0-9]{1,9}[kKmMgG]?",
                                     "an nginx size such as '1m' or '2g'"),
         host_instance_ids=r.strings(
@@ -1040,7 +1115,6 @@ def parse_settings(
         nginx_runtime_dir=r.text("nginxRuntimeDir", f"|{SAFE_PATH}",
                                  "empty or an absolute path of letters, digits and . _ / -"),
     )
-    warnings: list[str] = []
     settings = Settings(
         stack=stack,
         mode=mode,
@@ -1052,40 +1126,24 @@ def parse_settings(
             max_items=(SECURITY_GROUPS_PER_INTERFACE_MAX,
                        "a network interface (Amazon VPC quota, adjustable from 5 up to 16)"),
         ),
-        dlq_max_receive_count=r.integer("dlqMaxReceiveCount", 1, 1000),
+        dlq_max_receive_count=r.integer("dlqMaxReceiveCount"),
         workers=MappingProxyType(workers),
         batch=batch if batch_worker else None,
         publisher=publisher,
         api=api,
         drain=drain,
     )
-    problems_found = r.problems
-    if not problems_found:
-        _check_worker_traits(workers, mode, problems_found)
-        _check_metric_identities(workers, raw, problems_found)
-    if not problems_found and drain and batch_worker is None:
-        problems_found.append(
-            "videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "
-            "other path to drain (videoDrain keeps the Batch-capable type's old path, the fleet "
-            "or the Batch environment, while switching videoMode); set videoDrain = false"
-        )
-    if not problems_found:  # cross-parameter rules only make sense on well-formed values
-        for w in workers.values():
-            _check_worker(w, w.worker_type in settings.fleet_types, problems_found)
-        _check_api(api, problems_found)
-        _check_name_lengths(settings, problems_found)
-        if batch.vcpus > batch.max_vcpus:
-            problems_found.append(
-                f"videoBatchVcpus = {batch.vcpus} exceeds videoBatchMaxVcpus = "
-                f"{batch.max_vcpus}: a job could never be placed"
-            )
-        elif settings.batch_declared:
-            _check_batch(batch, problems_found, warnings)
-        warnings += _unknown_families(settings, raw)
+    found = list(r.problems)
+    parsed = Parsed(settings, raw, batch)
+    for stage in RULES:
+        if found:
+            break
+        found += [problem for rule in stage for problem in rule(parsed)]
+    warnings = [] if found else [w for rule in WARNING_RULES for w in rule(parsed)]
     # Keys nobody reads are listed last; they do not stop the rules above.
-    problems_found += [*_unknown_keys(raw, tuple(workers)), *problems]
-    if problems_found:
-        raise SettingsError(problems_found, stack)
+    found += [*_unknown_keys(raw, tuple(workers)), *problems]
+    if found:
+        raise SettingsError(found, stack)
     return replace(settings, warnings=tuple(warnings))
 
 
