@@ -118,3 +118,20 @@ def test_a_choice_the_spec_does_not_list_is_refused_with_the_specs_choices() -> 
 if __name__ == "__main__":  # (re)captures BEFORE: run once, on the program before the spec
     BEFORE.write_text(json.dumps({s: plain(parsed(s)) for s in STACKS}, indent=1,
                                  sort_keys=True) + "\n")
+
+
+BAD_VALUE = {"integer": "many", "boolean": "maybe", "array": "not a list",
+             "string": "\x01not\x01this"}
+
+
+def test_every_key_of_the_spec_is_read_and_checked() -> None:
+    """A key declared in the spec but read nowhere would be accepted and ignored: each one,
+    given a value of the wrong shape, is refused by name."""
+    keys = [(k.name, k.type) for k in settings_spec.GLOBAL if k.name != "workerTypes"]
+    keys += [(settings_spec.WORKER_DEFAULT + f.name, f.type) for f in settings_spec.WORKER_FIELDS]
+    keys += [("aiLabel", "string")]
+    for name, type_ in keys:
+        with pytest.raises(SettingsError) as caught:
+            parsed("prod", **{name: BAD_VALUE[type_]})
+        assert any(p.startswith(f"{name} ") for p in caught.value.problems), \
+            (name, caught.value.problems)
