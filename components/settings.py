@@ -327,6 +327,13 @@ class _Reader:
         self.raw = raw
         self.problems: list[str] = []
 
+    @staticmethod
+    def _declared(key: str, type_: spec.Type) -> None:
+        """The reader used is the type settings_spec declares (the one declaration of it)."""
+        declared = spec.spec_of(key).type
+        if declared != type_:  # a programming error, not a user's: no problem line
+            raise TypeError(f"{key} is read as {type_}, settings_spec declares {declared}")
+
     def _get(self, key: str, convert: Callable[[str], T], allowed: str, fallback: T) -> T:
         value = self.raw.get(key)
         if value is None:
@@ -339,6 +346,7 @@ class _Reader:
             return fallback
 
     def text(self, key: str, pattern: str | None = None, allowed: str = "a string") -> str:
+        self._declared(key, "string")
         value = self._get(key, str, allowed, "")
         if key in self.raw and not (
             value.isascii() and (pattern is None or re.fullmatch(pattern, value))
@@ -348,8 +356,10 @@ class _Reader:
 
     def integer(self, key: str) -> int:
         """An integer within the bounds settings_spec gives the key."""
+        self._declared(key, "integer")
         bounds = spec.spec_of(key).bounds
-        assert bounds is not None, f"settings_spec gives {key} no bounds"
+        if bounds is None:  # a programming error, not a user's
+            raise TypeError(f"settings_spec gives {key} no bounds")
         low, high = bounds
         allowed = f"an integer from {low} to {high}"
         value = self._get(key, _to_int, allowed, low)
@@ -358,10 +368,12 @@ class _Reader:
         return value
 
     def boolean(self, key: str) -> bool:
+        self._declared(key, "boolean")
         return self._get(key, _to_bool, "true or false", False)
 
     def choice(self, key: str) -> str:
         """One of the choices settings_spec gives the key (else the first, with a problem)."""
+        self._declared(key, "string")
         options = spec.spec_of(key).choices
         allowed = " or ".join(repr(o) for o in options)
         value = self._get(key, str, allowed, options[0])
@@ -376,6 +388,7 @@ class _Reader:
     ) -> tuple[str, ...]:
         """A list of strings matching `pattern`; `max_items`: (the most, and the AWS limit
         that sets it, in words); `unique`: an item listed twice is refused, naming it."""
+        self._declared(key, "array")
         what = f"a list of {allowed}" + (f" (at least {min_items})" if min_items else "")
         items = self._get(key, _to_str_list, what, ())
         bad = [i for i in items if not (i.isascii() and re.fullmatch(pattern, i))]
@@ -394,6 +407,7 @@ class _Reader:
 
     def secret(self, key: str, how: str) -> SecretText:
         """A secret: checked for presence and shape, never quoted in a problem."""
+        self._declared(key, "string")
         value = self.raw.get(key)
         text = str(value or "")
         if value is None:
@@ -425,6 +439,7 @@ class _Reader:
 
     def base_url(self, key: str, optional: bool = False) -> str:
         """A base URL (see BASE_URL), without its trailing '/'; `optional`: may be empty."""
+        self._declared(key, "string")
         allowed = ("empty or " if optional else "") + f"an http(s) base URL, {BASE_URL_FORM}"
         value = self._get(key, str, allowed, "")
         if key not in self.raw or (optional and value == "") or self._failed(key):

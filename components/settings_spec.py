@@ -56,18 +56,6 @@ class Key:
     choices: tuple[str, ...] = ()  # strings: the values accepted, the first the fallback
     secret: bool = False
 
-    @property
-    def has_default(self) -> bool:
-        return self.default is not NO_DEFAULT
-
-    def allowed(self) -> str:
-        """What the value may be, in the words a problem uses."""
-        if self.bounds is not None:
-            return f"an integer from {self.bounds[0]} to {self.bounds[1]}"
-        if self.choices:
-            return " or ".join(repr(c) for c in self.choices)
-        return {"boolean": "true or false"}.get(self.type, f"a {self.type}")
-
 
 def _k(name: str, type_: Type, description: str, default: Any = NO_DEFAULT, **kw: Any) -> Key:
     return Key(name, type_, description, default, **kw)
