@@ -3,7 +3,7 @@
 The keys (types, defaults, bounds, descriptions) live in `components/settings_spec.py`, from
 which `Pulumi.yaml` is generated; per-stack values in `Pulumi.<stack>.yaml`. Every bad value is
 reported with its key, the value and what is allowed, all at once, before any resource is
-declared; the cross-field rules are the named functions of `RULES`.
+declared; the cross-field rules are the named functions of `settings_rules.RULES`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -21,15 +21,8 @@ from components import settings_spec as spec
 from components.aws_limits import (
     ASG_INSTANCE_TYPES_MAX,
     ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
-    BATCH_ATTEMPT_TIMEOUT_MIN_S,
     INSTANCE_SIZE_WORDS,
-    INSTANCE_SPECS,
     INSTANCE_TYPE_FORM,
-    KNOWN_INSTANCE_FAMILIES,
-    LIFECYCLE_HEARTBEAT_MAX_S,
-    LIFECYCLE_HEARTBEAT_MIN_S,
-    NAME_LIMITS,
-    RESERVED_NAMESPACE_PREFIX,
     SCHEDULE_ALLOWED,
     SECURITY_GROUPS_PER_INTERFACE_MAX,
     SQS_MAX_VISIBILITY_S,
@@ -37,6 +30,25 @@ from components.aws_limits import (
     is_valid_schedule,
 )
 from components.metric_spec import BacklogMetricSpec
+from components.settings_model import (
+    BACKLOG_API_PATH,
+    BACKLOG_LIST_MAX,
+    BACKLOG_LIST_PATH,
+    INTERNAL_KEY_HEADER,
+    ApiSettings,
+    BatchSettings,
+    PhysicalName,
+    PublisherSettings,
+    SecretText,
+    Settings,
+    WorkerSettings,
+    image_architecture,
+    instance_architecture,
+    physical_names,
+    shown,
+    source_key,
+)
+from components.settings_rules import RULES, WARNING_RULES, Parsed
 from components.settings_spec import (
     AL2023_AMI,
     ARCHITECTURES,
@@ -44,43 +56,26 @@ from components.settings_spec import (
     LABEL_FIELD,
     PROJECT,
     SECRET_KEYS,
-    WORKER_DEFAULT,
     WORKER_TYPE_NAME,
     WORKER_TYPES_KEY,
     all_keys,
 )
 from components.stack_output import VIDEO_MODES
 
-# The keys, their types, defaults, bounds and choices: components/settings_spec.py (the
-# names imported from it above are read from here too). Physical names:
-# components/physical_names.py.
-BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
-# The videos behind that count, oldest first, with where each was dispatched and since when
-# (docs/CONTRACTS.md, "Backlog listing"): verify names the stuck ones.
-BACKLOG_LIST_PATH = "/api/v1/internal/video/backlog/"
-BACKLOG_LIST_MAX = 500  # videos in one answer at most; `truncated` says when more wait
-INTERNAL_KEY_HEADER = "X-Internal-Key"
+# The keys with their types, defaults, bounds and choices: components/settings_spec.py; the
+# parsed values: settings_model.py; the cross-field rules: settings_rules.py; physical names:
+# physical_names.py. What the program, verify, the sandbox and the tests import from here:
+__all__ = [
+    "BACKLOG_API_PATH", "BACKLOG_LIST_MAX", "BACKLOG_LIST_PATH", "INTERNAL_KEY_HEADER",
+    "PROJECT", "RULES", "SECRET_KEYS", "SQS_MAX_VISIBILITY_S", "VIDEO_MODES", "WARNING_RULES",
+    "ApiSettings", "BatchSettings", "PhysicalName", "PublisherSettings", "SecretText", "Settings",
+    "SettingsError", "WorkerSettings", "all_keys", "base_url_problem",
+    "foreign_namespace_problems", "image_architecture", "instance_architecture",
+    "load_settings", "parse_settings", "physical_names", "settings_from_config", "shown",
+    "source_key",
+]
 # Namespaces a stack file may carry besides the project's own (provider and engine keys).
 PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
-WORKER_FIELDS = spec.WORKER_FIELD_NAMES
-TYPE_FIELDS = spec.TYPE_FIELD_NAMES
-
-
-class SecretText:
-    """A secret setting's value: validated with the others, never shown by repr or str."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretText('********')"
-
-    __str__ = __repr__
 
 
 class SettingsError(ValueError):
@@ -96,230 +91,7 @@ class SettingsError(ValueError):
         )
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    worker_type: str
-    label: str
-    min_size: int
-    max_size: int
-    instance_types: tuple[str, ...]
-    architecture: str
-    image_id: str
-    target_backlog_per_instance: int
-    max_job_seconds: int
-    visibility_timeout_seconds: int
-    managed_policy_arns: tuple[str, ...]
-    instance_warmup_seconds: int
-    count_in_flight: bool
-    count_delayed: bool
-    wake_from_zero: bool
-    metric: BacklogMetricSpec
-    queue_name: str
-    dlq_name: str
-    group_name: str
-    runs_on_batch: bool  # in batch mode (videoMode) this type runs on AWS Batch
-    backlog_source: str  # "api": the DB through the internal API (SQS the fallback); "sqs"
-    retain_queue: bool  # its queue and DLQ are kept by AWS (retain_on_delete)
-
-    # The fleet's physical names: the component and the length checks read these.
-    @property
-    def role_name(self) -> str:
-        return names.fleet_role(self.group_name)
-
-    @property
-    def profile_name(self) -> str:
-        return names.fleet_profile(self.group_name)
-
-    @property
-    def template_name(self) -> str:
-        return names.fleet_template(self.group_name)
-
-    @property
-    def hook_name(self) -> str:
-        return names.fleet_hook(self.group_name)
-
-    @property
-    def policy_name(self) -> str:
-        return names.fleet_policy(self.group_name)
-
-    @property
-    def wake_name(self) -> str:
-        """The wake-from-zero policy's and alarm's name."""
-        return names.fleet_wake(self.group_name)
-
-    @property
-    def lifecycle_heartbeat_seconds(self) -> int:
-        """Heartbeat of the termination hook: the job length, capped by the AWS limit."""
-        return min(self.max_job_seconds, LIFECYCLE_HEARTBEAT_MAX_S)
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    worker_type: str  # the type whose jobs run here (its RunsOnBatch is true)
-    compute_environment_name: str
-    job_queue_name: str
-    job_definition_name: str
-    log_group_name: str
-    dispatch_parameter_name: str  # SSM: where the API sends the type's new work (both modes)
-    image: str
-    vcpus: int
-    memory_mib: int
-    max_vcpus: int
-    spot: bool
-    instance_types: tuple[str, ...]
-    architecture: str
-    job_timeout_seconds: int
-    runnable_timeout_seconds: int
-    retry_attempts: int
-
-
-@dataclass(frozen=True)
-class PublisherSettings:
-    function_name: str
-    schedule: str
-    backlog_api_base_url: str
-    api_timeout_seconds: int
-    max_backlog_count: int  # a DB count above this is not believed (falls back to SQS)
-    key_parameter_name: str
-    internal_api_key: SecretText = field(compare=False)
-
-    # Its physical names besides the function's own.
-    @property
-    def policy_name(self) -> str:
-        """The role's one inline policy: verify judges any other on the role a leftover."""
-        return names.publisher_policy(self.function_name)
-
-    @property
-    def role_name(self) -> str:
-        return names.publisher_role(self.function_name)
-
-    @property
-    def schedule_name(self) -> str:
-        return names.publisher_schedule(self.function_name)
-
-    @property
-    def errors_alarm_name(self) -> str:
-        return names.publisher_errors_alarm(self.function_name)
-
-    @property
-    def log_group_name(self) -> str:
-        return names.lambda_log_group(self.function_name)
-
-    @property
-    def lambda_timeout_seconds(self) -> int:
-        """Covers the API call, its SQS fallback and the publish, with room to spare."""
-        return max(30, self.api_timeout_seconds * 3 + 15)
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    server_name: str
-    public_base_url: str
-    local_base_url: str
-    upstream: str
-    listen_port: int
-    client_max_body_size: str
-    host_instance_ids: tuple[str, ...]
-    host_tag: tuple[str, str] | None
-    host_ssh: tuple[str, ...]  # "user@host[:port]": hosts verify reaches over SSH
-    nginx_config_path: str
-    nginx_reload_command: str
-    nginx_test_command: str
-    nginx_runtime_dir: str  # set only in the sandbox: nginx runs from its own directory
-
-
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    mode: str
-    name_prefix: str
-    vpc_id: str
-    subnet_ids: tuple[str, ...]
-    security_group_ids: tuple[str, ...]
-    dlq_max_receive_count: int
-    workers: Mapping[str, WorkerSettings]  # in `workerTypes` order
-    batch: BatchSettings | None  # None when no type runs on Batch
-    publisher: PublisherSettings
-    api: ApiSettings
-    # Said at preview, not refused: e.g. an instance type whose size this program does not know.
-    warnings: tuple[str, ...] = ()
-    # videoDrain: the Batch-capable type's other path (not `mode`'s) stays declared until empty.
-    drain: bool = False
-
-    @property
-    def worker_types(self) -> tuple[str, ...]:
-        return tuple(self.workers)
-
-    def runs_on(self, worker_type: str) -> str:
-        """"batch" for the type that runs on AWS Batch in batch mode, else "fleet"."""
-        on_batch = self.mode == "batch" and self.workers[worker_type].runs_on_batch
-        return "batch" if on_batch else "fleet"
-
-    @property
-    def fleet_types(self) -> tuple[str, ...]:
-        """Worker types with an Auto Scaling group: those that run on one in this mode, and
-        the Batch-capable type while its fleet drains (batch mode and videoDrain)."""
-        return tuple(wt for wt in self.workers
-                     if self.runs_on(wt) == "fleet" or wt == self.draining_type)
-
-    @property
-    def batch_type(self) -> str | None:
-        """The worker type running on AWS Batch in this mode, if any."""
-        return self.batch.worker_type if self.mode == "batch" and self.batch else None
-
-    @property
-    def batch_declared(self) -> bool:
-        """The Batch environment exists: batch mode, or asg mode while it drains."""
-        return self.batch is not None and (self.mode == "batch" or self.drain)
-
-    @property
-    def draining_type(self) -> str | None:
-        """The Batch-capable type whose old path (the other mode's) is kept while it drains."""
-        return self.batch.worker_type if self.drain and self.batch else None
-
-    @property
-    def draining_from(self) -> str | None:
-        """The mode whose path drains: the one `mode` is not."""
-        if self.draining_type is None:
-            return None
-        return next(m for m in VIDEO_MODES if m != self.mode)
-
-    @property
-    def published_types(self) -> tuple[str, ...]:
-        """Worker types whose backlog the publisher publishes: exactly the fleets."""
-        return self.fleet_types
-
-    @property
-    def retained_types(self) -> tuple[str, ...]:
-        return tuple(wt for wt, w in self.workers.items() if w.retain_queue)
-
-    def uses_backlog_api(self, worker_type: str) -> bool:
-        """A type whose backlog source is "api" counts in the DB (through the internal API)
-        when one is configured; otherwise, and as the fallback, in SQS.
-
-        The one rule of what a fleet's backlog is (the publisher's `use_backlog_api`, the
-        output's `backlog_api` and so verify's reference count are built from it): while
-        either path of the type drains (videoDrain, either direction), its fleet counts its own
-        queue in SQS. The DB counts every video of the type, those on the other path too: in
-        batch mode the fleet would hold instances for Batch's videos, in asg mode it would
-        scale out for videos still on Batch, which it never receives."""
-        return (self.workers[worker_type].backlog_source == "api"
-                and bool(self.publisher.backlog_api_base_url)
-                and worker_type != self.draining_type)
-
-
 T = TypeVar("T")
-SHOWN_MAX = 60  # a value longer than this is shown cut, with its length
-
-
-def shown(value: object) -> str:
-    """A value as a problem quotes it: repr, cut when long (a 5,000-digit number, say)."""
-    text = repr(value)
-    if len(text) <= SHOWN_MAX:
-        return text
-    return f"{text[:40]}... ({len(str(value))} characters)"
-
-
 class _Reader:
     """Reads raw string config values, converting each and collecting every problem."""
 
@@ -536,33 +308,7 @@ SECRET_MIN_CHARS = 16  # an internal key shorter than this is refused
 SET_INTERNAL_KEY = (
     "set it with `pulumi config set --secret internalApiKey <the X-Internal-Key of the API>`"
 )
-# Graviton (arm64) families carry a "g" right after the generation: c7g, m6gd, t4g, c7gn.
-ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)(\.|$)")
-
-
-def instance_architecture(instance_type: str) -> str:
-    """`arm64` for Graviton types or families (a1, and a `g` after the generation: c7g,
-    m6gd.large, t4g.small), else `x86_64`."""
-    return "arm64" if ARM_FAMILY.match(instance_type.lower()) else "x86_64"
-
-
-def image_architecture(image_id: str) -> str | None:
-    """The architecture an `resolve:ssm:` AMI parameter names (AWS's public ones end in it)."""
-    if image_id.startswith("resolve:ssm:"):
-        for arch in ARCHITECTURES:
-            if image_id.endswith(arch):
-                return arch
-    return None
-
-
 LABEL = r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"  # a CloudWatch dimension value and a tag value
-
-
-def source_key(raw: Mapping[str, str | None], wt: str, field: str) -> str:
-    """The type's own key if the stack sets it, else the generic default's key (so a problem
-    names the key the value came from)."""
-    own = wt + field
-    return own if own in raw else WORKER_DEFAULT + field
 
 
 def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
@@ -628,389 +374,11 @@ def _worker_types(r: _Reader) -> tuple[str, ...]:
     twice = sorted({t for t in types if types.count(t) > 1})
     if twice:
         r.problems.append(f"{WORKER_TYPES_KEY} lists {twice!r} more than once: each type once")
-    clash = [t + f for t in types for f in TYPE_FIELDS if t + f in GLOBAL_KEYS]
+    clash = [t + f for t in types for f in spec.TYPE_FIELD_NAMES if t + f in GLOBAL_KEYS]
     if clash:
         r.problems.append(f"{WORKER_TYPES_KEY} = {list(types)!r}: the keys {clash!r} would be "
                           f"both a worker type's and a global setting; rename the type")
     return tuple(dict.fromkeys(types))
-
-
-@dataclass(frozen=True)
-class PhysicalName:
-    """A name AWS stores and limits in length, and the setting it comes from."""
-
-    what: str  # a key of aws_limits.NAME_LIMITS
-    value: str
-    key: str
-
-    @property
-    def limit(self) -> int:
-        return NAME_LIMITS[self.what]
-
-
-def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
-    """Every physical name the program gives a resource in this stack's mode."""
-    def p(what: str, value: str) -> PhysicalName:
-        return PhysicalName(what, value, "namePrefix")
-
-    found: list[PhysicalName] = []
-    for wt, w in s.workers.items():
-        found += [p("SQS queue name", w.queue_name), p("SQS queue name", w.dlq_name)]
-        if wt in s.fleet_types:
-            found += [
-                p("Auto Scaling group name", w.group_name),
-                p("IAM role name", w.role_name),
-                p("IAM instance profile name", w.profile_name),
-                p("EC2 launch template name", w.template_name),
-                p("lifecycle hook name", w.hook_name),
-                p("scaling policy name", w.policy_name),
-            ]
-            if w.wake_from_zero:
-                found += [p("scaling policy name", w.wake_name),
-                          p("CloudWatch alarm name", w.wake_name)]
-    pub = s.publisher
-    found += [
-        p("Lambda function name", pub.function_name),
-        p("IAM role name", pub.role_name),
-        p("IAM inline policy name", pub.policy_name),
-        p("EventBridge rule name", pub.schedule_name),
-        p("CloudWatch alarm name", pub.errors_alarm_name),
-        p("CloudWatch Logs group name", pub.log_group_name),
-        p("SSM parameter name", pub.key_parameter_name),
-        *([p("SSM parameter name", s.batch.dispatch_parameter_name)] if s.batch else []),
-        p("SSM document name", names.nginx_document(s.name_prefix)),
-    ]
-    targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
-    found += [p("SSM association name", names.nginx_association(s.name_prefix, i))
-              for i in range(targets)]
-    if s.batch_declared and s.batch is not None:
-        b = s.batch
-        found += [
-            PhysicalName("Batch compute environment name", b.compute_environment_name,
-                         "videoBatchComputeEnvName"),
-            p("Batch job queue name", b.job_queue_name),
-            p("Batch job definition name", b.job_definition_name),
-            p("CloudWatch Logs group name", b.log_group_name),
-        ]
-    return tuple(found)
-
-
-# --- cross-field rules ---------------------------------------------------------------------
-# Each rule is a small named function of the parsed values returning its problems (or, in
-# WARNING_RULES, what is said at preview). They only make sense on well-formed values: they
-# run when every key parsed, stage by stage, a stage only when the ones before found nothing.
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What the rules read: the settings, the raw keys (to name the key a value came from)
-    and the videoBatch* values, read in every stack with or without a Batch type."""
-
-    settings: Settings
-    raw: Mapping[str, str | None]
-    batch: BatchSettings
-
-
-Rule = Callable[[Parsed], list[str]]
-WorkerRule = Callable[[WorkerSettings, bool], list[str]]  # (worker, runs as a fleet)
-
-
-def one_type_on_batch(p: Parsed) -> list[str]:
-    on_batch = [wt for wt, w in p.settings.workers.items() if w.runs_on_batch]
-    if len(on_batch) <= 1:
-        return []
-    return [f"{', '.join(wt + 'RunsOnBatch' for wt in on_batch)} are all true: at most one "
-            f"worker type runs on AWS Batch (there is one compute environment and job queue)"]
-
-
-def batch_mode_has_a_batch_type(p: Parsed) -> list[str]:
-    if p.settings.mode != "batch" or any(w.runs_on_batch for w in p.settings.workers.values()):
-        return []
-    return ["videoMode = 'batch' but no worker type has <type>RunsOnBatch = true: set it for "
-            "the type that runs on AWS Batch, or videoMode = 'asg'"]
-
-
-def one_type_counts_the_api(p: Parsed) -> list[str]:
-    from_api = [wt for wt, w in p.settings.workers.items() if w.backlog_source == "api"]
-    if len(from_api) <= 1:
-        return []
-    return [f"{', '.join(wt + 'BacklogSource' for wt in from_api)} are all 'api': the internal "
-            f"API answers one backlog count ({BACKLOG_API_PATH}), so at most one type counts it"]
-
-
-def metrics_are_distinct(p: Parsed) -> list[str]:
-    """No two worker types publish one metric (namespace, name and dimensions equal): each
-    fleet would scale on the other's backlog too, and the publisher's two datapoints would
-    mix in one series (incident #1's class: `messagingLabel = AI`). In every mode: a type
-    not published in this one is published after a switch."""
-    problems = []
-    first: dict[tuple[Any, ...], str] = {}
-    for wt, w in p.settings.workers.items():
-        other = first.setdefault(w.metric.identity(), wt)
-        if other == wt:
-            continue
-
-        def keys(t: str) -> str:
-            return ", ".join((source_key(p.raw, t, "MetricNamespace"),
-                              source_key(p.raw, t, "MetricName"), t + LABEL_FIELD))
-
-        m = w.metric
-        dims = ",".join(f"{k}={v}" for k, v in sorted(m.dimensions))
-        problems.append(
-            f"worker types {other} and {wt} publish the same metric "
-            f"{m.namespace}/{m.name}{{{dims}}} ({other}: {keys(other)}; {wt}: {keys(wt)}): "
-            f"each fleet would scale on the other's backlog too; give {wt} its own "
-            f"{wt}{LABEL_FIELD} (its WorkerType dimension) or {wt}MetricName"
-        )
-    return problems
-
-
-def drain_has_a_batch_type(p: Parsed) -> list[str]:
-    if not p.settings.drain or p.settings.batch is not None:
-        return []
-    return ["videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "
-            "other path to drain (videoDrain keeps the Batch-capable type's old path, the fleet "
-            "or the Batch environment, while switching videoMode); set videoDrain = false"]
-
-
-# Per worker type: (the worker, whether it runs as a fleet in this mode) -> problems.
-
-def min_not_above_max(w: WorkerSettings, fleet: bool) -> list[str]:
-    if w.min_size <= w.max_size:
-        return []
-    wt = w.worker_type
-    return [f"{wt}MinSize = {w.min_size} is greater than {wt}MaxSize = {w.max_size}: "
-            f"the minimum must not exceed the maximum"]
-
-
-def job_fits_sqs_in_flight(w: WorkerSettings, fleet: bool) -> list[str]:
-    """A fleet's job must end while SQS still holds its message (a type on Batch keeps its
-    queue, but no message is held)."""
-    if w.max_job_seconds <= SQS_MAX_VISIBILITY_S or not fleet:
-        return []
-    wt = w.worker_type
-    return [
-        f"{wt}MaxJobSeconds = {w.max_job_seconds} is longer than SQS lets a message "
-        f"stay in flight: its visibility timeout, even extended with "
-        f"ChangeMessageVisibility, ends at most {SQS_MAX_VISIBILITY_S} s (12 hours from "
-        f"its receipt); either split the work into jobs under {SQS_MAX_VISIBILITY_S} s, "
-        f"or run it on AWS Batch ({wt}RunsOnBatch = true and videoMode = 'batch', "
-        f"where the job's timeout is {wt}MaxJobSeconds and no message is held)"
-    ]
-
-
-def visibility_covers_longest_job(w: WorkerSettings, fleet: bool) -> list[str]:
-    if w.max_job_seconds > SQS_MAX_VISIBILITY_S or \
-            w.visibility_timeout_seconds >= w.max_job_seconds:
-        return []  # beyond SQS's limit: job_fits_sqs_in_flight says what to do instead
-    wt = w.worker_type
-    return [
-        f"{wt}VisibilityTimeoutSeconds = {w.visibility_timeout_seconds} is shorter than "
-        f"{wt}MaxJobSeconds = {w.max_job_seconds}: a message would reappear and run twice "
-        f"while its job still runs; raise it to at least {w.max_job_seconds} "
-        f"(SQS allows up to {SQS_MAX_VISIBILITY_S})"
-    ]
-
-
-def min_zero_wakes(w: WorkerSettings, fleet: bool) -> list[str]:
-    if not fleet or w.min_size != 0 or w.wake_from_zero:
-        return []
-    wt = w.worker_type
-    return [f"{wt}MinSize = 0 with a backlog-per-instance metric and {wt}WakeFromZero = false: "
-            f"at 0 instances the metric has no value and the group never wakes; "
-            f"set {wt}MinSize >= 1 or {wt}WakeFromZero = true"]
-
-
-def heartbeat_within_aws_limits(w: WorkerSettings, fleet: bool) -> list[str]:
-    if not fleet or w.lifecycle_heartbeat_seconds >= LIFECYCLE_HEARTBEAT_MIN_S:
-        return []
-    wt = w.worker_type
-    return [
-        f"{wt}MaxJobSeconds = {w.max_job_seconds} makes the termination hook's heartbeat "
-        f"{w.lifecycle_heartbeat_seconds} s, and EC2 Auto Scaling takes "
-        f"{LIFECYCLE_HEARTBEAT_MIN_S} to {LIFECYCLE_HEARTBEAT_MAX_S} s: set "
-        f"{wt}MaxJobSeconds to at least {LIFECYCLE_HEARTBEAT_MIN_S}"
-    ]
-
-
-def namespace_not_reserved(w: WorkerSettings, fleet: bool) -> list[str]:
-    if not w.metric.namespace.startswith(RESERVED_NAMESPACE_PREFIX):
-        return []
-    return [
-        f"{w.worker_type}MetricNamespace = {w.metric.namespace!r}: namespaces starting with "
-        f"{RESERVED_NAMESPACE_PREFIX!r} are reserved for AWS's own metrics and PutMetricData "
-        f"refuses them; use your own, such as 'Academy/Workers'"
-    ]
-
-
-def instance_types_run_the_architecture(w: WorkerSettings, fleet: bool) -> list[str]:
-    wt = w.worker_type
-    wrong = [t for t in w.instance_types if instance_architecture(t) != w.architecture]
-    if not wrong:
-        return []
-    graviton = "Graviton (e.g. c7g.large)" if w.architecture == "arm64" else "x86_64"
-    return [f"{wt}InstanceTypes has {wrong!r}, which do not run {wt}Architecture = "
-            f"{w.architecture!r}: use {graviton} types"]
-
-
-def image_runs_the_architecture(w: WorkerSettings, fleet: bool) -> list[str]:
-    image_arch = image_architecture(w.image_id)
-    if image_arch is None or image_arch == w.architecture:
-        return []
-    wt = w.worker_type
-    return [f"{wt}ImageId = {w.image_id!r} is an {image_arch} image but {wt}Architecture = "
-            f"{w.architecture!r}: use {AL2023_AMI.format(arch=w.architecture)!r}"]
-
-
-WORKER_RULES: tuple[WorkerRule, ...] = (
-    min_not_above_max,
-    job_fits_sqs_in_flight,
-    visibility_covers_longest_job,
-    min_zero_wakes,
-    heartbeat_within_aws_limits,
-    namespace_not_reserved,
-    instance_types_run_the_architecture,
-    image_runs_the_architecture,
-)
-
-
-def every_worker(p: Parsed) -> list[str]:
-    """WORKER_RULES, type by type in `workerTypes` order."""
-    s = p.settings
-    return [problem for w in s.workers.values() for rule in WORKER_RULES
-            for problem in rule(w, w.worker_type in s.fleet_types)]
-
-
-# The API's nginx config: values nginx would refuse (components/nginx_config.py raises on
-# them mid-program).
-
-def ports_in_range(p: Parsed) -> list[str]:
-    api = p.settings.api
-    ports = [("apiUpstream", api.upstream, api.upstream.rpartition(":")[2])]
-    ports += [("apiHostSsh", e, e.rpartition(":")[2]) for e in api.host_ssh if e.count(":")]
-    return [f"{key} = {value!r}: the port must be 1 to 65535"
-            for key, value, port in ports if not 1 <= int(port) <= 65535]
-
-
-def nginx_reaches_a_host(p: Parsed) -> list[str]:
-    api = p.settings.api
-    if api.host_instance_ids or api.host_tag is not None:
-        return []
-    return ["apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "
-            "API host; set one of them"]
-
-
-def names_fit_aws_limits(p: Parsed) -> list[str]:
-    s = p.settings
-    too_long = [n for n in physical_names(s) if len(n.value) > n.limit]
-    if not too_long:
-        return []
-    # The tightest name says how short namePrefix must be; one problem, not one per name.
-    worst = min(too_long, key=lambda n: n.limit - len(n.value))
-    fit = worst.limit - (len(worst.value) - len(s.name_prefix))
-    others = f" (and {len(too_long) - 1} other names)" if len(too_long) > 1 else ""
-    return [
-        f"namePrefix = {s.name_prefix!r} makes the {worst.what} {worst.value!r} "
-        f"{len(worst.value)} characters; AWS allows at most {worst.limit}{others}: use a "
-        f"namePrefix of at most {fit} characters"
-    ]
-
-
-# AWS Batch: what it would accept but never run.
-
-def batch_job_within_max_vcpus(p: Parsed) -> list[str]:
-    b = p.batch
-    if b.vcpus <= b.max_vcpus:
-        return []
-    return [f"videoBatchVcpus = {b.vcpus} exceeds videoBatchMaxVcpus = {b.max_vcpus}: a job "
-            f"could never be placed"]
-
-
-def _batch_checked(p: Parsed) -> bool:
-    """The Batch environment is declared and its job can be placed at all."""
-    return p.settings.batch_declared and p.batch.vcpus <= p.batch.max_vcpus
-
-
-def batch_attempt_timeout_allowed(p: Parsed) -> list[str]:
-    b = p.batch
-    if not _batch_checked(p) or b.job_timeout_seconds >= BATCH_ATTEMPT_TIMEOUT_MIN_S:
-        return []
-    return [
-        f"{b.worker_type}MaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt "
-        f"timeout, and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set "
-        f"{b.worker_type}MaxJobSeconds >= {BATCH_ATTEMPT_TIMEOUT_MIN_S}"
-    ]
-
-
-_BATCH_STUCK = ("AWS Batch leaves a job that fits no type RUNNABLE until "
-                "videoBatchRunnableTimeoutSeconds cancels it")
-
-
-def _batch_fit(b: BatchSettings) -> tuple[list[str], dict[str, Any], list[str]]:
-    """(unknown types, known types' specs, the known types the job fits)."""
-    unknown = [t for t in b.instance_types if t not in INSTANCE_SPECS]
-    known = {t: INSTANCE_SPECS[t] for t in b.instance_types if t in INSTANCE_SPECS}
-    fits = [t for t, s in known.items() if b.vcpus <= s.vcpus and b.memory_mib <= s.job_memory_mib]
-    return unknown, known, fits
-
-
-def batch_job_fits_an_instance_type(p: Parsed) -> list[str]:
-    b = p.batch
-    unknown, known, fits = _batch_fit(b)
-    if not _batch_checked(p) or fits or unknown:
-        return []  # an unknown type may well fit: batch_fit_unknown says so at preview
-    sizes = ", ".join(
-        f"{t} ({s.vcpus} vCPUs, {s.job_memory_mib} MiB for jobs)" for t, s in known.items()
-    )
-    return [
-        f"videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib = {b.memory_mib} fit no type of "
-        f"{b.worker_type}InstanceTypes: {sizes}; {_BATCH_STUCK}: lower them or add a larger type"
-    ]
-
-
-# Stages: a stage runs only when the ones before it found no problem.
-RULES: tuple[tuple[Rule, ...], ...] = (
-    (one_type_on_batch, batch_mode_has_a_batch_type, one_type_counts_the_api,
-     metrics_are_distinct),
-    (drain_has_a_batch_type,),
-    (every_worker, ports_in_range, nginx_reaches_a_host, names_fit_aws_limits,
-     batch_job_within_max_vcpus, batch_attempt_timeout_allowed,
-     batch_job_fits_an_instance_type),
-)
-
-
-# Said at preview, not refused (only when no rule found a problem).
-
-def batch_fit_unknown(p: Parsed) -> list[str]:
-    b = p.batch
-    unknown, _, fits = _batch_fit(b)
-    if not _batch_checked(p) or fits or not unknown:
-        return []
-    return [
-        f"{b.worker_type}InstanceTypes has {unknown!r}, whose vCPUs and memory this program "
-        f"does not know: whether a job of videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib "
-        f"= {b.memory_mib} fits is not checked ({_BATCH_STUCK})"
-    ]
-
-
-def unknown_families(p: Parsed) -> list[str]:
-    """A fleet's instance types of a family EC2's list (botocore's) lacks: said at preview,
-    not refused, since a family newer than botocore's is real; a misspelt one never launches."""
-    s = p.settings
-    warnings = []
-    for wt in s.fleet_types:
-        types = s.workers[wt].instance_types
-        unknown = [t for t in types if t.split(".")[0] not in KNOWN_INSTANCE_FAMILIES]
-        if unknown:
-            warnings.append(
-                f"{source_key(p.raw, wt, 'InstanceTypes')} has {shown(unknown)}, of a family "
-                f"this program does not know (EC2's families as botocore lists them): if it is "
-                f"newer, ignore this; if misspelt, the group cannot launch it"
-            )
-    return list(dict.fromkeys(warnings))
-
-
-WARNING_RULES: tuple[Rule, ...] = (batch_fit_unknown, unknown_families)
 
 
 def _unknown_keys(raw: Mapping[str, str | None], worker_types: tuple[str, ...]) -> list[str]:
