@@ -57,158 +57,154 @@ class Key:
     secret: bool = False
 
 
-def _k(name: str, type_: Type, description: str, default: Any = NO_DEFAULT, **kw: Any) -> Key:
-    return Key(name, type_, description, default, **kw)
-
-
 URL_FORM = "scheme://host[:port][/path], no query, fragment or user info."
 
 GLOBAL: tuple[Key, ...] = (
-    _k(WORKER_TYPES_KEY, "array",
-       "The worker types, each with its queue, DLQ and (unless it runs on Batch) fleet and "
-       "publisher target. Names: lower-case letters and digits, a letter first, at most 16.",
-       ["ai", "messaging", "video"]),
-    _k("videoMode", "string",
-       "'asg' (every type on an Auto Scaling group fed by SQS) or 'batch' (the type with "
-       "<type>RunsOnBatch on AWS Batch). Named after video, the type that runs on Batch. Where "
-       "NEW work of that type goes (the dispatch parameter /<namePrefix>/workers/<type>/"
-       "dispatch).", "batch", choices=VIDEO_MODES),
-    _k("videoDrain", "boolean",
-       "While switching videoMode, keep the other mode's path of the Batch-capable type (its "
-       "fleet, or its Batch environment) declared and working until it is empty; set it back "
-       "to false to retire that path (verify preflight refuses a retirement that would lose "
-       "work). Refused when no type has <type>RunsOnBatch.", False),
-    _k("namePrefix", "string",
-       "Prefix of every physical name (queues, groups, function, Batch, parameters).",
-       "academy"),
-    _k("vpcId", "string", "The existing VPC the fleets and Batch run in."),
-    _k("subnetIds", "array",
-       "Existing subnets for the fleets and the Batch compute environment, each once (an Auto "
-       "Scaling group takes them as one comma-separated string of at most 5000 characters)."),
-    _k("securityGroupIds", "array",
-       "Existing security groups for worker instances and Batch, each once, at most 16 "
-       "(security groups per network interface)."),
-    _k("dlqMaxReceiveCount", "integer",
-       "Receives before a message moves to its dead-letter queue.", 3, bounds=(1, 1000)),
-    _k("internalApiKey", "string",
-       "X-Internal-Key of the internal backlog API. At least 16 printable ASCII characters, no "
-       "spaces (it travels in an HTTP header). Set with: pulumi config set --secret "
-       "internalApiKey VALUE. Stored in an SSM SecureString, never in plaintext.", secret=True),
-    _k("publisherSchedule", "string", "EventBridge schedule of the backlog publisher.",
-       "rate(1 minute)"),
-    _k("backlogApiBaseUrl", "string",
-       "Base URL the publisher calls for the DB video backlog (empty = SQS counts only): "
-       + URL_FORM, ""),
-    _k("backlogApiTimeoutSeconds", "integer",
-       "Timeout of the publisher's backlog API call; the Lambda timeout is derived from it.",
-       3, bounds=(1, 20)),
-    _k("backlogApiMaxCount", "integer",
-       "Largest DB backlog count the publisher believes; an answer above it (or not a JSON "
-       "integer >= 0) falls back to the SQS count, with the reason.", 100000,
-       bounds=(1, 10_000_000)),
-    _k("videoBatchComputeEnvName", "string",
-       "Name of the Batch compute environment (a new name replaces it).",
-       "academy-video-batch-ce"),
-    _k("videoBatchImage", "string",
-       "Container image of the video transcode job; required when videoMode is batch or "
-       "videoDrain keeps Batch (empty = not set). Yours only: find it with aws ecr "
-       "describe-repositories --query 'repositories[].repositoryUri'.", ""),
-    _k("videoBatchVcpus", "integer", "vCPUs of one video job.", 2, bounds=(1, 256)),
-    _k("videoBatchMemoryMib", "integer", "Memory (MiB) of one video job.", 4096,
-       bounds=(128, 1048576)),
-    _k("videoBatchMaxVcpus", "integer",
-       "Upper bound of the compute environment (it scales down to 0).", 64,
-       bounds=(1, 100000)),
-    _k("videoBatchSpot", "boolean",
-       "Spot instead of on-demand capacity (a Spot reclaim is retried as an infrastructure "
-       "failure).", False),
-    _k("videoBatchRunnableTimeoutSeconds", "integer",
-       "A job RUNNABLE this long (no capacity, misconfiguration) is cancelled by the job queue.",
-       3600, bounds=(600, 86400)),
-    _k("videoBatchRetryAttempts", "integer",
-       "Attempts of a video job; retries happen only on host or Spot termination, never on an "
-       "application error.", 2, bounds=(1, 10)),
-    _k("apiServerName", "string", "server_name of the API's nginx.", "api.hakwonplus.com"),
-    _k("apiPublicBaseUrl", "string",
-       "Public base URL of the API (Cloudflare -> nginx -> gunicorn): " + URL_FORM,
-       "https://api.hakwonplus.com"),
-    _k("apiLocalBaseUrl", "string",
-       "Base URL of the API as seen on an API host itself (gunicorn), for LOCAL checks: "
-       + URL_FORM, "http://127.0.0.1:8000"),
-    _k("apiUpstream", "string", "gunicorn address nginx proxies to.", "127.0.0.1:8000"),
-    _k("apiListenPort", "integer", "Port nginx listens on.", 80, bounds=(1, 65535)),
-    _k("apiClientMaxBodySize", "string",
-       "nginx client_max_body_size on the API (uploads pass through it; nginx's own default, "
-       "1m, would refuse a video).", "2g"),
-    _k("apiHostInstanceIds", "array",
-       "EC2 instance ids of the API hosts that get the nginx config (or use apiHostTag).", []),
-    _k("apiHostTag", "string",
-       "Tag 'Key=Value' selecting the API hosts (instead of or besides instance ids).", ""),
-    _k("apiHostSsh", "array",
-       "API hosts verify may reach over SSH ('user@host[:port]'); hosts with instance ids are "
-       "reached through SSM.", []),
-    _k("nginxConfigPath", "string",
-       "Where the rendered server config is installed on an API host.",
-       "/etc/nginx/conf.d/academy-api.conf"),
-    _k("nginxReloadCommand", "string",
-       "Reloads nginx on an API host after a successful nginx -t.", "systemctl reload nginx"),
-    _k("nginxTestCommand", "string",
-       "Validates the whole nginx configuration on an API host.", "nginx -t"),
-    _k("nginxRuntimeDir", "string",
-       "Sandbox only. A directory nginx runs from (pid, logs, temp paths); empty on real "
-       "hosts.", ""),
+    Key(WORKER_TYPES_KEY, "array",
+        "The worker types, each with its queue, DLQ and (unless it runs on Batch) fleet and "
+        "publisher target. Names: lower-case letters and digits, a letter first, at most 16.",
+        ["ai", "messaging", "video"]),
+    Key("videoMode", "string",
+        "'asg' (every type on an Auto Scaling group fed by SQS) or 'batch' (the type with "
+        "<type>RunsOnBatch on AWS Batch). Named after video, the type that runs on Batch. Where "
+        "NEW work of that type goes (the dispatch parameter /<namePrefix>/workers/<type>/"
+        "dispatch).", "batch", choices=VIDEO_MODES),
+    Key("videoDrain", "boolean",
+        "While switching videoMode, keep the other mode's path of the Batch-capable type (its "
+        "fleet, or its Batch environment) declared and working until it is empty; set it back "
+        "to false to retire that path (verify preflight refuses a retirement that would lose "
+        "work). Refused when no type has <type>RunsOnBatch.", False),
+    Key("namePrefix", "string",
+        "Prefix of every physical name (queues, groups, function, Batch, parameters).",
+        "academy"),
+    Key("vpcId", "string", "The existing VPC the fleets and Batch run in."),
+    Key("subnetIds", "array",
+        "Existing subnets for the fleets and the Batch compute environment, each once (an Auto "
+        "Scaling group takes them as one comma-separated string of at most 5000 characters)."),
+    Key("securityGroupIds", "array",
+        "Existing security groups for worker instances and Batch, each once, at most 16 "
+        "(security groups per network interface)."),
+    Key("dlqMaxReceiveCount", "integer",
+        "Receives before a message moves to its dead-letter queue.", 3, bounds=(1, 1000)),
+    Key("internalApiKey", "string",
+        "X-Internal-Key of the internal backlog API. At least 16 printable ASCII characters, no "
+        "spaces (it travels in an HTTP header). Set with: pulumi config set --secret "
+        "internalApiKey VALUE. Stored in an SSM SecureString, never in plaintext.", secret=True),
+    Key("publisherSchedule", "string", "EventBridge schedule of the backlog publisher.",
+        "rate(1 minute)"),
+    Key("backlogApiBaseUrl", "string",
+        "Base URL the publisher calls for the DB video backlog (empty = SQS counts only): "
+        + URL_FORM, ""),
+    Key("backlogApiTimeoutSeconds", "integer",
+        "Timeout of the publisher's backlog API call; the Lambda timeout is derived from it.",
+        3, bounds=(1, 20)),
+    Key("backlogApiMaxCount", "integer",
+        "Largest DB backlog count the publisher believes; an answer above it (or not a JSON "
+        "integer >= 0) falls back to the SQS count, with the reason.", 100000,
+        bounds=(1, 10_000_000)),
+    Key("videoBatchComputeEnvName", "string",
+        "Name of the Batch compute environment (a new name replaces it).",
+        "academy-video-batch-ce"),
+    Key("videoBatchImage", "string",
+        "Container image of the video transcode job; required when videoMode is batch or "
+        "videoDrain keeps Batch (empty = not set). Yours only: find it with aws ecr "
+        "describe-repositories --query 'repositories[].repositoryUri'.", ""),
+    Key("videoBatchVcpus", "integer", "vCPUs of one video job.", 2, bounds=(1, 256)),
+    Key("videoBatchMemoryMib", "integer", "Memory (MiB) of one video job.", 4096,
+        bounds=(128, 1048576)),
+    Key("videoBatchMaxVcpus", "integer",
+        "Upper bound of the compute environment (it scales down to 0).", 64,
+        bounds=(1, 100000)),
+    Key("videoBatchSpot", "boolean",
+        "Spot instead of on-demand capacity (a Spot reclaim is retried as an infrastructure "
+        "failure).", False),
+    Key("videoBatchRunnableTimeoutSeconds", "integer",
+        "A job RUNNABLE this long (no capacity, misconfiguration) is cancelled by the job queue.",
+        3600, bounds=(600, 86400)),
+    Key("videoBatchRetryAttempts", "integer",
+        "Attempts of a video job; retries happen only on host or Spot termination, never on an "
+        "application error.", 2, bounds=(1, 10)),
+    Key("apiServerName", "string", "server_name of the API's nginx.", "api.hakwonplus.com"),
+    Key("apiPublicBaseUrl", "string",
+        "Public base URL of the API (Cloudflare -> nginx -> gunicorn): " + URL_FORM,
+        "https://api.hakwonplus.com"),
+    Key("apiLocalBaseUrl", "string",
+        "Base URL of the API as seen on an API host itself (gunicorn), for LOCAL checks: "
+        + URL_FORM, "http://127.0.0.1:8000"),
+    Key("apiUpstream", "string", "gunicorn address nginx proxies to.", "127.0.0.1:8000"),
+    Key("apiListenPort", "integer", "Port nginx listens on.", 80, bounds=(1, 65535)),
+    Key("apiClientMaxBodySize", "string",
+        "nginx client_max_body_size on the API (uploads pass through it; nginx's own default, "
+        "1m, would refuse a video).", "2g"),
+    Key("apiHostInstanceIds", "array",
+        "EC2 instance ids of the API hosts that get the nginx config (or use apiHostTag).", []),
+    Key("apiHostTag", "string",
+        "Tag 'Key=Value' selecting the API hosts (instead of or besides instance ids).", ""),
+    Key("apiHostSsh", "array",
+        "API hosts verify may reach over SSH ('user@host[:port]'); hosts with instance ids are "
+        "reached through SSM.", []),
+    Key("nginxConfigPath", "string",
+        "Where the rendered server config is installed on an API host.",
+        "/etc/nginx/conf.d/academy-api.conf"),
+    Key("nginxReloadCommand", "string",
+        "Reloads nginx on an API host after a successful nginx -t.", "systemctl reload nginx"),
+    Key("nginxTestCommand", "string",
+        "Validates the whole nginx configuration on an API host.", "nginx -t"),
+    Key("nginxRuntimeDir", "string",
+        "Sandbox only. A directory nginx runs from (pid, logs, temp paths); empty on real "
+        "hosts.", ""),
 )
 
 # Per worker type: `<type><Field>`, else `workerDefault<Field>` (the default below).
 WORKER_FIELDS: tuple[Key, ...] = (
-    _k("MinSize", "integer", "Least instances of the fleet (0 needs WakeFromZero).", 1,
-       bounds=(0, 1000)),
-    _k("MaxSize", "integer", "Most instances of the fleet.", 10, bounds=(1, 1000)),
-    _k("InstanceTypes", "array",
-       "Instance types 'family.size' (e.g. c7g.large), each once, at most 40 (first is the "
-       "launch template's; the rest are overrides / Batch types).", ["c7g.large"]),
-    _k("Architecture", "string", "arm64 or x86_64; must match the instance types.", "arm64",
-       choices=ARCHITECTURES),
-    _k("ImageId", "string",
-       "AMI of the worker instances: an id (ami-...) or resolve:ssm:<parameter> (use "
-       "...-x86_64 for x86_64).", AL2023_AMI.format(arch="arm64")),
-    _k("TargetBacklogPerInstance", "integer",
-       "Target tracking value: backlog messages (or videos) per in-service instance.", 20,
-       bounds=(1, 10000)),
-    _k("MaxJobSeconds", "integer",
-       "Longest job this worker type may run (also the Batch job timeout of the type on "
-       "Batch).", 900, bounds=(1, 86400)),
-    _k("VisibilityTimeoutSeconds", "integer", "Queue visibility timeout; must cover "
-       "MaxJobSeconds.", 1200, bounds=(0, SQS_MAX_VISIBILITY_S)),
-    _k("ManagedPolicyArns", "array", "Extra managed policies the workers need.", []),
-    _k("InstanceWarmupSeconds", "integer",
-       "Estimated instance warmup of the target-tracking policy.", 180, bounds=(0, 3600)),
-    _k("CountInFlight", "boolean",
-       "Count in-flight (received, not deleted) messages toward the backlog.", True),
-    _k("CountDelayed", "boolean", "Count delayed messages toward the backlog.", False),
-    _k("WakeFromZero", "boolean",
-       "Add an alarm that starts one instance when backlog > 0 and none is in service "
-       "(required for MinSize 0).", False),
-    _k("MetricNamespace", "string", "CloudWatch namespace of the backlog metric.",
-       "Academy/Workers"),
-    _k("MetricName", "string", "CloudWatch name of the backlog metric.", "QueueDepth"),
+    Key("MinSize", "integer", "Least instances of the fleet (0 needs WakeFromZero).", 1,
+        bounds=(0, 1000)),
+    Key("MaxSize", "integer", "Most instances of the fleet.", 10, bounds=(1, 1000)),
+    Key("InstanceTypes", "array",
+        "Instance types 'family.size' (e.g. c7g.large), each once, at most 40 (first is the "
+        "launch template's; the rest are overrides / Batch types).", ["c7g.large"]),
+    Key("Architecture", "string", "arm64 or x86_64; must match the instance types.", "arm64",
+        choices=ARCHITECTURES),
+    Key("ImageId", "string",
+        "AMI of the worker instances: an id (ami-...) or resolve:ssm:<parameter> (use "
+        "...-x86_64 for x86_64).", AL2023_AMI.format(arch="arm64")),
+    Key("TargetBacklogPerInstance", "integer",
+        "Target tracking value: backlog messages (or videos) per in-service instance.", 20,
+        bounds=(1, 10000)),
+    Key("MaxJobSeconds", "integer",
+        "Longest job this worker type may run (also the Batch job timeout of the type on "
+        "Batch).", 900, bounds=(1, 86400)),
+    Key("VisibilityTimeoutSeconds", "integer", "Queue visibility timeout; must cover "
+        "MaxJobSeconds.", 1200, bounds=(0, SQS_MAX_VISIBILITY_S)),
+    Key("ManagedPolicyArns", "array", "Extra managed policies the workers need.", []),
+    Key("InstanceWarmupSeconds", "integer",
+        "Estimated instance warmup of the target-tracking policy.", 180, bounds=(0, 3600)),
+    Key("CountInFlight", "boolean",
+        "Count in-flight (received, not deleted) messages toward the backlog.", True),
+    Key("CountDelayed", "boolean", "Count delayed messages toward the backlog.", False),
+    Key("WakeFromZero", "boolean",
+        "Add an alarm that starts one instance when backlog > 0 and none is in service "
+        "(required for MinSize 0).", False),
+    Key("MetricNamespace", "string", "CloudWatch namespace of the backlog metric.",
+        "Academy/Workers"),
+    Key("MetricName", "string", "CloudWatch name of the backlog metric.", "QueueDepth"),
     # What the type is: in batch mode it runs on AWS Batch (at most one type: one Batch
     # environment); its backlog is counted in the DB through the internal API ("api") or in
     # SQS; its queue is kept by AWS when the program stops declaring it.
-    _k("RunsOnBatch", "boolean",
-       "In batch mode (videoMode) this type runs on AWS Batch instead of a fleet, and is not "
-       "published. At most one type.", False),
-    _k("BacklogSource", "string",
-       "Where the backlog is counted: 'sqs' (the queue) or 'api' (the DB through the internal "
-       "API at backlogApiBaseUrl, SQS the fallback). At most one type 'api'.", "sqs",
-       choices=BACKLOG_SOURCES),
-    _k("RetainQueue", "boolean",
-       "Keep the queue and its DLQ in AWS (retain_on_delete) when the program stops declaring "
-       "them, so no job is dropped.", False),
+    Key("RunsOnBatch", "boolean",
+        "In batch mode (videoMode) this type runs on AWS Batch instead of a fleet, and is not "
+        "published. At most one type.", False),
+    Key("BacklogSource", "string",
+        "Where the backlog is counted: 'sqs' (the queue) or 'api' (the DB through the internal "
+        "API at backlogApiBaseUrl, SQS the fallback). At most one type 'api'.", "sqs",
+        choices=BACKLOG_SOURCES),
+    Key("RetainQueue", "boolean",
+        "Keep the queue and its DLQ in AWS (retain_on_delete) when the program stops declaring "
+        "them, so no job is dropped.", False),
 )
 # Per type only, no workerDefault: the metric's WorkerType dimension (default: the name
 # capitalised).
-LABEL = _k("Label", "string",
+LABEL = Key("Label", "string",
            "The metric's WorkerType dimension and the WorkerType tag (default: the name "
            "capitalised).")
 TYPE_FIELDS: tuple[Key, ...] = (*WORKER_FIELDS, LABEL)
