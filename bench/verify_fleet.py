@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from components.stack_output import VIDEO_MODES  # noqa: E402
 from sandbox import stack  # noqa: E402
 from sandbox.state import ENV_VAR, sandbox_state  # noqa: E402
 
@@ -63,7 +64,7 @@ def sandbox(exits: ExitStack, hosts: int, mode: str) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--mode", choices=("asg", "batch"), default="asg")
+    parser.add_argument("--mode", choices=VIDEO_MODES, default="asg")
     args = parser.parse_args()
     print(f"verify all --stack sandbox ({args.mode} mode), {args.runs} alternating runs each")
     walls: dict[int, list[float]] = {1: [], 20: []}

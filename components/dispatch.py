@@ -3,7 +3,8 @@
 The program writes it to an SSM String parameter (its name:
 `BatchSettings.dispatch_parameter_name`, in the stack output as `dispatch.parameter`); the API
 reads it before it sends a job.
-This module is the one definition of the value's shape; stdlib only, so verify, the sandbox
+This module is the one definition of the value's shape; stdlib (and the stdlib-only
+components.stack_output) only, so verify, the sandbox
 and its internal API import it too. docs/CONTRACTS.md shows `document_examples()` (a test
 keeps the two equal).
 """
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
+
+from components.stack_output import VIDEO_MODES, Mode
 
 DISPATCH_SCHEMA_VERSION = 1
-Mode = Literal["asg", "batch"]  # as components.stack_output.Mode
-MODES: tuple[str, ...] = ("asg", "batch")
+MODES: tuple[str, ...] = VIDEO_MODES
 FIELDS: tuple[str, ...] = (
     "job_definition", "job_queue", "mode", "queue_url", "schema_version", "worker_type",
 )

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import physical_names as names
 from components.iam import assume_role_policy
 from components.metric_spec import DEFAULT_STATISTIC
 from components.settings import WorkerSettings
@@ -59,7 +60,7 @@ def wake_from_zero_spec(group_name: str) -> dict[str, Any]:
     """The wake policy and alarm as declared: the resources and the stack output (verify's
     reference) are both built from this. m1 is the fleet's backlog metric, m2 its in-service
     instances, the expression returns 1 while backlog waits with none in service."""
-    wake_name = f"{group_name}-wake-from-zero"  # as WorkerSettings.wake_name
+    wake_name = names.fleet_wake(group_name)
     return {
         "policy_name": wake_name,
         "alarm_name": wake_name,

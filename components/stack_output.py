@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 OUTPUT_NAME = "academy"  # pulumi.export(OUTPUT_NAME, ...); `pulumi stack output --json`'s key
 
 Mode = Literal["asg", "batch"]
+# The video modes, defined here once: settings, dispatch, verify, the sandbox and bench use it.
+VIDEO_MODES: tuple[Mode, ...] = typing.get_args(Mode)
 Runner = Literal["fleet", "batch"]  # where a worker type's jobs run in this mode
 BacklogSource = Literal["sqs", "api"]  # where its backlog is counted (api: the DB, SQS fallback)
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from components.stack_output import VIDEO_MODES
 from sandbox.state import PROJECT_ROOT
 
 EXIT_FAILED = 1
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="state directory (default .sandbox/ or $ACADEMY_SANDBOX_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything and deploy the program into moto")
-    up.add_argument("--mode", choices=("batch", "asg"), default="batch")
+    up.add_argument("--mode", choices=VIDEO_MODES, default="batch")
     up.add_argument("--hosts", type=int, default=1, help="API hosts listed in the outputs")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                     help="a stack setting over the base stack's (JSON values parsed), e.g. "
@@ -136,7 +137,7 @@ def _demo(args: argparse.Namespace) -> int:
     from sandbox import stack
 
     failed = False
-    for mode in ("batch", "asg"):
+    for mode in sorted(VIDEO_MODES, reverse=True):  # batch, the default, first
         sys.stdout.write(f"\n=== sandbox in {mode} mode ===\n")
         try:
             info = stack.up(stack.UpOptions(mode=mode), args.dir)

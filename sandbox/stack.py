@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from components.stack_output import VIDEO_MODES
 from sandbox import adoption, convergence, deployment, moto_server, nginx_server, sshd_server
 from sandbox.dispatch import parameter_name as dispatch_parameter_name
 from sandbox.internal_api import VideoStore
@@ -30,7 +31,7 @@ from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
 from verify.probes.backlog_api import ApiAnswer, ask_on_host, ask_public
 from verify.secrets import Masker
 
-MODES = ("batch", "asg")
+MODES = VIDEO_MODES
 SCHEDULE_EVERY_S = 5.0
 VIDEO_JOB_S = 3.0  # each video job of the sandbox's worker
 

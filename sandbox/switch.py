@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from components.settings import PROJECT
-from components.stack_output import Draining
+from components.stack_output import VIDEO_MODES, Draining
 from sandbox import convergence, deployment, moto_server
 from sandbox.convergence import KEY, Deployment
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
@@ -44,7 +44,7 @@ from verify.checks.switch import judge_draining
 from verify.probes import work
 from verify.report import Status
 
-MODES = ("asg", "batch")
+MODES = VIDEO_MODES
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
 PREVIEW_FILES = {True: "switch-preview.json", False: "retire-preview.json"}
 
