@@ -1,15 +1,23 @@
-"""A real sshd on loopback: the sandbox API host, with a pinned host key and a client key."""
+"""A real sshd on loopback: the sandbox API hosts, with a pinned host key and a client key.
+
+One sshd listens on one port of several loopback addresses (127.0.0.1, 127.0.0.2, ...: Linux
+routes all of 127.0.0.0/8 to lo), one address per API host, so N hosts are N SSH servers to a
+client (verify opens one connection per address) and N handshakes. The known_hosts file pins
+the host key for each address; sshd logs (LogLevel VERBOSE) the address each connection
+came in on.
+"""
 
 from __future__ import annotations
 
 import os
 import pwd
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import processes
-from sandbox.ports import LOOPBACK, free_port, wait_for_port
+from sandbox.ports import LOOPBACK, free_port_on, loopback_addresses, wait_for_port
 
 SSHD_BINARY = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
@@ -70,16 +78,26 @@ class SshdServer:
     pid: int
     command: list[str]
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    addresses: tuple[str, ...] = (LOOPBACK,)
 
     @property
     def endpoint(self) -> SshEndpoint:
-        return SshEndpoint(
-            host=LOOPBACK,
-            port=self.port,
-            user=self.user,
-            key_path=self.files.client_key,
-            known_hosts_path=self.files.known_hosts,
-        )
+        """The first host (127.0.0.1)."""
+        return self.endpoints[0]
+
+    @property
+    def endpoints(self) -> list[SshEndpoint]:
+        """One per address: the API hosts, in order."""
+        return [
+            SshEndpoint(
+                host=address,
+                port=self.port,
+                user=self.user,
+                key_path=self.files.client_key,
+                known_hosts_path=self.files.known_hosts,
+            )
+            for address in self.addresses
+        ]
 
     def stop(self, timeout_s: float = 5.0) -> None:
         processes.terminate(self.pid, self._process, timeout_s)
@@ -106,10 +124,10 @@ def _public_key(private_key: Path) -> str:
     return Path(f"{private_key}.pub").read_text().strip()
 
 
-def render_config(files: SshdFiles, port: int) -> str:
+def render_config(files: SshdFiles, port: int, addresses: tuple[str, ...] = (LOOPBACK,)) -> str:
     return "\n".join(
         [
-            f"ListenAddress {LOOPBACK}",
+            *(f"ListenAddress {address}" for address in addresses),
             f"Port {port}",
             f"HostKey {files.host_key}",
             f"PidFile {files.pid_file}",
@@ -122,7 +140,8 @@ def render_config(files: SshdFiles, port: int) -> str:
             "StrictModes no",
             "UsePAM no",
             "PrintMotd no",
-            "LogLevel INFO",
+            # VERBOSE: "Connection from ... on ADDRESS port PORT", the host each login reached.
+            "LogLevel VERBOSE",
             # Fleet measurements open many sessions at once.
             "MaxStartups 100:30:200",
             # bash run by sshd reads ~/.bashrc only at shell level 1: the developer's
@@ -133,8 +152,9 @@ def render_config(files: SshdFiles, port: int) -> str:
     )
 
 
-def prepare(state_dir: Path, port: int) -> SshdFiles:
-    """Generate keys (once) and write authorized_keys, known_hosts and the config for `port`."""
+def prepare(state_dir: Path, port: int, addresses: tuple[str, ...] = (LOOPBACK,)) -> SshdFiles:
+    """Generate keys (once) and write authorized_keys, known_hosts (the host key pinned for
+    each address) and the config for `port` on `addresses`."""
     files = SshdFiles.under(state_dir)
     files.state_dir.mkdir(parents=True, exist_ok=True)
     _keygen(files.host_key, "academy-sandbox-host")
@@ -142,8 +162,9 @@ def prepare(state_dir: Path, port: int) -> SshdFiles:
     files.authorized_keys.write_text(_public_key(files.client_key) + "\n")
     files.authorized_keys.chmod(0o600)
     host_pub = _public_key(files.host_key).split()
-    files.known_hosts.write_text(f"[{LOOPBACK}]:{port} {host_pub[0]} {host_pub[1]}\n")
-    files.config.write_text(render_config(files, port))
+    files.known_hosts.write_text("".join(
+        f"[{address}]:{port} {host_pub[0]} {host_pub[1]}\n" for address in addresses))
+    files.config.write_text(render_config(files, port, addresses))
     return files
 
 
@@ -165,15 +186,18 @@ def start(
     timeout_s: float = 10.0,
     registry: processes.ProcessRegistry | None = None,
     name: str = "sshd",
+    hosts: int = 1,
 ) -> SshdServer:
-    """Start `sshd -D -e -f CONFIG` on 127.0.0.1:port (free port when None) and wait for it.
+    """Start `sshd -D -e -f CONFIG` on port (free when None) of `hosts` loopback addresses
+    (127.0.0.1, 127.0.0.2, ...) and wait until each answers.
 
     With a registry the PID is recorded as `name` as soon as sshd starts.
     """
     if not SSHD_BINARY.exists():
         raise SshdError(f"{SSHD_BINARY} not found; run `apt-get install openssh-server`")
-    port = port or free_port()
-    files = prepare(state_dir, port)
+    addresses = loopback_addresses(hosts)
+    port = port or free_port_on(addresses)
+    files = prepare(state_dir, port, addresses)
     _ensure_privsep_dir()
     check = subprocess.run(
         [str(SSHD_BINARY), "-t", "-f", str(files.config)],
@@ -185,13 +209,16 @@ def start(
         raise SshdError(f"sshd rejected its config {files.config}: {check.stderr.strip()}")
     command = [str(SSHD_BINARY), "-D", "-e", "-f", str(files.config)]
     process = processes.launch(name, command, files.log, registry)
-    server = SshdServer(files, port, current_user(), process.pid, command, process)
-    if not wait_for_port(port, timeout_s) or process.poll() is not None:
-        if registry is not None:
-            registry.stop(name)
-        server.stop()
-        tail = files.log.read_text(errors="replace")[-2000:]
-        raise SshdError(
-            f"sshd did not answer on {LOOPBACK}:{port} within {timeout_s}s; log:\n{tail}"
-        )
+    server = SshdServer(files, port, current_user(), process.pid, command, process, addresses)
+    deadline = time.monotonic() + timeout_s
+    for address in addresses:
+        answered = wait_for_port(port, max(0.0, deadline - time.monotonic()), address)
+        if not answered or process.poll() is not None:
+            if registry is not None:
+                registry.stop(name)
+            server.stop()
+            tail = files.log.read_text(errors="replace")[-2000:]
+            raise SshdError(
+                f"sshd did not answer on {address}:{port} within {timeout_s}s; log:\n{tail}"
+            )
     return server
