@@ -1,10 +1,11 @@
 """A real sshd on loopback: the sandbox API hosts, with a pinned host key and a client key.
 
-One sshd listens on one port of several loopback addresses (127.0.0.1, 127.0.0.2, ...: Linux
-routes all of 127.0.0.0/8 to lo), one address per API host, so N hosts are N SSH servers to a
-client (verify opens one connection per address) and N handshakes. The known_hosts file pins
-the host key for each address; sshd logs (LogLevel VERBOSE) the address each connection
-came in on.
+Each API host is its own sshd at its own loopback address (127.0.0.1, 127.0.0.2, ...: Linux
+routes all of 127.0.0.0/8 to lo), on one port, so N hosts are N SSH servers to a client
+(verify opens one connection per address) and cost N handshakes. One sshd per address, not
+one with N ListenAddress lines: sshd listens on at most 16 sockets (MAX_LISTEN_SOCKS). The
+hosts share the state directory's keys; the known_hosts file pins the host key for each
+address, and each sshd logs (LogLevel VERBOSE) the address each connection came in on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +54,8 @@ class SshdFiles:
     log: Path
 
     @classmethod
-    def under(cls, state_dir: Path) -> SshdFiles:
+    def under(cls, state_dir: Path, name: str = "sshd") -> SshdFiles:
+        """The shared keys of `state_dir`, and the config, pid file and log of sshd `name`."""
         d = state_dir.resolve()
         return cls(
             state_dir=d,
@@ -62,9 +63,9 @@ class SshdFiles:
             client_key=d / "client_ed25519_key",
             authorized_keys=d / "authorized_keys",
             known_hosts=d / "known_hosts",
-            config=d / "sshd_config",
-            pid_file=d / "sshd.pid",
-            log=d / "sshd.log",
+            config=d / f"{name}_config",
+            pid_file=d / f"{name}.pid",
+            log=d / f"{name}.log",
         )
 
 
@@ -78,26 +79,17 @@ class SshdServer:
     pid: int
     command: list[str]
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    addresses: tuple[str, ...] = (LOOPBACK,)
+    address: str = LOOPBACK
 
     @property
     def endpoint(self) -> SshEndpoint:
-        """The first host (127.0.0.1)."""
-        return self.endpoints[0]
-
-    @property
-    def endpoints(self) -> list[SshEndpoint]:
-        """One per address: the API hosts, in order."""
-        return [
-            SshEndpoint(
-                host=address,
-                port=self.port,
-                user=self.user,
-                key_path=self.files.client_key,
-                known_hosts_path=self.files.known_hosts,
-            )
-            for address in self.addresses
-        ]
+        return SshEndpoint(
+            host=self.address,
+            port=self.port,
+            user=self.user,
+            key_path=self.files.client_key,
+            known_hosts_path=self.files.known_hosts,
+        )
 
     def stop(self, timeout_s: float = 5.0) -> None:
         processes.terminate(self.pid, self._process, timeout_s)
@@ -124,10 +116,10 @@ def _public_key(private_key: Path) -> str:
     return Path(f"{private_key}.pub").read_text().strip()
 
 
-def render_config(files: SshdFiles, port: int, addresses: tuple[str, ...] = (LOOPBACK,)) -> str:
+def render_config(files: SshdFiles, port: int, address: str = LOOPBACK) -> str:
     return "\n".join(
         [
-            *(f"ListenAddress {address}" for address in addresses),
+            f"ListenAddress {address}",
             f"Port {port}",
             f"HostKey {files.host_key}",
             f"PidFile {files.pid_file}",
@@ -152,19 +144,24 @@ def render_config(files: SshdFiles, port: int, addresses: tuple[str, ...] = (LOO
     )
 
 
-def prepare(state_dir: Path, port: int, addresses: tuple[str, ...] = (LOOPBACK,)) -> SshdFiles:
-    """Generate keys (once) and write authorized_keys, known_hosts (the host key pinned for
-    each address) and the config for `port` on `addresses`."""
-    files = SshdFiles.under(state_dir)
+def pin_host_keys(files: SshdFiles, port: int, addresses: tuple[str, ...]) -> None:
+    """known_hosts: the host key pinned for port on each of `addresses`."""
+    key_type, key = _public_key(files.host_key).split()[:2]
+    files.known_hosts.write_text(
+        "".join(f"[{address}]:{port} {key_type} {key}\n" for address in addresses))
+
+
+def prepare(state_dir: Path, port: int, address: str = LOOPBACK, name: str = "sshd") -> SshdFiles:
+    """Generate keys (once) and write authorized_keys, known_hosts (this address) and the
+    config of sshd `name` for address:port."""
+    files = SshdFiles.under(state_dir, name)
     files.state_dir.mkdir(parents=True, exist_ok=True)
     _keygen(files.host_key, "academy-sandbox-host")
     _keygen(files.client_key, "academy-sandbox-client")
     files.authorized_keys.write_text(_public_key(files.client_key) + "\n")
     files.authorized_keys.chmod(0o600)
-    host_pub = _public_key(files.host_key).split()
-    files.known_hosts.write_text("".join(
-        f"[{address}]:{port} {host_pub[0]} {host_pub[1]}\n" for address in addresses))
-    files.config.write_text(render_config(files, port, addresses))
+    pin_host_keys(files, port, (address,))
+    files.config.write_text(render_config(files, port, address))
     return files
 
 
@@ -186,18 +183,16 @@ def start(
     timeout_s: float = 10.0,
     registry: processes.ProcessRegistry | None = None,
     name: str = "sshd",
-    hosts: int = 1,
+    address: str = LOOPBACK,
 ) -> SshdServer:
-    """Start `sshd -D -e -f CONFIG` on port (free when None) of `hosts` loopback addresses
-    (127.0.0.1, 127.0.0.2, ...) and wait until each answers.
+    """Start `sshd -D -e -f CONFIG` on address:port (free port when None) and wait for it.
 
     With a registry the PID is recorded as `name` as soon as sshd starts.
     """
     if not SSHD_BINARY.exists():
         raise SshdError(f"{SSHD_BINARY} not found; run `apt-get install openssh-server`")
-    addresses = loopback_addresses(hosts)
-    port = port or free_port_on(addresses)
-    files = prepare(state_dir, port, addresses)
+    port = port or free_port_on((address,))
+    files = prepare(state_dir, port, address, name)
     _ensure_privsep_dir()
     check = subprocess.run(
         [str(SSHD_BINARY), "-t", "-f", str(files.config)],
@@ -209,16 +204,45 @@ def start(
         raise SshdError(f"sshd rejected its config {files.config}: {check.stderr.strip()}")
     command = [str(SSHD_BINARY), "-D", "-e", "-f", str(files.config)]
     process = processes.launch(name, command, files.log, registry)
-    server = SshdServer(files, port, current_user(), process.pid, command, process, addresses)
-    deadline = time.monotonic() + timeout_s
-    for address in addresses:
-        answered = wait_for_port(port, max(0.0, deadline - time.monotonic()), address)
-        if not answered or process.poll() is not None:
-            if registry is not None:
-                registry.stop(name)
-            server.stop()
-            tail = files.log.read_text(errors="replace")[-2000:]
-            raise SshdError(
-                f"sshd did not answer on {address}:{port} within {timeout_s}s; log:\n{tail}"
-            )
+    server = SshdServer(files, port, current_user(), process.pid, command, process, address)
+    if not wait_for_port(port, timeout_s, address) or process.poll() is not None:
+        if registry is not None:
+            registry.stop(name)
+        server.stop()
+        tail = files.log.read_text(errors="replace")[-2000:]
+        raise SshdError(
+            f"sshd did not answer on {address}:{port} within {timeout_s}s; log:\n{tail}"
+        )
     return server
+
+
+def host_name(n: int) -> str:
+    """The registry name (and file stem) of the sshd of API host n (1-based)."""
+    return "sshd" if n == 1 else f"sshd-{n}"
+
+
+def start_hosts(
+    state_dir: Path,
+    hosts: int,
+    registry: processes.ProcessRegistry | None = None,
+    timeout_s: float = 10.0,
+) -> list[SshdServer]:
+    """`hosts` API hosts: an sshd on one free port of 127.0.0.1, 127.0.0.2, ..., sharing the
+    keys; known_hosts pins the host key at every address. Stops those started on failure."""
+    addresses = loopback_addresses(hosts)
+    port = free_port_on(addresses)
+    servers: list[SshdServer] = []
+    try:
+        for n, address in enumerate(addresses, start=1):
+            servers.append(start(state_dir, port, timeout_s, registry, host_name(n), address))
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    pin_host_keys(servers[0].files, port, addresses)
+    return servers
+
+
+def logs(state_dir: Path) -> list[Path]:
+    """The log of every sshd started under `state_dir`."""
+    return sorted(state_dir.glob("sshd*.log"))

@@ -1,6 +1,6 @@
 """`sandbox up --hosts N`: N API hosts at N loopback addresses, so N hosts cost N SSH logins.
 
-Linux routes all of 127.0.0.0/8 to lo, so the sandbox's sshd listens on 127.0.0.1,
+Linux routes all of 127.0.0.0/8 to lo, so the sandbox runs one sshd on each of 127.0.0.1,
 127.0.0.2, ...: each host of the stack outputs is its own address with its own pinned
 known_hosts line, and verify (one connection per host address) opens one connection per host.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from sandbox import sshd_server
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox, start
 
@@ -36,8 +37,8 @@ def _ssh_addresses(sb: RunningSandbox) -> list[tuple[str, int, str]]:
             for h in sb.academy["api"]["hosts"] if h["ssh"]]
 
 
-def _sshd_log(sb: RunningSandbox) -> str:
-    return (sb.state.sshd_dir / "sshd.log").read_text(errors="replace")
+def _sshd_logs(sb: RunningSandbox) -> dict[Path, str]:
+    return {log: log.read_text(errors="replace") for log in sshd_server.logs(sb.state.sshd_dir)}
 
 
 def test_each_host_is_its_own_loopback_address(three_hosts: RunningSandbox) -> None:
@@ -70,14 +71,15 @@ def test_each_address_answers_ssh_with_its_pinned_key(three_hosts: RunningSandbo
 
 
 def test_verify_opens_one_connection_per_host(three_hosts: RunningSandbox) -> None:
-    before = len(_sshd_log(three_hosts))
+    before = {log: len(text) for log, text in _sshd_logs(three_hosts).items()}
+    assert len(before) == HOSTS  # one sshd per host
     done = subprocess.run(
         [sys.executable, "-m", "verify", "all", "--stack", "sandbox", "--json"],
         capture_output=True, text=True, cwd=PROJECT_ROOT, env=three_hosts.env(), timeout=120,
         check=False)
     report = json.loads(done.stdout)
     assert done.returncode == 0, [c for c in report["checks"] if c["status"] in ("fail", "error")]
-    log = _sshd_log(three_hosts)[before:]
+    log = "".join(text[before.get(path, 0):] for path, text in _sshd_logs(three_hosts).items())
     arrived = Counter(CONNECTION.findall(log))
     wanted = {(host, str(port)) for host, port, _ in _ssh_addresses(three_hosts)}
     assert arrived == Counter({address: 1 for address in wanted}), arrived
