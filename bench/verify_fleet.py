@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from sandbox import sshd_server, stack  # noqa: E402
+from sandbox.processes import ProcessRegistry  # noqa: E402
 from sandbox.state import ENV_VAR, sandbox_state  # noqa: E402
 
 RATIO_GOAL = 1.2
@@ -48,6 +50,22 @@ def logins(text: str) -> tuple[int, int]:
     """SSH logins the sshd accepted in `text` of its log, and the host addresses they reached."""
     accepted = sum(1 for line in text.splitlines() if "Accepted publickey for" in line)
     return accepted, len(set(CONNECTION.findall(text)))
+
+
+def hosts_cpu(root: Path) -> float:
+    """CPU seconds the API hosts' sshds have spent, with the per-connection children they
+    reaped (the handshakes, the sessions, the checks' commands)."""
+    ticks = 0
+    for record in ProcessRegistry(sandbox_state(root).pids_file).load().values():
+        if record.name.startswith("sshd"):
+            fields = Path(f"/proc/{record.pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def verify_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def verify_once(root: Path) -> tuple[float, dict]:
@@ -82,12 +100,16 @@ def main() -> int:
     internal: dict[int, list[float]] = {1: [], 20: []}
     checks: dict[int, int] = {}
     connections: dict[int, tuple[int, int]] = {}
+    cpu: dict[int, list[tuple[float, float]]] = {1: [], 20: []}  # (verify, the hosts' sshds)
     with ExitStack() as exits:
         roots = {hosts: sandbox(exits, hosts, args.mode) for hosts in walls}
         for _ in range(args.runs):
             for hosts, root in roots.items():
                 before = {log: len(text) for log, text in sshd_logs(root).items()}
+                cpu_before = verify_cpu(), hosts_cpu(root)
                 wall, report = verify_once(root)
+                time.sleep(0.3)  # each sshd reaps its closed connections' processes
+                cpu[hosts].append((verify_cpu() - cpu_before[0], hosts_cpu(root) - cpu_before[1]))
                 connections[hosts] = logins("".join(
                     text[before.get(log, 0):] for log, text in sshd_logs(root).items()))
                 walls[hosts].append(wall)
@@ -97,7 +119,9 @@ def main() -> int:
         print(f"  {hosts:>2} API host(s): {statistics.median(walls[hosts]):5.2f} s wall "
               f"(process start included), {statistics.median(internal[hosts]):5.2f} s inside "
               f"verify, {checks[hosts]} checks, {connections[hosts][0]} SSH connection(s) a run "
-              f"to {connections[hosts][1]} address(es)")
+              f"to {connections[hosts][1]} address(es); CPU "
+              f"{statistics.median(c[0] for c in cpu[hosts]):.2f} s in verify, "
+              f"{statistics.median(c[1] for c in cpu[hosts]):.2f} s in the hosts' sshds")
     ratios = sorted(twenty / one for one, twenty in zip(walls[1], walls[20], strict=True))
     print(f"  ratio 20/1 hosts: median {statistics.median(ratios):.2f}x, "
           f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x over {len(ratios)} pairs "
