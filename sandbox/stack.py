@@ -125,13 +125,15 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         state.log_path("moto"), registry=registry, module="sandbox.aws_emulator"))
     moto.write_env_file(state.env_file)
     env = moto.env()
-    sshd = step("API host (sshd)", lambda: sshd_server.start(state.sshd_dir, registry=registry))
-    ssh = sshd.endpoint
+    hosts = step("API hosts (one sshd per loopback address)", lambda: sshd_server.start_hosts(
+        state.sshd_dir, options.hosts, registry=registry))
+    ssh = hosts[0].endpoint
     with state.env_file.open("a") as handle:  # how verify reaches the API host
         handle.write(f"export VERIFY_SSH_KEY={ssh.key_path}\n"
                      f"export VERIFY_KNOWN_HOSTS={ssh.known_hosts_path}\n")
     shutil.copyfile(state.env_file, state.stack_env_file)  # the saved stack's env, for verify
-    addresses = deployment.SandboxAddresses(free_port(), free_port(), ssh, options.hosts)
+    addresses = deployment.SandboxAddresses(free_port(), free_port(), ssh,
+                                           tuple(host.endpoint for host in hosts))
     nginx_files = nginx_server.NginxFiles.under(state.nginx_dir)
 
     key = secrets.token_urlsafe(32)  # lives only in the SSM parameter the program creates
@@ -184,7 +186,8 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         "public_base_url": addresses.public_base_url,
         "local_base_url": addresses.local_base_url,
         "ssh": {"host": ssh.host, "port": ssh.port, "user": ssh.user,
-                "key_path": str(ssh.key_path), "known_hosts_path": str(ssh.known_hosts_path)},
+                "key_path": str(ssh.key_path), "known_hosts_path": str(ssh.known_hosts_path),
+                "addresses": [host.address for host in hosts]},
         "nginx": {"root": str(nginx_files.root), "site": str(nginx_files.site),
                   "reload_command": nginx_files.reload_command},
         "deployment": deployed,
