@@ -69,3 +69,16 @@ def test_an_output_written_before_the_roles_still_parses(evaluate_stack) -> None
     output = parse({"academy": old})
     assert output.publisher.inline_policies == []
     assert [what for what, _ in declared_roles(output)] == ["publisher role"]
+
+
+@pytest.mark.parametrize("overrides", [
+    {"videoMode": "asg"}, {"videoMode": "batch", "videoDrain": True}], ids=["asg", "batch"])
+def test_every_role_adopt_checks_is_one_verify_all_checks(evaluate_stack, overrides) -> None:
+    """adopt names another policy on each role it checks; verify all must fail on it there
+    too (leftover_kinds: "inline policy" and "attached policy" are `leftovers` FAILs)."""
+    from verify.adopt import checked_roles
+
+    run = evaluate_stack("prod", overrides)
+    checked = checked_roles(run)
+    assert len(checked) >= 3  # the publisher's and the fleets'
+    assert checked <= {role.name for _, role in declared_roles(parse({"academy": run.academy}))}
