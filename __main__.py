@@ -1,7 +1,7 @@
 """academy-workers: queues, worker fleets, the backlog publisher, Batch, API proxy.
 
 Thin on purpose: read the settings, build the components, export one structured output
-built from the typed contract (components/stack_output.py; docs/CONTRACTS.md shows it).
+built from the typed contract (contract/stack_output.py; docs/CONTRACTS.md shows it).
 The worker types are data (`workerTypes` and their traits): no type is named here.
 """
 
@@ -12,8 +12,8 @@ from components.dispatch_parameter import DispatchParameter, DispatchParameterAr
 from components.fleet import WorkerFleet, WorkerFleetArgs
 from components.publisher import BacklogPublisher, BacklogPublisherArgs, PublisherTarget
 from components.queues import WorkerQueues, WorkerQueuesArgs
-from components.settings import PROJECT, SettingsError, load_settings
-from components.stack_output import (
+from components.video_batch import VideoBatch, VideoBatchArgs
+from contract.stack_output import (
     OUTPUT_NAME,
     SCHEMA_VERSION,
     Counting,
@@ -23,7 +23,7 @@ from components.stack_output import (
     Worker,
     to_plain,
 )
-from components.video_batch import VideoBatch, VideoBatchArgs
+from stack_settings.parse import PROJECT, SettingsError, load_settings
 
 try:
     settings = load_settings()

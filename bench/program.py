@@ -29,8 +29,8 @@ if str(REPO_ROOT) not in sys.path:
 
 def _evaluate(stack: str) -> tuple[float, Counter[str], str]:
     """One program evaluation: (seconds, resources by type, mode)."""
-    from components.stack_files import REHEARSAL_VALUES, stack_config
-    from verify.program_eval import RecordingMocks, run_program
+    from pulumi_bridge.program_eval import RecordingMocks, run_program
+    from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
 
 
     config = stack_config(stack, {**REHEARSAL_VALUES, "internalApiKey": BENCH_KEY})

@@ -38,14 +38,14 @@ if str(REPO_ROOT) not in sys.path:
 
 import boto3  # noqa: E402
 
-from components.lambda_archive import build_archive, code_sha256  # noqa: E402
-from components.settings import (  # noqa: E402
+from contract.lambda_archive import build_archive, code_sha256  # noqa: E402
+from sandbox.services.moto_server import in_process as moto_server  # noqa: E402
+from stack_settings.parse import (  # noqa: E402
     BACKLOG_API_PATH,
     WorkerSettings,
     parse_settings,
 )
-from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config  # noqa: E402
-from sandbox.moto_server import in_process as moto_server  # noqa: E402
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, stack_config  # noqa: E402
 
 # The worker types, their labels and metrics come from a stack's settings (asg mode: every
 # type is a fleet the publisher publishes), never from names written here.

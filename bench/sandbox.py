@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from components.stack_output import VIDEO_MODES  # noqa: E402
+from contract.stack_output import VIDEO_MODES  # noqa: E402
 from sandbox import stack  # noqa: E402
 from sandbox.processes import ProcessRegistry  # noqa: E402
 from sandbox.state import sandbox_state  # noqa: E402

@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from sandbox import sshd_server  # noqa: E402
+from sandbox.services import sshd_server  # noqa: E402
 from verify.errors import TransportError  # noqa: E402
 from verify.transports.ssh import SshEndpoint, SshOptions, SshTransport  # noqa: E402
 

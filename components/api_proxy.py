@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import physical_names as names
-from components.nginx_config import DELIVER_SCRIPT, NginxParams, config_sha256, render_site
-from components.settings import ApiSettings
-from components.stack_output import Api, Host, Nginx, SshAddress
+from contract import physical_names as names
+from contract.nginx_config import DELIVER_SCRIPT, NginxParams, config_sha256, render_site
+from contract.stack_output import Api, Host, Nginx, SshAddress
+from stack_settings.parse import ApiSettings
 
 DOCUMENT_PARAMETERS = ("TargetPath", "ReloadCommand", "TestCommand", "ConfigSha256")
 _PARAMETER = re.compile(r"\{\{\s*(\w+)\s*\}\}")

@@ -1,5 +1,5 @@
 """The dispatch parameter: an SSM String parameter telling the API where new work of the
-Batch-capable worker type goes in this mode (the value's shape: components/dispatch.py)."""
+Batch-capable worker type goes in this mode (the value's shape: contract/dispatch.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.dispatch import DispatchValue
-from components.stack_output import Dispatch
+from contract.dispatch import DispatchValue
+from contract.stack_output import Dispatch
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class DispatchParameter(pulumi.ComponentResource):
                 # Not a secret: `value` is always masked, and a preview should show the switch.
                 insecure_value=value,
                 description=(f"Where the API sends new {args.worker_type} jobs "
-                             f"(academy-workers; JSON, components/dispatch.py)"),
+                             f"(academy-workers; JSON, contract/dispatch.py)"),
                 tags=dict(args.tags),
             ),
             opts=pulumi.ResourceOptions(parent=self),

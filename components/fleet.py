@@ -10,11 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import physical_names as names
 from components.iam import assume_role_policy
-from components.metric_spec import DEFAULT_STATISTIC
-from components.settings import WorkerSettings
-from components.stack_output import Fleet, Role, WakeFromZero
+from contract import physical_names as names
+from contract.metric_spec import DEFAULT_STATISTIC
+from contract.stack_output import Fleet, Role, WakeFromZero
+from stack_settings.parse import WorkerSettings
 
 # Group metrics the fleet publishes; GroupInServiceInstances is the divisor of the policy.
 ENABLED_METRICS: tuple[str, ...] = (

@@ -13,10 +13,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy
-from components.lambda_archive import write_archive
-from components.metric_spec import BacklogMetricSpec
-from components.settings import BACKLOG_API_PATH, PublisherSettings
-from components.stack_output import Publisher
+from contract.lambda_archive import write_archive
+from contract.metric_spec import BacklogMetricSpec
+from contract.stack_output import Publisher
+from stack_settings.parse import BACKLOG_API_PATH, PublisherSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = "lambda/queue_depth"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import WorkerSettings
-from components.stack_output import DeadLetterQueue, Queue
+from contract.stack_output import DeadLetterQueue, Queue
+from stack_settings.parse import WorkerSettings
 
 DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive
 

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy
-from components.settings import BatchSettings
-from components.stack_output import Batch, Role
+from contract.stack_output import Batch, Role
+from stack_settings.parse import BatchSettings
 
 LOG_RETENTION_DAYS = 30
 # Jobs stuck RUNNABLE for these reasons never start by themselves; the queue cancels them.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components.stack_output import VIDEO_MODES
+from contract.stack_output import VIDEO_MODES
 from sandbox.state import PROJECT_ROOT
 
 EXIT_FAILED = 1
@@ -19,7 +19,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def _parser() -> argparse.ArgumentParser:
-    from sandbox.faults import FAULTS
+    from sandbox.scenarios.faults import FAULTS
 
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
@@ -157,10 +157,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox import faults, stack
+    from sandbox import stack
+    from sandbox.scenarios import faults
 
     if args.command == "up":
-        from sandbox.deployment import parse_setting
+        from sandbox.deployer.deployment import parse_setting
 
         try:
             settings = dict(parse_setting(s) for s in args.settings)
@@ -178,8 +179,8 @@ def run(args: argparse.Namespace) -> int:
                              "shows what adoption finds; `python -m sandbox adopt` does it\n")
         return 0
     if args.command == "adopt":
-        from sandbox import adoption
-        from sandbox.deployment import parse_setting
+        from sandbox.deployer.deployment import parse_setting
+        from sandbox.scenarios import adoption
 
         try:
             settings = dict(parse_setting(s) for s in args.settings)
@@ -230,8 +231,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from sandbox import preview
-    from sandbox.deployment import parse_setting, write_json
+    from sandbox.deployer import preview
+    from sandbox.deployer.deployment import parse_setting, write_json
 
     try:
         settings = dict(parse_setting(s) for s in args.settings)
@@ -254,7 +255,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _switch(args: argparse.Namespace) -> int:
-    from sandbox import switch
+    from sandbox.scenarios import switch
 
     try:
         report = switch.switch(args.mode, args.drain_timeout, args.dir)
@@ -272,7 +273,7 @@ def _switch(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from sandbox import uploads
+    from sandbox.scenarios import uploads
 
     try:
         count = uploads.parse_count(args.count)

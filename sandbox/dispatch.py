@@ -1,7 +1,7 @@
 """The video dispatch parameter as the sandbox reads it: which path a new video's job goes down.
 
 The program writes the SSM String parameter `/{prefix}/workers/{type}/dispatch`; the value's
-shape is components/dispatch.py's DispatchValue (parsed with its from_json). Here: finding
+shape is contract/dispatch.py's DispatchValue (parsed with its from_json). Here: finding
 the parameter's name, and reading it at most every max_age_s so a switch is seen at once.
 A missing, unreadable or malformed parameter is a DispatchError naming why, never a guess.
 """
@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from components.dispatch import DispatchError as ValueShapeError
-from components.dispatch import DispatchValue
+from contract.dispatch import DispatchError as ValueShapeError
+from contract.dispatch import DispatchValue
 
 Dispatch = DispatchValue
 # The one worker type the sandbox's API and video worker serve: the type of the API's paths

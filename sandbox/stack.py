@@ -19,14 +19,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from components.stack_output import VIDEO_MODES
-from sandbox import adoption, convergence, deployment, moto_server, nginx_server, sshd_server
+from contract.stack_output import VIDEO_MODES
+from sandbox.deployer import convergence, deployment
+from sandbox.deployer.moto_mocks import MotoMocks
 from sandbox.dispatch import parameter_name as dispatch_parameter_name
-from sandbox.internal_api import VideoStore
-from sandbox.moto_mocks import MotoMocks
 from sandbox.ports import free_port, wait_for_port
 from sandbox.processes import ProcessRegistry, up_lock
-from sandbox.seed import seed_queues, seed_videos
+from sandbox.scenarios import adoption
+from sandbox.scenarios.seed import seed_queues, seed_videos
+from sandbox.services import moto_server, nginx_server, sshd_server
+from sandbox.services.internal_api import VideoStore
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
 from verify.probes.backlog_api import ApiAnswer, ask_on_host, ask_public
 from verify.secrets import Masker
@@ -122,7 +124,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         return result
 
     moto = step("AWS emulator (moto)", lambda: moto_server.start(
-        state.log_path("moto"), registry=registry, module="sandbox.aws_emulator"))
+        state.log_path("moto"), registry=registry, module="sandbox.services.aws_emulator"))
     moto.write_env_file(state.env_file)
     env = moto.env()
     hosts = step("API hosts (one sshd per loopback address)", lambda: sshd_server.start_hosts(
@@ -206,7 +208,7 @@ def start_schedule(state: SandboxState, registry: ProcessRegistry, env: Mapping[
     function = outputs["academy"]["publisher"]["function_name"]
     step("schedule (the publisher every few seconds)", lambda: registry.spawn(
         "schedule",
-        [sys.executable, "-m", "sandbox.scheduler", "--function", function,
+        [sys.executable, "-m", "sandbox.services.scheduler", "--function", function,
          "--every", str(every_s), "--state", str(state.root / "schedule.json")],
         state.log_path("schedule"), env={**_base_env(), **env}, cwd=PROJECT_ROOT))
     step("first datapoints", lambda: _wait_for_schedule(state))
@@ -223,7 +225,7 @@ def _start_internal_api(state: SandboxState, registry: ProcessRegistry, env: Map
     """The API; uploads are dispatched by the dispatch parameter."""
     _, child = registry.spawn(
         "internal-api",
-        [sys.executable, "-m", "sandbox.internal_api", "--db", str(state.db_path),
+        [sys.executable, "-m", "sandbox.services.internal_api", "--db", str(state.db_path),
          "--port", str(port), "--key-parameter", key_parameter, "--refresh-s", "2",
          "--dispatch-parameter", dispatch_parameter],
         state.log_path("internal-api"), env={**_base_env(), **env}, cwd=PROJECT_ROOT)
@@ -242,11 +244,11 @@ def _dispatch_parameter(state: SandboxState, config: Mapping[str, str]) -> str |
 
 def _start_video_worker(state: SandboxState, registry: ProcessRegistry, env: Mapping[str, str],
                         api_port: int, key_parameter: str, dispatch_parameter: str) -> None:
-    """Jobs on whichever video path is live (sandbox/video_worker.py), every few seconds each.
+    """Jobs on whichever video path is live (services/video_worker.py), every few seconds each.
     Started after the seeding, whose messages it would otherwise take while they are sent."""
     _, child = registry.spawn(
         "video-worker",
-        [sys.executable, "-m", "sandbox.video_worker",
+        [sys.executable, "-m", "sandbox.services.video_worker",
          "--api-base-url", f"http://127.0.0.1:{api_port}", "--key-parameter", key_parameter,
          "--dispatch-parameter", dispatch_parameter,
          "--outputs", str(state.outputs_file), "--job-seconds", str(VIDEO_JOB_S)],

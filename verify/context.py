@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.stack_output import StackOutput
+from contract.stack_output import StackOutput
 from verify.errors import VerifyError
 from verify.outputs import PROJECT_ROOT
 from verify.preflight import AWS_ENDPOINT, Dependencies

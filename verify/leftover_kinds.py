@@ -23,7 +23,7 @@ SCALING_POLICY = Kind("scaling policy", "scaling", "scaling")  # a second policy
 STRAY_GROUP = Kind("auto scaling group", "scaling", "leftovers")  # its policies scale it
 WAITING_WORK = Kind("waiting work", "work", "switch")  # stranded old work on a retired path
 # An undeclared policy on a role the stack declares: adopt names it on every role it adopts,
-# verify all on every role the stack output lists (components.stack_output.declared_roles).
+# verify all on every role the stack output lists (contract.stack_output.declared_roles).
 INLINE_POLICY = Kind("inline policy", "permissions", "leftovers")
 ATTACHED_POLICY = Kind("attached policy", "permissions", "leftovers")
 ALARM = Kind("alarm", "scaling", "leftovers")

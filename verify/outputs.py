@@ -1,5 +1,5 @@
 """Load a stack's outputs (`pulumi stack output --json`) and read them with the typed contract
-(components/stack_output.py), so checks read `outputs.worker_types[wt].queue.url` and never
+(contract/stack_output.py), so checks read `outputs.worker_types[wt].queue.url` and never
 meet a missing key or a wrong type. Where the outputs come from: verify/stacks.py."""
 
 import dataclasses
@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from components import stack_output
-from components.stack_output import ContractError, Fleet, StackOutput
+from contract import stack_output
+from contract.stack_output import ContractError, Fleet, StackOutput
 from verify import publisher_rules
 from verify.errors import UsageError
 from verify.json_files import parse_document, read_text_file

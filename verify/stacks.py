@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.stack_output import StackOutput
+from contract.stack_output import StackOutput
 from verify.errors import UsageError
 from verify.outputs import PROJECT_ROOT, load_file, load_pulumi_stack, read_env_file
 

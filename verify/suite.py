@@ -3,7 +3,7 @@
 import time
 from collections.abc import Iterable
 
-from components.stack_output import StackOutput
+from contract.stack_output import StackOutput
 from verify.checks import CHECKS
 from verify.context import (
     CANARY_MARGIN_S,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_MAX_COUNT = 100_000  # Pulumi.yaml's backlogApiMaxCount default (guarded by a test)
-MAX_COUNT_LIMIT = 10_000_000  # the setting's own upper limit in components/settings.py
+MAX_COUNT_LIMIT = 10_000_000  # the setting's own upper limit in stack_settings/parse.py
 MAX_BODY_BYTES = 4096  # {"backlog": N} is a few bytes: a longer answer is not a count
 MAX_INT_DIGITS = 20  # longer integers are never converted (int() refuses > 4300 digits)
 QUEUE_ATTRIBUTES = (

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.nginx_server import NginxFiles, NginxServer
 from sandbox.ports import LOOPBACK, free_port
+from sandbox.services.nginx_server import NginxFiles, NginxServer
 
 
 @dataclass

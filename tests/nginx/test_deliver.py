@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.nginx_config import DELIVER_SCRIPT, config_sha256, render
-from components.settings import BACKLOG_API_PATH
+from contract.nginx_config import DELIVER_SCRIPT, config_sha256, render
+from stack_settings.parse import BACKLOG_API_PATH
 
 BACKLOG_PATH = BACKLOG_API_PATH
 

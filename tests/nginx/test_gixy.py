@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from components.nginx_config import render
-from components.settings import parse_settings
-from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
-from sandbox.nginx_server import NginxFiles
+from contract.nginx_config import render
+from sandbox.services.nginx_server import NginxFiles
+from stack_settings.parse import parse_settings
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 
 # Findings judged false, as (plugin, gixy's reason) -> why it does not apply here.
 FALSE_FINDINGS: dict[tuple[str, str], str] = {

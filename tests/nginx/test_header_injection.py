@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from components.nginx_config import PROXY_HEADERS
-from components.settings import BACKLOG_API_PATH
+from contract.nginx_config import PROXY_HEADERS
 from sandbox.ports import LOOPBACK, free_port
+from stack_settings.parse import BACKLOG_API_PATH
 
 FORGED_IP = "198.51.100.66"
 # What each variant tries to add after the path: a marker header, a forged client address and

@@ -8,15 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from components.nginx_config import (
+from contract.nginx_config import (
     INTERNAL_PATH_PREFIX,
     PROXY_HEADERS,
     NginxParams,
     missing_proxy_headers,
     render,
 )
-from components.settings import BACKLOG_API_PATH
-from sandbox.nginx_server import NginxError, check_command_args, check_config
+from sandbox.services.nginx_server import NginxError, check_command_args, check_config
+from stack_settings.parse import BACKLOG_API_PATH
 
 BACKLOG_PATH = BACKLOG_API_PATH  # the path the publisher calls, not a copy
 CLIENT_IP = "203.0.113.7"

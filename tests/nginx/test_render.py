@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.nginx_config import (
+from contract.nginx_config import (
     INTERNAL_PATH_PREFIX,
     PROXY_HEADERS,
     NginxParams,
@@ -20,7 +20,7 @@ from components.nginx_config import (
     parse,
     render,
 )
-from components.settings import BACKLOG_API_PATH
+from stack_settings.parse import BACKLOG_API_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,8 +168,8 @@ def test_the_internal_prefix_covers_the_backlog_endpoint() -> None:
 def test_importing_the_config_fails_when_the_endpoint_leaves_the_prefix() -> None:
     """The guard runs at import time: a moved endpoint stops the program, not nginx's defence."""
     moved = (
-        "import components.settings as s; s.BACKLOG_API_PATH = '/api/v2/backlog/'; "
-        "import components.nginx_config"
+        "import stack_settings.parse as s; s.BACKLOG_API_PATH = '/api/v2/backlog/'; "
+        "import contract.nginx_config"
     )
     result = subprocess.run(
         [sys.executable, "-c", moved], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30

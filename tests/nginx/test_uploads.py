@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from components.nginx_config import render
-from components.settings import ApiSettings, parse_settings
-from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
-from sandbox.nginx_server import NginxFiles
+from contract.nginx_config import render
+from sandbox.services.nginx_server import NginxFiles
+from stack_settings.parse import ApiSettings, parse_settings
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 
 UPLOAD = os.urandom(3 * 1024 * 1024)  # over nginx's own default of 1m
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from components.lambda_archive import build_archive, code_sha256
+from contract.lambda_archive import build_archive, code_sha256
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUNTIME = {"pulumi", "pulumi-aws", "boto3", "requests", "paramiko", "pyyaml"}
@@ -124,7 +124,7 @@ def test_the_packaged_publisher_source_builds_the_same_archive(
     installed: Path, tmp_path: Path,
 ) -> None:
     script = ("from pathlib import Path; from verify.project import publisher_source; "
-              "from components.lambda_archive import build_archive, code_sha256; "
+              "from contract.lambda_archive import build_archive, code_sha256; "
               "print(code_sha256(build_archive(publisher_source(Path.cwd(), "
               "'lambda/queue_depth'))))")
     packaged = _run([str(installed / "python"), "-c", script], cwd=tmp_path,

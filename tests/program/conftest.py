@@ -1,7 +1,7 @@
 """Runs the real Pulumi program (`__main__.py`) under Pulumi's mocks, per stack file.
 
-No Pulumi CLI exists here: `verify.program_eval` evaluates the program with the config the
-CLI would hand it (`components.stack_files.stack_config`) and records every resource.
+No Pulumi CLI exists here: `pulumi_bridge.program_eval` evaluates the program with the config the
+CLI would hand it (`stack_settings.stack_files.stack_config`) and records every resource.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from components.stack_files import REHEARSAL_VALUES, stack_config  # noqa: E402
-from verify.program_eval import DeclaredResource, RecordingMocks, run_program  # noqa: E402
+from pulumi_bridge.program_eval import DeclaredResource, RecordingMocks, run_program  # noqa: E402
+from stack_settings.stack_files import REHEARSAL_VALUES, stack_config  # noqa: E402
 
 DUMMY_KEY = "test-internal-key-not-a-secret"
 

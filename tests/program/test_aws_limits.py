@@ -1,4 +1,4 @@
-"""components/aws_limits.py against the authority: botocore's API models, as installed."""
+"""stack_settings/aws_limits.py against the authority: botocore's API models, as installed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import botocore.session
 import pytest
 
-from components.aws_limits import (
+from stack_settings.aws_limits import (
     ASG_INSTANCE_TYPES_MAX,
     ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
     BATCH_ATTEMPT_TIMEOUT_MIN_S,

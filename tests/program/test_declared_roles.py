@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.stack_output import declared_roles, parse
+from contract.stack_output import declared_roles, parse
 
 ROLE = "aws:iam/role:Role"
 INLINE = "aws:iam/rolePolicy:RolePolicy"

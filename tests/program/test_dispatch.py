@@ -1,4 +1,4 @@
-"""The dispatch parameter: its value's one shape (components/dispatch.py), as CONTRACTS.md
+"""The dispatch parameter: its value's one shape (contract/dispatch.py), as CONTRACTS.md
 shows it to the API's developers, and as the program declares it in both modes."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from components.dispatch import (
+from contract.dispatch import (
     DISPATCH_SCHEMA_VERSION,
     FIELDS,
     DispatchError,
     DispatchValue,
     document_examples,
 )
-from components.stack_files import ROOT
+from stack_settings.stack_files import ROOT
 
 CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
 BLOCK = re.compile(
@@ -131,7 +131,7 @@ def test_the_value_is_exactly_what_the_shape_module_writes(any_stack) -> None:
 
 
 def test_the_output_names_the_parameter_and_parse_reads_it(any_stack) -> None:
-    from components.stack_output import parse
+    from contract.stack_output import parse
 
     parsed = parse({"academy": any_stack.academy})
     assert parsed.dispatch is not None
@@ -145,7 +145,7 @@ def test_the_output_names_the_parameter_and_parse_reads_it(any_stack) -> None:
 
 
 def test_an_older_output_without_dispatch_still_parses(prod) -> None:
-    from components.stack_output import parse
+    from contract.stack_output import parse
 
     older = {k: v for k, v in prod.academy.items() if k not in ("dispatch", "draining")}
     parsed = parse({"academy": older})

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.settings import SettingsError, parse_settings
-from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
-from components.stack_output import parse
+from contract.stack_output import parse
+from stack_settings.parse import SettingsError, parse_settings
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 
 GROUP = "aws:autoscaling/group:Group"
 POLICY = "aws:autoscaling/policy:Policy"

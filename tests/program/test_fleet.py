@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from components.settings import parse_settings
-from components.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
+from stack_settings.parse import parse_settings
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, stack_config
 
 GROUP = "aws:autoscaling/group:Group"
 POLICY = "aws:autoscaling/policy:Policy"

@@ -1,12 +1,12 @@
-"""Shared names defined once: the video modes (components.stack_output.VIDEO_MODES) and the
-physical names (components/physical_names.py), which the components and tools import."""
+"""Shared names defined once: the video modes (contract.stack_output.VIDEO_MODES) and the
+physical names (contract/physical_names.py), which the components and tools import."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from components.stack_output import VIDEO_MODES
+from contract.stack_output import VIDEO_MODES
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ("components", "verify", "sandbox", "bench", "lambda")
@@ -26,7 +26,7 @@ def test_the_video_modes_are_written_out_only_in_the_stack_output() -> None:
     found = [f"{p.relative_to(ROOT)}:{n}" for p in _sources(*CODE)
              for n, line in enumerate(p.read_text().splitlines(), 1)
              if MODES_WRITTEN_OUT.search(line) and p.name != "stack_output.py"]
-    assert found == [], f"use components.stack_output.VIDEO_MODES: {found}"
+    assert found == [], f"use contract.stack_output.VIDEO_MODES: {found}"
 
 
 # How a physical name is spelt when it is written out by hand (a component's logical names,
@@ -42,4 +42,4 @@ def test_physical_names_are_spelt_only_in_their_module() -> None:
              for n, line in enumerate(p.read_text().splitlines(), 1)
              if PHYSICAL_NAME_SPELLINGS.search(line) and not line.lstrip().startswith("#")
              and p.name not in ("physical_names.py", "dispatch.py", "settings_spec.py")]
-    assert found == [], f"use components/physical_names.py: {found}"
+    assert found == [], f"use contract/physical_names.py: {found}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from components.lambda_archive import build_archive, code_sha256
 from components.publisher import ROOT, SOURCE_DIR
+from contract.lambda_archive import build_archive, code_sha256
 from tests.program.conftest import DUMMY_KEY, StackRun
 
 FUNCTION = "aws:lambda/function:Function"

@@ -1,7 +1,7 @@
-"""Guards verify/pulumi_inprocess.py: the only place that uses Pulumi's private SDK API.
+"""Guards pulumi_bridge/inprocess.py: the only place that uses Pulumi's private SDK API.
 
 When one of these fails after a Pulumi upgrade, the program evaluator (tests, sandbox,
-benchmarks, `verify adopt`) is broken: fix verify/pulumi_inprocess.py for the new SDK
+benchmarks, `verify adopt`) is broken: fix pulumi_bridge/inprocess.py for the new SDK
 before anything else.
 """
 
@@ -14,10 +14,11 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.stack_files import REHEARSAL_VALUES, stack_config
-from verify import program_eval, pulumi_inprocess
+from pulumi_bridge import inprocess as pulumi_inprocess
+from pulumi_bridge import program_eval
+from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
 
-UPGRADE_HINT = "a Pulumi upgrade changed what verify/pulumi_inprocess.py relies on"
+UPGRADE_HINT = "a Pulumi upgrade changed what pulumi_bridge/inprocess.py relies on"
 
 TINY_PROGRAM = textwrap.dedent('''
     import pulumi

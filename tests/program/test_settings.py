@@ -8,14 +8,14 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components.settings import (
+from stack_settings.parse import (
     SECRET_KEYS,
     Settings,
     SettingsError,
     all_keys,
     parse_settings,
 )
-from components.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
 
 DEFAULT_TYPES = tuple(schema()["workerTypes"]["default"])
 
@@ -180,7 +180,7 @@ def test_schedules_eventbridge_takes_are_accepted(schedule: str) -> None:
 
 
 def test_one_rule_tells_graviton_types_for_settings_and_verify() -> None:
-    from components.settings import instance_architecture
+    from stack_settings.parse import instance_architecture
 
     assert [instance_architecture(t) for t in ("c7g.large", "m6gd.xlarge", "a1.medium", "c7g")] \
         == ["arm64"] * 4

@@ -1,4 +1,4 @@
-"""One settings spec: Pulumi.yaml is generated from components/settings_spec.py, the built-in
+"""One settings spec: Pulumi.yaml is generated from stack_settings/spec.py, the built-in
 types state only what differs from workerDefault*, and what the stacks get stays the same."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components import settings_spec
-from components.settings import Settings, SettingsError, parse_settings, physical_names
-from components.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
+from stack_settings import spec as settings_spec
+from stack_settings.parse import Settings, SettingsError, parse_settings, physical_names
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
 
 # What prod and prod-asg parsed to before the spec, captured once from the program whose schema
 # was Pulumi.yaml (main at 95945c0), with every physical name (also with videoDrain): the
@@ -49,8 +49,8 @@ def parsed(stack: str, **overrides: Any) -> Settings:
 
 def test_pulumi_yaml_is_the_one_generated_from_the_spec() -> None:
     assert settings_spec.PULUMI_YAML.read_text() == settings_spec.pulumi_yaml(), (
-        "Pulumi.yaml differs from components/settings_spec.py: run "
-        "python -m components.settings_spec --write")
+        "Pulumi.yaml differs from stack_settings/spec.py: run "
+        "python -m stack_settings.spec --write")
     assert schema() == settings_spec.declarations()
 
 
@@ -75,7 +75,7 @@ def test_the_stacks_parse_to_what_they_did_before_the_spec(stack: str) -> None:
     assert workers["video"]["metric"]["namespace"] == "Academy/VideoProcessing"
     assert workers["ai"]["label"] == "AI" and workers["messaging"]["label"] == "Messaging"
     assert workers["messaging"]["instance_types"] == ["t4g.small"]
-    # Every physical name, computed now in components/physical_names.py.
+    # Every physical name, computed now in contract/physical_names.py.
     for key, extra in (("physical_names", {}), ("physical_names_drain", {"videoDrain": True})):
         now = sorted([n.what, n.value, n.key] for n in physical_names(parsed(stack, **extra)))
         assert now == names_before[key], key

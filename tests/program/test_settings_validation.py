@@ -11,7 +11,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.settings import (
+from pulumi_bridge.program_eval import RecordingMocks, run_program
+from stack_settings.parse import (
     SQS_MAX_VISIBILITY_S,
     Settings,
     SettingsError,
@@ -19,8 +20,7 @@ from components.settings import (
     physical_names,
     settings_from_config,
 )
-from components.stack_files import REHEARSAL_VALUES, ROOT, plain_settings, stack_config
-from verify.program_eval import RecordingMocks, run_program
+from stack_settings.stack_files import REHEARSAL_VALUES, ROOT, plain_settings, stack_config
 
 from .conftest import DUMMY_KEY, evaluate
 
@@ -373,8 +373,8 @@ def _subnet(n: int) -> str:
 
 
 def _graviton_types(n: int) -> list[str]:
-    from components.aws_limits import INSTANCE_SPECS
-    from components.settings import instance_architecture
+    from stack_settings.aws_limits import INSTANCE_SPECS
+    from stack_settings.parse import instance_architecture
 
     types = [t for t in INSTANCE_SPECS if instance_architecture(t) == "arm64"]
     assert len(types) >= n

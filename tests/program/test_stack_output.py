@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from components.stack_files import ROOT
-from components.stack_output import SCHEMA_VERSION, StackOutput, parse, shape, to_plain
+from contract.stack_output import SCHEMA_VERSION, StackOutput, parse, shape, to_plain
+from stack_settings.stack_files import ROOT
 
 CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
 BLOCK = re.compile(

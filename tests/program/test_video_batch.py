@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 
-from components.stack_files import REHEARSAL_VALUES
+from stack_settings.stack_files import REHEARSAL_VALUES
 
 CE = "aws:batch/computeEnvironment:ComputeEnvironment"
 JOB_QUEUE = "aws:batch/jobQueue:JobQueue"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.settings import Settings, SettingsError, parse_settings, physical_names
-from components.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
-from components.stack_output import parse
+from contract.stack_output import parse
+from stack_settings.parse import Settings, SettingsError, parse_settings, physical_names
+from stack_settings.stack_files import REHEARSAL_VALUES, plain_settings, schema, stack_config
 
 GROUP = "aws:autoscaling/group:Group"
 POLICY = "aws:autoscaling/policy:Policy"

@@ -27,8 +27,8 @@ from typing import Any
 import boto3
 import pytest
 
-from components.settings import BACKLOG_API_PATH
-from sandbox import moto_server
+from sandbox.services import moto_server
+from stack_settings.parse import BACKLOG_API_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "lambda" / "queue_depth"

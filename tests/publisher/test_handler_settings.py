@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.settings import BACKLOG_API_PATH
+from stack_settings.parse import BACKLOG_API_PATH
 
 TARGET = {
     "worker_type": "ai",
@@ -88,6 +88,6 @@ def test_bad_environment_is_explained(config_module, overrides, message) -> None
 
 def test_the_handler_speaks_the_apis_header(handler_module) -> None:
     """The archive cannot import the settings module: its header name is guarded here."""
-    from components.settings import INTERNAL_KEY_HEADER
+    from stack_settings.parse import INTERNAL_KEY_HEADER
 
     assert handler_module.KEY_HEADER == INTERNAL_KEY_HEADER

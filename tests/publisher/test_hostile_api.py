@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.stack_files import schema
+from stack_settings.stack_files import schema
 from tests.publisher.conftest import BACKLOG_PATH, INTERNAL_KEY
 
 DEADLINE_S = 1.0  # small, so the drip and hang cases end fast

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from components.lambda_archive import build_archive
 from components.publisher import MEMORY_SIZE_MB
-from sandbox import lambda_runtime, memory_limit
+from contract.lambda_archive import build_archive
+from sandbox.services import lambda_runtime, memory_limit
 from tests.publisher.conftest import HANDLER_DIR
 
 API_DEADLINE_S = 2.0

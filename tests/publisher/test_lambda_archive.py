@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from components.lambda_archive import (
+from contract.lambda_archive import (
     ArchiveError,
     build_archive,
     code_sha256,

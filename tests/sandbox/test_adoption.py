@@ -72,8 +72,8 @@ def aws_cli(state: SandboxState, command: str) -> subprocess.CompletedProcess[st
 
 
 def legacy_videos(state: SandboxState) -> dict[str, int]:
-    """The old fleet's uploads (sandbox/adoption.py seeds them) by status in the API's DB."""
-    from sandbox.adoption import LEGACY_TITLE
+    """The old fleet's uploads (scenarios/adoption.py seeds them) by status in the API's DB."""
+    from sandbox.scenarios.adoption import LEGACY_TITLE
 
     db = sqlite3.connect(state.db_path, timeout=5)
     try:
@@ -202,8 +202,8 @@ def test_adoption_end_to_end(legacy: SandboxState, tmp_path: Path) -> None:
 def test_sandbox_adopt_set_is_pulumi_config_set_and_refuses_a_bad_value(tmp_path: Path) -> None:
     """`sandbox adopt --set videoDrain=true` sets it on the saved stack before verify adopt
     reads it; a value the settings refuse changes nothing (the CLI exits 2)."""
-    from components.stack_files import REHEARSAL_VALUES, stack_config
-    from sandbox import adoption
+    from sandbox.scenarios import adoption
+    from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
 
     adoption.save_config(tmp_path, stack_config("prod", overrides=REHEARSAL_VALUES))
     before = (tmp_path / adoption.CONFIG_FILE).read_text()

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from components.lambda_archive import build_archive, code_sha256
-from components.settings import BACKLOG_API_PATH
-from sandbox import faults, stack
+from contract.lambda_archive import build_archive, code_sha256
+from sandbox import stack
 from sandbox.processes import ProcessRegistry, is_alive
-from sandbox.seed import API_TYPE_MESSAGES, VIDEOS_BY_STATUS, messages_plan
+from sandbox.scenarios import faults
+from sandbox.scenarios.seed import API_TYPE_MESSAGES, VIDEOS_BY_STATUS, messages_plan
 from sandbox.state import PROJECT_ROOT, sandbox_state
+from stack_settings.parse import BACKLOG_API_PATH
 from tests.sandbox_e2e import RunningSandbox
 
 DB_BACKLOG = VIDEOS_BY_STATUS["UPLOADED"] + VIDEOS_BY_STATUS["PROCESSING"]

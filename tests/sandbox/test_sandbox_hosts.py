@@ -18,7 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from sandbox import sshd_server
+from sandbox.services import sshd_server
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox, start
 

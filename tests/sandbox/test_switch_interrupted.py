@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import switch
-from sandbox.convergence import Deployment
+from sandbox.deployer.convergence import Deployment
+from sandbox.scenarios import switch
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox.test_switch import wait_for_flip, without_stale_video_messages
 from tests.sandbox_e2e import RunningSandbox, start

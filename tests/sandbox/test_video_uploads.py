@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from sandbox import dispatch, stack
-from sandbox.seed import VIDEOS_BY_STATUS
+from sandbox.scenarios.seed import VIDEOS_BY_STATUS
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox
 

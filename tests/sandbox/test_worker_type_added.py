@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from components.stack_files import schema
-from sandbox.seed import messages_plan
+from sandbox.scenarios.seed import messages_plan
 from sandbox.state import PROJECT_ROOT
+from stack_settings.stack_files import schema
 from tests.sandbox_e2e import RunningSandbox, start
 
 NEW_TYPE = "thumbnail"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +32,9 @@ def aws(moto: moto_server.MotoServer) -> Callable[[str], Any]:
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
-    """The sandbox's own AWS (sandbox.aws_emulator: Lambda runs, Batch jobs are held)."""
+    """The sandbox's own AWS (sandbox.services.aws_emulator: Lambda runs, Batch jobs are held)."""
     server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
-                               module="sandbox.aws_emulator")
+                               module="sandbox.services.aws_emulator")
     try:
         yield server
     finally:

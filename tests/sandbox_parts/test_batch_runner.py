@@ -1,4 +1,4 @@
-"""Batch jobs held in flight by the sandbox's emulator (sandbox/batch_runner.py), over HTTP."""
+"""Batch jobs held in flight by the sandbox's emulator (services/batch_runner.py), over HTTP."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from sandbox import moto_server
-from sandbox.batch_runner import HOST_LOST, QUEUE_DELETED, BatchRunnerClient, BatchRunnerError
+from sandbox.services import moto_server
+from sandbox.services.batch_runner import (
+    HOST_LOST,
+    QUEUE_DELETED,
+    BatchRunnerClient,
+    BatchRunnerError,
+)
 from tests.sandbox_parts.video_path import VideoPaths, job_status, make_paths
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandbox.convergence import Deployment, Resource, digest, urn
+from sandbox.deployer.convergence import Deployment, Resource, digest, urn
 from verify.plan_guard.digest import read_digest
 
 QUEUE = "aws:sqs/queue:Queue"
@@ -76,7 +76,7 @@ def test_state_values_blank_secrets_and_digest_archives() -> None:
     import pulumi
     from pulumi.runtime import rpc
 
-    from sandbox.moto_mocks import SECRET, state_value
+    from sandbox.deployer.moto_mocks import SECRET, state_value
 
     wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": "the-key"}
     code = pulumi.AssetArchive({"index.py": pulumi.StringAsset("print(1)")})

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox import internal_api, moto_server, processes, state
-from sandbox.internal_api import BACKLOG_PATH, InternalApi, KeyHolder, VideoStore
+from sandbox import processes, state
+from sandbox.services import internal_api, moto_server
+from sandbox.services.internal_api import BACKLOG_PATH, InternalApi, KeyHolder, VideoStore
 
 Aws = Callable[[str], Any]
 SEED = {"UPLOADED": 3, "PROCESSING": 2, "READY": 4, "FAILED": 1, "DELETED": 1}
@@ -119,7 +120,7 @@ def _run_cli(args: list[str], moto: moto_server.MotoServer, log: Path) -> subpro
     env = {**os.environ, **moto.env()}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sandbox.internal_api", *args],
+            [sys.executable, "-m", "sandbox.services.internal_api", *args],
             cwd=state.PROJECT_ROOT,
             env=env,
             stdout=out,
@@ -197,7 +198,7 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
 
 def test_the_backlog_listing_needs_the_key_and_names_each_video_since_when(
         api: tuple[InternalApi, dict[str, str]], store: VideoStore) -> None:
-    from components.settings import BACKLOG_LIST_PATH
+    from stack_settings.parse import BACKLOG_LIST_PATH
 
     server, current = api
     assert _get(server, None, BACKLOG_LIST_PATH).status_code == 403

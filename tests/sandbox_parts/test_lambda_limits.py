@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import lambda_runtime, memory_limit, moto_server
+from sandbox.services import lambda_runtime, memory_limit, moto_server
 
 HANDLER = '''
 import time
@@ -38,7 +38,7 @@ MEMORY_MB = 128
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     log = tmp_path_factory.mktemp("emulator") / "moto.log"
-    server = moto_server.start(log, module="sandbox.aws_emulator")
+    server = moto_server.start(log, module="sandbox.services.aws_emulator")
     try:
         yield server.env()
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 HANDLER = '''
 import json, logging
@@ -32,7 +32,7 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     log = tmp_path_factory.mktemp("emulator") / "moto.log"
-    server = moto_server.start(log, module="sandbox.aws_emulator")
+    server = moto_server.start(log, module="sandbox.services.aws_emulator")
     try:
         yield server.env()
     finally:

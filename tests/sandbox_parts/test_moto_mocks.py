@@ -15,11 +15,16 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.settings import PROJECT
-from components.stack_files import REHEARSAL_VALUES, stack_config
-from sandbox import moto_server
-from sandbox.moto_mocks import MotoDeployError, MotoMocks, policy_document_json, unwrap_secrets
-from verify.program_eval import run_program
+from pulumi_bridge.program_eval import run_program
+from sandbox.deployer.moto_mocks import (
+    MotoDeployError,
+    MotoMocks,
+    policy_document_json,
+    unwrap_secrets,
+)
+from sandbox.services import moto_server
+from stack_settings.parse import PROJECT
+from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
 
 Aws = Callable[[str], Any]
 TINY_PROGRAM = Path(__file__).resolve().parent / "tiny_program" / "__main__.py"
@@ -234,7 +239,7 @@ def test_a_job_definition_reuses_its_identical_active_revision_and_keeps_one(
 
 def test_a_create_begun_by_a_killed_up_is_found_by_its_name(
         moto: moto_server.MotoServer) -> None:
-    from sandbox.moto_mocks import FINDERS
+    from sandbox.deployer.moto_mocks import FINDERS
 
     mocks = MotoMocks(moto.env())
     role = {"name": "found-role", "assumeRolePolicy": json.dumps({"Version": "2012-10-17",

@@ -13,7 +13,8 @@ from typing import Any
 
 import requests
 
-from sandbox import moto_server, processes
+from sandbox import processes
+from sandbox.services import moto_server
 
 Aws = Callable[[str], Any]
 

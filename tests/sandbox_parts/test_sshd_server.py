@@ -9,7 +9,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from sandbox import processes, sshd_server
+from sandbox import processes
+from sandbox.services import sshd_server
 
 
 @pytest.fixture(scope="module")

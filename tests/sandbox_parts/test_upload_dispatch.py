@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox import moto_server
 from sandbox.dispatch import DispatchReader, ssm_reader
-from sandbox.internal_api import InternalApi, KeyHolder, VideoDispatcher, VideoStore
+from sandbox.services import moto_server
+from sandbox.services.internal_api import InternalApi, KeyHolder, VideoDispatcher, VideoStore
 from tests.sandbox_parts.video_path import VideoPaths, job_status, make_paths, set_dispatch
 
 KEY = "upload-test-key-1234"

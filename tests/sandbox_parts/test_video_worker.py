@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox import moto_server
-from sandbox.batch_runner import BatchRunnerClient
 from sandbox.dispatch import DispatchReader, ssm_reader
-from sandbox.internal_api import InternalApi, KeyHolder, VideoDispatcher, VideoStore
-from sandbox.video_worker import ApiClient, VideoWorker, live_paths
+from sandbox.services import moto_server
+from sandbox.services.batch_runner import BatchRunnerClient
+from sandbox.services.internal_api import InternalApi, KeyHolder, VideoDispatcher, VideoStore
+from sandbox.services.video_worker import ApiClient, VideoWorker, live_paths
 from tests.sandbox_parts.video_path import VideoPaths, job_status, make_paths, set_dispatch
 
 KEY = "worker-test-key-1234"

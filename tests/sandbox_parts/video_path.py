@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 
 @dataclass(frozen=True)

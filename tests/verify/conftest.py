@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from components import stack_output
-from components.stack_output import (
+from contract import stack_output
+from contract.stack_output import (
     Api,
     Counting,
     DeadLetterQueue,
@@ -26,8 +26,8 @@ from components.stack_output import (
     WakeFromZero,
     Worker,
 )
-from sandbox import moto_server
 from sandbox.ports import LOOPBACK
+from sandbox.services import moto_server
 
 REGION = "ap-northeast-2"
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +43,8 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real sshd on loopback (sandbox/sshd_server.py): endpoint, client key, known_hosts."""
-    from sandbox import sshd_server
+    """A real sshd on loopback (services/sshd_server.py): endpoint, client key, known_hosts."""
+    from sandbox.services import sshd_server
 
     server = sshd_server.start(tmp_path_factory.mktemp("sshd"))
     try:
@@ -271,7 +271,7 @@ def seed_role(stack: "SeededStack", name: str, inline: list[str],
 
 def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> SeededStack:
     """Create what `pulumi up` would in asg mode, by hand, and return matching outputs."""
-    from components.lambda_archive import build_archive, code_sha256
+    from contract.lambda_archive import build_archive, code_sha256
 
     stack = SeededStack({}, env)
     sqs, iam, lam = stack.client("sqs"), stack.client("iam"), stack.client("lambda")

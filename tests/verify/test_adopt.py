@@ -1,4 +1,4 @@
-"""`verify adopt` against an account holding what the PowerShell scripts made (sandbox.legacy,
+"""`verify adopt` against an account holding what the PowerShell scripts made (scenarios/legacy.py,
 created in a real moto server): what is adopted and under which id, the drift, the leftovers,
 the bulk import file in Pulumi's format, and the exit codes."""
 
@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from components.settings import settings_from_config
-from components.stack_files import REHEARSAL_VALUES, stack_config
-from sandbox import legacy, moto_server
+from sandbox.scenarios import legacy
+from sandbox.services import moto_server
+from stack_settings.parse import settings_from_config
+from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
 from verify.adopt.lookup import LOOKUPS
 
 ROOT = Path(__file__).resolve().parents[2]

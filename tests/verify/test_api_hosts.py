@@ -4,7 +4,7 @@ is a FAIL, never a pass by planning nothing."""
 
 import pytest
 
-from components.stack_output import Host, SshAddress
+from contract.stack_output import Host, SshAddress
 from verify.checks import CHECKS
 from verify.checks.hosts import api_hosts, merge_hosts
 from verify.context import RunOptions

@@ -3,7 +3,7 @@
 
 import re
 
-from components.stack_files import ROOT, stack_config
+from stack_settings.stack_files import ROOT, stack_config
 
 
 def test_the_publisher_benchmark_names_no_worker_type():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components import stack_output
-from components.stack_output import (
+from contract import stack_output
+from contract.stack_output import (
     Api,
     Counting,
     DeadLetterQueue,

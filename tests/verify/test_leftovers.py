@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from components.stack_output import Batch, to_plain
+from contract.stack_output import Batch, to_plain
 from tests.verify.conftest import PUBLISHER_ROLE, REGION, WORKER_BASE_POLICY, seed_role
 from verify.context import RunOptions
 from verify.leftover_kinds import KINDS

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from components import stack_output
-from sandbox import moto_server
-from sandbox.batch_runner import BatchRunnerClient
+from contract import stack_output
 from sandbox.ports import free_port
+from sandbox.services import moto_server
+from sandbox.services.batch_runner import BatchRunnerClient
 from tests.verify.batch_jobs import (  # noqa: F401 (emulator: the module's fixture)
     EMULATED,
     emulator,

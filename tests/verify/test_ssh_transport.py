@@ -1,4 +1,4 @@
-"""The SSH transport against a real sshd on loopback (sandbox/sshd_server.py)."""
+"""The SSH transport against a real sshd on loopback (sandbox/services/sshd_server.py)."""
 
 import hashlib
 import shutil
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from components.stack_output import Host, SshAddress, to_plain
-from sandbox import sshd_server
+from contract.stack_output import Host, SshAddress, to_plain
 from sandbox.ports import LOOPBACK
+from sandbox.services import sshd_server
 from verify.context import RunOptions
 from verify.errors import TransportError
 from verify.report import Status

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from components.dispatch import DispatchValue
-from sandbox import moto_server
+from contract.dispatch import DispatchValue
+from sandbox.services import moto_server
 from tests.verify.batch_jobs import emulator, hold_jobs  # noqa: F401 (emulator: a fixture)
 from tests.verify.conftest import seed_stack
 from verify.context import RunOptions

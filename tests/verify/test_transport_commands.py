@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from components.stack_output import Host, SshAddress
+from contract.stack_output import Host, SshAddress
 from verify.errors import TransportError
 from verify.probes.backlog_api import curl_command, parse_curl
 from verify.transports import TransportOptions, transport_for

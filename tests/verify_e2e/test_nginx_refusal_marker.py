@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from sandbox import faults
+from sandbox.scenarios import faults
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox
 from verify.probes.backlog_api import ask_public

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import faults
+from sandbox.scenarios import faults
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pulumi_bridge.program_eval import DeclaredResource, Evaluation
 from verify.adopt import leftovers as find
 from verify.adopt.drift import Change, drift, metric_summary, tracking_summary
 from verify.adopt.lookup import LOOKUPS, NotAdoptable, Unsupported, named, physical_name
-from verify.program_eval import DeclaredResource, Evaluation
 
 Client = Callable[[str], Any]
 COMPONENT_PREFIX = "academy:"

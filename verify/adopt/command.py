@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.settings import PROJECT, Settings, SettingsError, settings_from_config
-from components.stack_files import StackFileError, stack_config
+from stack_settings.parse import PROJECT, Settings, SettingsError, settings_from_config
+from stack_settings.stack_files import StackFileError, stack_config
 from verify.adopt import Adoption, adopt, import_file
 from verify.errors import UsageError
 from verify.json_files import read_json_file
@@ -148,7 +148,7 @@ def region_of(source: StackSource) -> str:
 
 def run(args: argparse.Namespace, root: Path,
         make_client: Callable[[dict[str, str], str], Callable[[str], Any]]) -> int:
-    from verify.program_eval import evaluate
+    from pulumi_bridge.program_eval import evaluate
 
     check_import_path(args.import_file)
     source = stack_settings_config(args.stack, root)

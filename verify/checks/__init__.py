@@ -4,7 +4,7 @@ each task returns CheckResults; the runner runs them in parallel."""
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from components.stack_output import StackOutput
+from contract.stack_output import StackOutput
 from verify.checks import (
     api,
     batch,

@@ -4,7 +4,7 @@ public path refuses a missing or wrong key."""
 import secrets
 from dataclasses import dataclass
 
-from components.stack_output import Host
+from contract.stack_output import Host
 from verify.checks.hosts import per_host_tasks
 from verify.context import CheckContext, Task, UnusableKey
 from verify.probes.backlog_api import (

@@ -1,6 +1,6 @@
 """How metrics are named in evidence (the counts themselves: verify/probes/backlog.py)."""
 
-from components.stack_output import Metric
+from contract.stack_output import Metric
 
 
 def describe_parts(namespace: object, name: object, dimensions: dict) -> str:

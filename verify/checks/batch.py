@@ -1,8 +1,8 @@
 """`batch` (batch mode): the compute environment, job queue and job definition are usable and
 as the stack asked; `--canary` proves a job leaves RUNNABLE."""
 
-from components.settings import instance_architecture
-from components.stack_output import Batch
+from contract.stack_output import Batch
+from stack_settings.parse import instance_architecture
 from verify.context import CheckContext, Task
 from verify.probes import batch as probe
 from verify.probes.batch import CanaryRun

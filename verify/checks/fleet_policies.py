@@ -3,7 +3,7 @@ the stack's policy (target tracking scales out when any policy asks): the seeds'
 `video-backlogcount-tt`, left beside a new policy, is incidents #1 and #8 coming back."""
 
 
-from components.stack_output import Fleet
+from contract.stack_output import Fleet
 from verify.checks.metric_math import describe_aws_metric
 from verify.context import CheckContext, Task
 from verify.probes.scaling import group_policies

@@ -7,7 +7,7 @@ with no host at all fails; it never passes by planning nothing.
 
 from collections.abc import Callable
 
-from components.stack_output import Host, StackOutput
+from contract.stack_output import Host, StackOutput
 from verify.context import CheckContext, Task
 from verify.probes.hosts import api_hosts, merge_hosts, parse_tag, tagged_instances
 from verify.report import CheckResult, failed

@@ -14,7 +14,7 @@ The kinds, and which check fails on each, are verify/leftover_kinds.py's (shared
 
 from collections.abc import Iterable
 
-from components.stack_output import Metric, Role, StackOutput, declared_roles
+from contract.stack_output import Metric, Role, StackOutput, declared_roles
 from verify.adopt.leftovers import schedule_removal
 from verify.checks.backlog import describe_parts
 from verify.checks.metric_math import describe_aws_metric

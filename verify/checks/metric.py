@@ -8,7 +8,7 @@ from verify/probes (the invoke, the counts, the datapoints); the functions here 
 
 from typing import Any
 
-from components.stack_output import Worker
+from contract.stack_output import Worker
 from verify.checks.backlog import describe_metric
 from verify.checks.publisher import url_drift
 from verify.context import CheckContext, Task

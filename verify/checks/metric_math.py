@@ -4,7 +4,7 @@ published backlog, which the group's in-service instances, which anything else."
 import re
 from dataclasses import dataclass, field
 
-from components.stack_output import Metric
+from contract.stack_output import Metric
 from verify.checks.backlog import describe_parts
 
 IN_SERVICE = "GroupInServiceInstances"

@@ -1,6 +1,6 @@
 """`nginx`: each API host runs the config the stack rendered, and nginx accepts it."""
 
-from components.stack_output import Host, Nginx
+from contract.stack_output import Host, Nginx
 from verify.checks.hosts import per_host_tasks
 from verify.context import CheckContext, Task
 from verify.probes.nginx import NginxProbe, read_nginx

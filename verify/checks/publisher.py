@@ -4,7 +4,7 @@ failing."""
 
 import json
 
-from components.stack_output import Metric, Publisher, StackOutput
+from contract.stack_output import Metric, Publisher, StackOutput
 from verify.checks.backlog import describe_metric, describe_parts
 from verify.context import CheckContext, Task
 from verify.probes import publisher as probe
@@ -169,7 +169,7 @@ def _code_task(ctx: CheckContext) -> Task:
 
     def run() -> CheckResult:
         # Imported here: only this check needs the archive builder.
-        from components.lambda_archive import build_archive, code_sha256
+        from contract.lambda_archive import build_archive, code_sha256
 
         local = code_sha256(build_archive(ctx.options.project_root / publisher.source_dir))
         return judge_code(publisher, local, probe.function(ctx))

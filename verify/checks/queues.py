@@ -1,7 +1,7 @@
 """`queues`: visibility timeouts are the stack's and cover the longest job, redrive goes to the
 DLQ, DLQs are empty; a retained queue nothing consumes in this mode is empty."""
 
-from components.stack_output import Worker
+from contract.stack_output import Worker
 from verify.context import CheckContext, Task
 from verify.probes.queues import QueueFacts, read_queue
 from verify.report import CheckResult, failed, passed, warned

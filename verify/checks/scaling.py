@@ -5,7 +5,7 @@ is the stack's; the group can compute the metric; the publisher cannot scale."""
 import math
 import re
 
-from components.stack_output import Fleet, Metric, Worker
+from contract.stack_output import Fleet, Metric, Worker
 from verify.checks.backlog import describe_metric
 from verify.checks.fleet_policies import ENABLED_UNSEEN, enabled_problem, foreign_policies_task
 from verify.checks.metric_math import IN_SERVICE, describe_aws_metric, dims, read_queries

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from components.stack_output import Worker
+from contract.stack_output import Worker
 from verify.checks.stuck_rule import (
     ListingError,
     PathFacts,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from components.dispatch import DispatchValue
-from components.stack_output import Dispatch, Draining, StackOutput
+from contract.dispatch import DispatchValue
+from contract.stack_output import Dispatch, Draining, StackOutput
 from verify.context import CheckContext, Task
 from verify.probes import sent, work
 from verify.probes.dispatch import (

@@ -3,7 +3,7 @@ has no value and target tracking never starts the first instance; only this alar
 must read the published backlog and the group's in-service instances, with the stack's
 expression, threshold and operator, and run the stack's wake policy."""
 
-from components.stack_output import Metric, WakeFromZero, Worker
+from contract.stack_output import Metric, WakeFromZero, Worker
 from verify.checks.backlog import describe_metric
 from verify.checks.fleet_policies import ENABLED_UNSEEN, enabled_problem
 from verify.checks.metric_math import IN_SERVICE, canonical, describe_aws_metric, read_queries

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.stack_output import StackOutput
+from contract.stack_output import StackOutput
 from verify.plan_guard.consumers import Consumed, consumed_by_group, lookalike
 from verify.plan_guard.digest import Destroyed
 from verify.probes import work

@@ -2,7 +2,7 @@
 types, spelt otherwise, could be one that holds work.
 
 The one source of which group works which queue is the stack output's contract
-(components/stack_output.py, docs/CONTRACTS.md): a worker type's `fleet.group_name` consumes
+(contract/stack_output.py, docs/CONTRACTS.md): a worker type's `fleet.group_name` consumes
 its `queue`, and while a fleet drains (`draining.from_mode` "asg") `draining.group_name`
 consumes `draining.queue_url`, the retained queue.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from components.stack_output import StackOutput
+from contract.stack_output import StackOutput
 
 # The classes (a type token's last part, `pkg:module:Class`) of the kinds that hold work.
 _LOOKALIKES = {"queue": "queue", "sqsqueue": "queue", "jobqueue": "job queue",

@@ -5,7 +5,7 @@ the internal API when the output's `backlog_api` says the publisher asks it, els
 publisher's `use_backlog_api` is built from: the source is `api`, an API is configured, and no
 path of the type drains (the DB then counts the other path's videos too)."""
 
-from components.stack_output import Worker
+from contract.stack_output import Worker
 from verify.context import CheckContext
 from verify.probes.backlog_api import api_count
 from verify.probes.metrics import queue_count

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
-from components.stack_output import Host, StackOutput
+from contract.stack_output import Host, StackOutput
+from stack_settings.parse import BACKLOG_API_PATH, INTERNAL_KEY_HEADER
 from verify import publisher_rules
 from verify.context import CheckContext
 from verify.errors import TransportError, VerifyError

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings import BACKLOG_LIST_PATH, INTERNAL_KEY_HEADER
+from stack_settings.parse import BACKLOG_LIST_PATH, INTERNAL_KEY_HEADER
 from verify.context import CheckContext
 from verify.preflight import CHECK_ID as PREFLIGHT
 from verify.preflight import PUBLIC_URL

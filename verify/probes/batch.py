@@ -4,7 +4,7 @@ describes them (None: not found), and the canary job's run."""
 import time
 from dataclasses import dataclass
 
-from components.stack_output import Batch
+from contract.stack_output import Batch
 from verify.context import CheckContext
 
 _STARTED = {"STARTING", "RUNNING", "SUCCEEDED"}

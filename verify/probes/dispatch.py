@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from components.dispatch import DispatchError, DispatchValue
+from contract.dispatch import DispatchError, DispatchValue
 from verify.context import CheckContext
 
 

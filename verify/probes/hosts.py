@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from components.stack_output import Host
+from contract.stack_output import Host
 from verify.context import CheckContext
 from verify.errors import VerifyError
 

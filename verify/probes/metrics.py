@@ -4,7 +4,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from components.stack_output import Metric, Worker
+from contract.stack_output import Metric, Worker
 from verify.context import CheckContext
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.stack_output import Host
+from contract.stack_output import Host
 from verify.errors import TransportError
 from verify.transports.base import CommandResult, Transport
 from verify.transports.local import LocalTransport
