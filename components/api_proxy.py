@@ -22,7 +22,6 @@ from contract.nginx_config import DELIVER_SCRIPT, NginxParams, config_sha256, re
 from contract.stack_output import Api, Host, Nginx, SshAddress
 from stack_settings.parse import ApiSettings
 
-DOCUMENT_PARAMETERS = ("TargetPath", "ReloadCommand", "TestCommand", "ConfigSha256")
 _PARAMETER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 

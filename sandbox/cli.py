@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from contract.stack_output import VIDEO_MODES
+from sandbox import stack
+from sandbox.deployer import preview
+from sandbox.deployer.deployment import parse_setting, write_json
+from sandbox.scenarios import adopt, adoption, faults, switch, uploads
+from sandbox.scenarios.faults import FAULTS
 from sandbox.state import PROJECT_ROOT
 
 EXIT_FAILED = 1
@@ -19,7 +24,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def _parser() -> argparse.ArgumentParser:
-    from sandbox.scenarios.faults import FAULTS
 
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
@@ -134,7 +138,6 @@ def print_status(report: dict[str, Any]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sandbox import stack
 
     failed = False
     for mode in sorted(VIDEO_MODES, reverse=True):  # batch, the default, first
@@ -157,11 +160,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox import stack
-    from sandbox.scenarios import faults
 
     if args.command == "up":
-        from sandbox.deployer.deployment import parse_setting
 
         try:
             settings = dict(parse_setting(s) for s in args.settings)
@@ -179,8 +179,6 @@ def run(args: argparse.Namespace) -> int:
                              "shows what adoption finds; `python -m sandbox adopt` does it\n")
         return 0
     if args.command == "adopt":
-        from sandbox.deployer.deployment import parse_setting
-        from sandbox.scenarios import adoption
 
         try:
             settings = dict(parse_setting(s) for s in args.settings)
@@ -188,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"python -m sandbox adopt: {exc}\n")
             return EXIT_USAGE
         try:
-            done = adoption.adopt(args.dir, settings)
+            done = adopt.adopt(args.dir, settings)
         except adoption.AdoptionUsageError as exc:
             sys.stderr.write(f"python -m sandbox adopt: --set: {exc}\n")
             return EXIT_USAGE
@@ -231,8 +229,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from sandbox.deployer import preview
-    from sandbox.deployer.deployment import parse_setting, write_json
 
     try:
         settings = dict(parse_setting(s) for s in args.settings)
@@ -255,7 +251,6 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _switch(args: argparse.Namespace) -> int:
-    from sandbox.scenarios import switch
 
     try:
         report = switch.switch(args.mode, args.drain_timeout, args.dir)
@@ -273,7 +268,6 @@ def _switch(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from sandbox.scenarios import uploads
 
     try:
         count = uploads.parse_count(args.count)

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sandbox.state import write_atomic
+
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -170,7 +172,6 @@ class ProcessRegistry:
 
     def _save(self, records: Mapping[str, ProcessRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        from sandbox.state import write_atomic
 
         write_atomic(self.path, json.dumps({n: asdict(r) for n, r in records.items()},
                                            indent=2) + "\n")

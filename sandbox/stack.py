@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.stack_output import VIDEO_MODES
+from sandbox.console import say
 from sandbox.deployer import convergence, deployment
 from sandbox.deployer.moto_mocks import MotoMocks
 from sandbox.dispatch import parameter_name as dispatch_parameter_name
@@ -30,6 +31,7 @@ from sandbox.scenarios.seed import seed_queues, seed_videos
 from sandbox.services import moto_server, nginx_server, sshd_server
 from sandbox.services.internal_api import VideoStore
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
+from verify.outputs import parse_env_file
 from verify.probes.backlog_api import ApiAnswer, ask_on_host, ask_public
 from verify.secrets import Masker
 
@@ -51,13 +53,9 @@ class UpOptions:
     legacy: bool = False  # `up --legacy`: the PowerShell-era account, no stack deployed yet
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
 
 def aws_env(state: SandboxState) -> dict[str, str]:
     """The sandbox's AWS settings (endpoint, region, dummy credentials) from `.sandbox/env`."""
-    from verify.outputs import parse_env_file
 
     if not state.env_file.exists():
         raise SandboxError("the sandbox is not up (no .sandbox/env); run `python -m sandbox up`")
@@ -118,7 +116,7 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
 
     def step(name: str, action: Callable[[], Any]) -> Any:
         t0 = time.monotonic()
-        _say(f"sandbox: {name} ...")
+        say(f"sandbox: {name} ...")
         result = action()
         timings[name] = round(time.monotonic() - t0, 2)
         return result

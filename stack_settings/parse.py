@@ -542,10 +542,10 @@ def load_settings() -> Settings:
     """Reads the current stack's config through Pulumi and parses it; warnings go to the
     preview's diagnostics."""
     import pulumi
-    from pulumi.runtime.config import CONFIG, get_config_env
 
-    config = {**get_config_env(), **CONFIG.get()}
-    settings = settings_from_config(config, pulumi.get_stack())
+    from pulumi_bridge.inprocess import stack_config
+
+    settings = settings_from_config(stack_config(), pulumi.get_stack())
     for warning in settings.warnings:
         pulumi.log.warn(warning)
     return settings

@@ -46,7 +46,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _as_config_string(value: Any) -> str:
+def as_config_string(value: Any) -> str:
     """Pulumi hands every config value to the program as a string (JSON for lists)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -70,16 +70,16 @@ def stack_config(
     config: dict[str, str] = {}
     for key, decl in schema(root).items():
         if isinstance(decl, dict) and "default" in decl:
-            config[f"{PROJECT}:{key}"] = _as_config_string(decl["default"])
+            config[f"{PROJECT}:{key}"] = as_config_string(decl["default"])
     stack_file = root / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         for key, value in (_load_yaml(stack_file).get("config") or {}).items():
             if isinstance(value, dict) and "secure" in value:
                 continue  # ciphertext only the Pulumi CLI can read
-            config[key] = _as_config_string(value)
+            config[key] = as_config_string(value)
     for key, value in (overrides or {}).items():
         full = key if ":" in key else f"{PROJECT}:{key}"
-        config[full] = _as_config_string(value)
+        config[full] = as_config_string(value)
     return config
 
 

@@ -20,6 +20,7 @@ from sandbox.deployer.moto_mocks import MotoMocks
 from sandbox.services import moto_server
 from sandbox.services.nginx_server import NginxFiles
 from sandbox.services.sshd_server import SshEndpoint
+from sandbox.state import write_atomic
 from stack_settings.parse import PROJECT, SettingsError, settings_from_config
 from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
 from verify.transports.base import CommandResult
@@ -149,6 +150,5 @@ def run_delivery(script: str, ssh: SshEndpoint) -> CommandResult:
 
 def write_json(path: Path, data: Any) -> None:
     """A state file, written atomically (sandbox.state.write_atomic)."""
-    from sandbox.state import write_atomic
 
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -8,14 +8,10 @@ and providers are neither.
 
 moto needs real VPC, subnet and security group ids for launch templates, groups and Batch.
 `MotoMocks.network` holds moto's default VPC, its subnets, its default security group and
-an AMI. Either hand them to the program as config (preferred):
+an AMI, handed to the program as config:
 
     mocks = MotoMocks(moto.env())
     config = stack_config("prod", mocks.network.config_overrides())
-
-or keep the stack's placeholder ids and map them, applied to every input string:
-
-    MotoMocks(env, substitutions={"subnet-0a1b...": net.subnet_ids[0], "ami-0123...": net.image_id})
 
 What moto 5.2.5 keeps but never acts on: scaling policies (stored and described verbatim,
 metric math unchecked, no alarms made, no scaling), lifecycle hooks (accepted even for a
@@ -41,8 +37,8 @@ from typing import Any
 import boto3
 import pulumi
 from botocore.exceptions import ClientError
-from pulumi.runtime import rpc
 
+from pulumi_bridge.inprocess import is_secret
 from sandbox.services.moto_server import REGION
 
 Inputs = dict[str, Any]
@@ -125,7 +121,7 @@ def discover_network(ec2: Any) -> MotoNetwork:
 def unwrap_secrets(value: Any) -> Any:
     """The plain value of inputs that may hold Pulumi's serialized secrets."""
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if is_secret(value):
             return unwrap_secrets(value.get("value"))
         return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -140,7 +136,7 @@ def state_value(value: Any) -> Any:
     """A value as the sandbox's state file keeps it: plain JSON, secrets blanked (never on
     disk), archives as the digest of their content (a zip's bytes carry timestamps)."""
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if is_secret(value):
             return SECRET
         return {str(k): state_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -170,18 +166,6 @@ def _content_digest(value: Any) -> str:
     else:
         digest.update(repr(value).encode())
     return digest.hexdigest()
-
-
-def _substitute(value: Any, table: Mapping[str, str]) -> Any:
-    if not table:
-        return value
-    if isinstance(value, str):
-        return table.get(value, value)
-    if isinstance(value, dict):
-        return {k: _substitute(v, table) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, table) for v in value]
-    return value
 
 
 def _num(value: Any) -> Any:
@@ -448,7 +432,6 @@ class MotoMocks(pulumi.runtime.Mocks):
     """Creates the program's resources in moto; see the module docstring."""
 
     env: Mapping[str, str]
-    substitutions: Mapping[str, str] = field(default_factory=dict)
     strict: bool = True
     dependency_wait_s: float = 15.0
     code_base: Path | None = None
@@ -535,7 +518,7 @@ class MotoMocks(pulumi.runtime.Mocks):
         if not args.custom or args.typ.startswith("pulumi:providers:"):
             self._register(args, f"{args.name}-id", {})
             return f"{args.name}-id", dict(args.inputs)
-        inputs = _substitute(dict(args.inputs), self.substitutions)
+        inputs = dict(args.inputs)
         adopted_id = self.adopted_ids.get((args.typ, args.name))
         deployed_id = self.deployed_ids.get((args.typ, args.name))
         known_id = adopted_id if adopted_id is not None else deployed_id

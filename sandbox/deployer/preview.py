@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sandbox import stack
 from sandbox.deployer import convergence, deployment
 from sandbox.deployer.convergence import KEY, Deployment
 from sandbox.services import moto_server
 from sandbox.state import sandbox_state
 from stack_settings.parse import PROJECT, SettingsError, settings_from_config
-from stack_settings.stack_files import _as_config_string
+from stack_settings.stack_files import as_config_string
 
 
 class PreviewUsageError(ValueError):
@@ -31,7 +32,7 @@ def changed_config(previous: Deployment, key: str,
     refuse it."""
     config = {**previous.config, KEY: key}
     for name, value in settings.items():
-        config[name if ":" in name else f"{PROJECT}:{name}"] = _as_config_string(value)
+        config[name if ":" in name else f"{PROJECT}:{name}"] = as_config_string(value)
     try:
         settings_from_config(config, deployment.STACK)
     except SettingsError as exc:
@@ -43,7 +44,6 @@ def changed_config(previous: Deployment, key: str,
 
 def preview(settings: Mapping[str, Any], state_dir: Path | None = None) -> dict[str, Any]:
     """The PreviewDigest of deploying `settings` over the running sandbox's stack."""
-    from sandbox import stack
 
     state = sandbox_state(state_dir)
     try:

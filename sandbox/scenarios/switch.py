@@ -36,9 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from contract.stack_output import VIDEO_MODES, Draining
+from sandbox import stack
+from sandbox.console import say
 from sandbox.deployer import convergence, deployment
 from sandbox.deployer.convergence import KEY, Deployment
 from sandbox.services import moto_server
+from sandbox.stack import aws_env
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
 from stack_settings.parse import PROJECT
 from verify.checks.switch import judge_draining
@@ -93,7 +96,7 @@ class StopSignals:
 
     def _note(self, signum: int, _frame: object) -> None:
         if self.received is None:
-            _say(f"sandbox switch: {signal.Signals(signum).name} received: stopping at the next "
+            say(f"sandbox switch: {signal.Signals(signum).name} received: stopping at the next "
                  "safe point (an up under way finishes first, so the state stays whole)")
         self.received = self.received or signum
 
@@ -141,12 +144,8 @@ class SwitchReport:
     videos: dict[str, Any] = field(default_factory=dict)
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
 
 def _env(state: SandboxState) -> dict[str, str]:
-    from sandbox.stack import aws_env
 
     return moto_server.client_env(aws_env(state)["AWS_ENDPOINT_URL"])
 
@@ -230,7 +229,7 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
         time.monotonic() - started, 2)
     _signal_point(f"checkpoint-{writes + 1}")
     done.deployment.save(state.root)  # the state with the new outputs: the up is done
-    _say(f"sandbox switch: up ({'drain' if drain else 'retire'}): {len(done.created)} created, "
+    say(f"sandbox switch: up ({'drain' if drain else 'retire'}): {len(done.created)} created, "
          f"{done.updated} updated, {len(done.deleted)} deleted; the state written "
          f"{writes + 1} times")
     _signal_point("outputs")
@@ -242,7 +241,7 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
 
 
 def wait_for_drain(state: SandboxState, draining: Mapping[str, Any], timeout_s: float,
-                   poll_s: float = 1.0, say: Callable[[str], None] = _say,
+                   poll_s: float = 1.0, say: Callable[[str], None] = say,
                    stop: Callable[[], None] = lambda: None) -> float:
     """Seconds until the old path is empty; SwitchStopped after timeout_s; `stop` is called
     between polls (it raises to stop)."""
@@ -307,7 +306,6 @@ def switch(mode: str, drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
 
 def _switch(mode: str, drain_timeout_s: float, state: SandboxState, poll_s: float,
             stop: StopSignals) -> SwitchReport:
-    from sandbox import stack
 
     try:
         info = stack.load_info(state)
@@ -335,7 +333,7 @@ def _switch(mode: str, drain_timeout_s: float, state: SandboxState, poll_s: floa
         draining["from_mode"] if draining else now), to_mode=mode)
     stop.check("Nothing was changed")
     if finishing:
-        _say(f"sandbox switch: resuming: the stack is in {mode} mode, the old path retired; "
+        say(f"sandbox switch: resuming: the stack is in {mode} mode, the old path retired; "
              "finishing the switch's record")
     else:
         info["switching"] = {"from": report.from_mode, "to": mode}
@@ -363,14 +361,14 @@ def _drain_and_retire(state: SandboxState, mode: str, drain_timeout_s: float, po
     draining_done = ("The new path was created and new work goes to it (videoDrain true); "
                      "the old path still drains and nothing was retired")
     if not draining:
-        _say(f"sandbox switch: videoMode {mode}, videoDrain true: preview -> preflight -> up")
+        say(f"sandbox switch: videoMode {mode}, videoDrain true: preview -> preflight -> up")
         previous, outputs = up_with(state, previous, config_for(previous, key, mode, True),
                                     True, report, stop)
         draining = outputs["academy"]["draining"]
-        _say(f"sandbox switch: new {academy['dispatch']['worker_type']} work goes to {mode} "
+        say(f"sandbox switch: new {academy['dispatch']['worker_type']} work goes to {mode} "
              f"now; waiting for the {draining['from_mode']} path to drain")
     else:
-        _say(f"sandbox switch: resuming: the {draining['from_mode']} path drains")
+        say(f"sandbox switch: resuming: the {draining['from_mode']} path drains")
     if info.get("mode") != outputs["academy"]["mode"]:
         info["mode"] = outputs["academy"]["mode"]
         _signal_point("info")
@@ -380,10 +378,10 @@ def _drain_and_retire(state: SandboxState, mode: str, drain_timeout_s: float, po
                                           stop=lambda: stop.check(draining_done)), 2)
     report.timings_s["drain"] = report.drain_s
     stop.check(draining_done + " (the old path is empty: the resume retires it)")
-    _say("sandbox switch: the old path is empty; videoDrain false: preview -> preflight -> up")
+    say("sandbox switch: the old path is empty; videoDrain false: preview -> preflight -> up")
     up_with(state, previous, config_for(previous, key, mode, False), False, report, stop)
     if stop.received is not None:  # it came during the last up, which finished
-        _say(f"sandbox switch: {signal.Signals(stop.received).name} came during the last step, "
+        say(f"sandbox switch: {signal.Signals(stop.received).name} came during the last step, "
              "which finished: the switch is complete, nothing to resume")
 
 

@@ -49,7 +49,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox import processes
-from sandbox.dispatch import SERVED_WORKER_TYPE, Dispatch, DispatchError, DispatchReader
+from sandbox.dispatch import SERVED_WORKER_TYPE, Dispatch, DispatchError, DispatchReader, ssm_reader
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
 from sandbox.state import PROJECT_ROOT
 from stack_settings.parse import (
@@ -279,7 +279,6 @@ def aws_dispatcher(parameter_name: str, max_age_s: float = 1.0) -> VideoDispatch
     """boto3 clients from the environment (AWS_ENDPOINT_URL etc.)."""
     import boto3
 
-    from sandbox.dispatch import ssm_reader
 
     reader = DispatchReader(ssm_reader(boto3.client("ssm"), parameter_name), parameter_name,
                             max_age_s)

@@ -25,7 +25,6 @@ from sandbox.ports import LOOPBACK, free_port, wait_for_port
 from sandbox.state import PROJECT_ROOT
 
 REGION = "ap-northeast-2"
-ACCOUNT_ID = "123456789012"
 DUMMY_CREDENTIAL = "testing"
 NO_DOCKER_CONFIG = {"batch": {"use_docker": False}, "lambda": {"use_docker": False}}
 # AWS managed policies (arn:aws:iam::aws:policy/...) exist only with this set; the program

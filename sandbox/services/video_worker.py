@@ -38,13 +38,9 @@ import requests
 
 from sandbox.dispatch import DispatchError, DispatchReader, ssm_reader
 from sandbox.services.batch_runner import BatchRunnerClient, BatchRunnerError
+from stack_settings.parse import INTERNAL_KEY_HEADER
 
 STATUS_PATH = "/api/v1/internal/videos/{id}/status"
-KEY_HEADER = "X-Internal-Key"
-
-
-class WorkerError(RuntimeError):
-    """The worker cannot start (no key, bad arguments); the message says which."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ class ApiClient:
             try:
                 answer = self.session.post(
                     self.base_url + STATUS_PATH.format(id=video_id), json={"status": status},
-                    headers={KEY_HEADER: self._key}, timeout=self.timeout_s)
+                    headers={INTERNAL_KEY_HEADER: self._key}, timeout=self.timeout_s)
             except requests.RequestException as exc:
                 return 0, {"detail": f"the internal API did not answer: {type(exc).__name__}"}
             if answer.status_code == 403 and attempt == 1:

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi.runtime import settings as pulumi_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from pulumi_bridge.inprocess import registered_urns  # noqa: E402
 from pulumi_bridge.program_eval import DeclaredResource, RecordingMocks, run_program  # noqa: E402
 from stack_settings.stack_files import REHEARSAL_VALUES, stack_config  # noqa: E402
 
@@ -74,7 +74,7 @@ def evaluate(stack: str, overrides: Mapping[str, Any] | None = None) -> StackRun
     )
     mocks = RecordingMocks()
     run = run_program(mocks, stack, config)
-    urns = list(pulumi_settings.SETTINGS.monitor.get_registered_resources())
+    urns = registered_urns()
     return StackRun(stack, run.outputs["academy"], mocks.resources, urns)
 
 

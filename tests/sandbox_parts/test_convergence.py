@@ -74,11 +74,11 @@ def test_state_round_trip_leaves_the_key_out(tmp_path: Path) -> None:
 
 def test_state_values_blank_secrets_and_digest_archives() -> None:
     import pulumi
-    from pulumi.runtime import rpc
 
+    from pulumi_bridge.inprocess import secret
     from sandbox.deployer.moto_mocks import SECRET, state_value
 
-    wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": "the-key"}
+    wrapped = secret("the-key")
     code = pulumi.AssetArchive({"index.py": pulumi.StringAsset("print(1)")})
     value = state_value({"value": wrapped, "code": code, "n": 3.0, "tags": ["a"]})
     assert value["value"] == SECRET and "the-key" not in json.dumps(value)

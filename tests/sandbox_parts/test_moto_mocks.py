@@ -174,9 +174,9 @@ def test_invokes_answer_from_moto(moto: moto_server.MotoServer) -> None:
 
 
 def test_unwrap_secrets_reaches_nested_values() -> None:
-    from pulumi.runtime import rpc
+    from pulumi_bridge.inprocess import secret
 
-    secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "s3cret"}
+    secret = secret("s3cret")
     assert unwrap_secrets({"a": [secret], "b": secret}) == {"a": ["s3cret"], "b": "s3cret"}
     assert json.loads(policy_document_json({"statements": []}))["Statement"] == []
 

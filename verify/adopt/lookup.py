@@ -2,7 +2,7 @@
 name, and under which import id?
 
 Each id takes the form of the "Import" section of that type's pulumi-aws page (the same text is
-in the installed pulumi_aws package; tests/verify/test_adopt_ids.py reads it from there).
+in the installed pulumi_aws package; tests/verify/test_adopt.py reads it from there).
 A lookup answers `Live` (the id and the live attributes drift is judged on), None (not there:
 the first `pulumi up` creates it) or raises NotAdoptable (there, but in a form the program
 cannot take over).

@@ -4,6 +4,7 @@ failing."""
 
 import json
 
+from contract.lambda_archive import build_archive, code_sha256
 from contract.stack_output import Metric, Publisher, StackOutput
 from verify.checks.backlog import describe_metric, describe_parts
 from verify.context import CheckContext, Task
@@ -169,7 +170,6 @@ def _code_task(ctx: CheckContext) -> Task:
 
     def run() -> CheckResult:
         # Imported here: only this check needs the archive builder.
-        from contract.lambda_archive import build_archive, code_sha256
 
         local = code_sha256(build_archive(ctx.options.project_root / publisher.source_dir))
         return judge_code(publisher, local, probe.function(ctx))

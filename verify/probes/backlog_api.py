@@ -19,6 +19,7 @@ from verify.errors import TransportError, VerifyError
 from verify.outputs import DEFAULT_MAX_COUNT, MAX_COUNT_VARIABLE
 from verify.preflight import CHECK_ID as PREFLIGHT
 from verify.preflight import PUBLIC_URL
+from verify.probes import strict_http
 from verify.probes.hosts import api_hosts
 from verify.secrets import Masker
 from verify.transports import Transport
@@ -128,7 +129,6 @@ def ask_public(base_url: str, key: str | None, timeout_s: float) -> ApiAnswer:
     or dripping body is cut, not read (a 400 MB one would take gigabytes)."""
     import requests
 
-    from verify.probes import strict_http
 
     deadline = time.monotonic() + timeout_s
     headers = {KEY_HEADER: key} if key is not None else {}
