@@ -25,8 +25,10 @@ from contract.lambda_archive import build_archive, code_sha256
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUNTIME = {"pulumi", "pulumi-aws", "boto3", "requests", "paramiko", "pyyaml"}
+# The toolkit's packages (what verify imports), and the files the build reads.
+PACKAGES = ("verify", "components", "contract", "stack_settings", "pulumi_bridge")
 SOURCES = ("pyproject.toml", "README.md", "requirements.txt", "requirements-dev.txt",
-           "verify", "components", "lambda")
+           *PACKAGES, "lambda")
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -163,7 +165,7 @@ def test_the_wheel_requires_the_runtime_pins_only(wheel: Path) -> None:
 def test_the_wheel_holds_every_package_of_the_toolkit(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         shipped = {str(Path(n).parent) for n in archive.namelist() if n.endswith(".py")}
-    on_disk = {str(p.parent.relative_to(ROOT)) for top in ("verify", "components")
+    on_disk = {str(p.parent.relative_to(ROOT)) for top in PACKAGES
                for p in (ROOT / top).rglob("__init__.py")}
     missing = sorted(on_disk - shipped)
     assert not missing, (f"packages not in the wheel: {missing}; add them to "
