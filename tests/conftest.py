@@ -1,10 +1,68 @@
-"""Fixtures shared by the end-to-end tests: the sandbox, brought up once per mode."""
+"""Fixtures shared by the end-to-end tests (the sandbox, brought up once per mode per run), and
+the one place each test is given its tier and its xdist group.
 
+Tiers (markers registered in pyproject.toml), assigned here by path and fixture, never by hand:
+- `e2e`: the sandbox end to end (tests/sandbox, tests/verify_e2e): real moto, nginx, sshd, the
+  internal API and the worker as processes.
+- `parts`: one real part at a time (real nginx, real sshd, a moto server or the emulator run as a
+  process, the package installed into a fresh venv).
+Everything else is the fast loop: `make test-fast` runs `-m "not e2e and not parts"`.
+
+Groups (`make test` runs `--dist loadgroup`): a test using the shared `sandbox` fixture joins
+the group of its mode, so each mode comes up once per run on one worker (and the two modes may
+run on the two workers at once); the heavy files whose tests each bring up their own sandbox
+are not grouped, so their tests spread over both workers; every other file is one group (what
+`--dist loadfile` did), so a module's fixtures are set up once. End-to-end tests are put first
+so the long ones start while the short ones fill the other worker.
+"""
+
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from sandbox import moto_server
 from tests.sandbox_e2e import RunningSandbox, start
+
+TESTS = Path(__file__).parent
+E2E_DIRS = ("sandbox", "verify_e2e")
+PARTS_DIRS = ("nginx", "sandbox_parts", "packaging")
+# Fixtures that start a real part: sshd (tests/verify/conftest.py).
+PARTS_FIXTURES = frozenset({"sshd"})
+# Files whose tests each bring up their own sandbox: nothing shared, so one test per unit.
+SPREAD_FILES = frozenset({"sandbox/test_switch.py", "sandbox/test_adoption.py"})
+
+
+def _tier(item: pytest.Item) -> str | None:
+    parts = Path(str(item.path)).relative_to(TESTS).parts
+    if parts[0] in E2E_DIRS:
+        return "e2e"
+    if parts[0] in PARTS_DIRS or PARTS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "parts"
+    return None
+
+
+def _group(item: pytest.Item) -> str | None:
+    relative = Path(str(item.path)).relative_to(TESTS).as_posix()
+    if "sandbox" in getattr(item, "fixturenames", ()):
+        return f"sandbox-{item.callspec.params['sandbox']}"  # type: ignore[attr-defined]
+    if relative in SPREAD_FILES:
+        return None
+    return relative
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = _tier(item)
+        if tier:
+            item.add_marker(getattr(pytest.mark, tier))
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    # Stable: the order within a tier (and so the sandbox's batch-then-asg) is kept.
+    items.sort(key=lambda item: _tier(item) != "e2e")
 
 
 @pytest.fixture(scope="session", params=["batch", "asg"])
@@ -19,3 +77,27 @@ def asg_sandbox(sandbox: RunningSandbox) -> RunningSandbox:
     if sandbox.mode != "asg":
         pytest.skip("applies to asg mode only")
     return sandbox
+
+
+# -- the AWS stand-ins, one of each per session (per xdist worker) -----------------------------
+# A test that needs a clean account resets it first (tests/moto_reset.py, or the reset in
+# tests/verify/conftest.py `aws_env` / `emulated`, tests/publisher/conftest.py `aws`).
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto server in a thread of this process."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    with moto_server.in_process() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
+    """The sandbox's own AWS as a process (sandbox.aws_emulator: Lambda runs, Batch jobs are
+    held)."""
+    server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
+                               module="sandbox.aws_emulator")
+    try:
+        yield server
+    finally:
+        server.stop()
