@@ -5,7 +5,8 @@ Tiers (markers registered in pyproject.toml), assigned here by path and fixture,
 - `e2e`: the sandbox end to end (tests/sandbox, tests/verify_e2e): real moto, nginx, sshd, the
   internal API and the worker as processes.
 - `parts`: one real part at a time (real nginx, real sshd, a moto server or the emulator run as a
-  process, the package installed into a fresh venv).
+  process, the package installed into a fresh venv, `verify adopt` evaluating the program in a
+  process of its own).
 Everything else is the fast loop: `make test-fast` runs `-m "not e2e and not parts"`.
 
 Groups (`make test` runs `--dist loadgroup`): a test using the shared `sandbox` fixture joins
@@ -30,15 +31,21 @@ E2E_DIRS = ("sandbox", "verify_e2e")
 PARTS_DIRS = ("nginx", "sandbox_parts", "packaging")
 # Fixtures that start a real part: sshd (tests/verify/conftest.py).
 PARTS_FIXTURES = frozenset({"sshd"})
-# Files whose tests each bring up their own sandbox: nothing shared, so one test per unit.
-SPREAD_FILES = frozenset({"sandbox/test_switch.py", "sandbox/test_adoption.py"})
+# Files that run the whole program as a user does: `verify adopt` as a process, which evaluates
+# the Pulumi program on each call (5-45 s a test).
+PARTS_FILES = frozenset({"verify/test_adopt.py"})
+# Files whose tests share no module fixture and each cost tens of seconds (their own sandbox,
+# their own evaluation): one test per unit, so they spread over both workers.
+SPREAD_FILES = frozenset({"sandbox/test_switch.py", "sandbox/test_adoption.py",
+                          "verify/test_adopt.py"})
 
 
 def _tier(item: pytest.Item) -> str | None:
-    parts = Path(str(item.path)).relative_to(TESTS).parts
-    if parts[0] in E2E_DIRS:
+    relative = Path(str(item.path)).relative_to(TESTS)
+    if relative.parts[0] in E2E_DIRS:
         return "e2e"
-    if parts[0] in PARTS_DIRS or PARTS_FIXTURES & set(getattr(item, "fixturenames", ())):
+    if (relative.parts[0] in PARTS_DIRS or relative.as_posix() in PARTS_FILES
+            or PARTS_FIXTURES & set(getattr(item, "fixturenames", ()))):
         return "parts"
     return None
 
