@@ -9,17 +9,19 @@ Tiers (markers registered in pyproject.toml), assigned here by path and fixture,
   process of its own).
 Everything else is the fast loop: `make test-fast` runs `-m "not e2e and not parts"`.
 
-Groups (`make test` runs `--dist loadgroup`): a test using the shared `sandbox` fixture joins
-the group of its mode, so each mode comes up once per run on one worker (and the two modes may
-run on the two workers at once); the heavy files whose tests each bring up their own sandbox
-are not grouped, so their tests spread over both workers; every other file is one group (what
-`--dist loadfile` did), so a module's fixtures are set up once. End-to-end tests are put first
-so the long ones start while the short ones fill the other worker.
+Groups (`make test` runs `--dist loadgroup`, scheduled by `_scope` below): a test using the
+shared `sandbox` fixture joins the group of its mode, so each mode comes up once per run on one
+worker (the two modes on the two workers at once); the heavy files whose tests each bring up
+their own sandbox or evaluation are not grouped, so their tests spread over both workers; every
+other file is one group (what `--dist loadfile` did), so a module's fixtures are set up once.
+End-to-end tests are put first so the long ones start while the short ones fill the other
+worker.
 """
 
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,24 +52,54 @@ def _tier(item: pytest.Item) -> str | None:
     return None
 
 
-def _group(item: pytest.Item) -> str | None:
-    relative = Path(str(item.path)).relative_to(TESTS).as_posix()
-    if "sandbox" in getattr(item, "fixturenames", ()):
-        return f"sandbox-{item.callspec.params['sandbox']}"  # type: ignore[attr-defined]
+# Files whose tests use the shared `sandbox` fixture (checked against the fixture at collection).
+SANDBOX_FILES = frozenset({"sandbox/test_sandbox.py", "sandbox/test_video_uploads.py",
+                           "sandbox/test_aws_cli.py", "verify_e2e/test_nginx_refusal_marker.py",
+                           "verify_e2e/test_verify_sandbox.py"})
+MODES = ("batch", "asg")
+
+
+def _scope(nodeid: str) -> str:
+    """The unit xdist sends to one worker: a test of the shared sandbox goes with its mode's
+    group, a test of a spread file alone, any other test with its file."""
+    path, _, name = nodeid.partition("::")
+    relative = path.removeprefix("tests/")
+    if relative in SANDBOX_FILES and "[" in name:
+        mode = name.split("[", 1)[1].split("-", 1)[0].rstrip("]")
+        if mode in MODES:
+            return f"sandbox-{mode}"
     if relative in SPREAD_FILES:
+        return nodeid
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` by `_scope` (xdist 3.8 marks groups by rewriting a node id, which
+    pytest 9 no longer reads, so its own xdist_group marks would group nothing)."""
+    if config.getvalue("dist") != "loadgroup":
         return None
-    return relative
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return ScopeScheduling(config, log)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shared = set()
     for item in items:
         tier = _tier(item)
         if tier:
             item.add_marker(getattr(pytest.mark, tier))
-        group = _group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            shared.add(Path(str(item.path)).relative_to(TESTS).as_posix())
+    if not shared <= SANDBOX_FILES:
+        raise pytest.UsageError(
+            f"tests/conftest.py: add {sorted(shared - SANDBOX_FILES)} to SANDBOX_FILES, so "
+            "their tests share one sandbox per mode")
     # Stable: the order within a tier (and so the sandbox's batch-then-asg) is kept.
     items.sort(key=lambda item: _tier(item) != "e2e")
 
