@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from components.stack_output import VIDEO_MODES  # noqa: E402
 from sandbox import stack  # noqa: E402
 from sandbox.processes import ProcessRegistry  # noqa: E402
 from sandbox.state import sandbox_state  # noqa: E402
@@ -52,7 +53,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     print(f"sandbox up/down, {args.runs} run(s) per mode (median)")
-    for mode in ("batch", "asg"):
+    for mode in sorted(VIDEO_MODES, reverse=True):  # batch, the default, first
         ups, downs, steps, memories = [], [], [], []
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as root:

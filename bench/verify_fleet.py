@@ -4,8 +4,10 @@ Goals: the 20-host run at most 1.2x the 1-host run; `verify all` itself under 10
 forced datapoint (a synchronous publisher invocation) included. Both sandboxes are up at
 once, each in a private state directory, and their runs alternate so that the machine's
 other load weighs on both alike; the ratio is given per pair of runs. The sandbox's API
-hosts are one sshd under 20 names, so the SSH connections the sshd accepted per run are
-printed too: one per host address. Usage: python bench/verify_fleet.py [--runs N] [--mode asg|batch]
+hosts are 20 loopback addresses (127.0.0.1-20, one sshd listening on each), so 20 hosts cost
+20 SSH handshakes; the connections the sshd accepted in each run, and at how many distinct
+addresses, are printed too (goal: one per host).
+Usage: python bench/verify_fleet.py [--runs N] [--mode asg|batch]
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,17 +29,44 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from sandbox import stack  # noqa: E402
+from components.stack_output import VIDEO_MODES  # noqa: E402
+from sandbox import sshd_server, stack  # noqa: E402
+from sandbox.processes import ProcessRegistry  # noqa: E402
 from sandbox.state import ENV_VAR, sandbox_state  # noqa: E402
 
 RATIO_GOAL = 1.2
 
 
-def accepted_logins(root: Path) -> int:
-    """SSH connections the sandbox's sshd has accepted, from its own log."""
-    log = sandbox_state(root).sshd_dir / "sshd.log"
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return sum(1 for line in text.splitlines() if "Accepted publickey for" in line)
+# sshd (LogLevel VERBOSE) names the local address each connection came in on.
+CONNECTION = re.compile(r"Connection from \S+ port \d+ on (\S+) port \d+")
+
+
+def sshd_logs(root: Path) -> dict[Path, str]:
+    """Each host's sshd log, by path."""
+    return {log: log.read_text(errors="replace")
+            for log in sshd_server.logs(sandbox_state(root).sshd_dir)}
+
+
+def logins(text: str) -> tuple[int, int]:
+    """SSH logins the sshd accepted in `text` of its log, and the host addresses they reached."""
+    accepted = sum(1 for line in text.splitlines() if "Accepted publickey for" in line)
+    return accepted, len(set(CONNECTION.findall(text)))
+
+
+def hosts_cpu(root: Path) -> float:
+    """CPU seconds the API hosts' sshds have spent, with the per-connection children they
+    reaped (the handshakes, the sessions, the checks' commands)."""
+    ticks = 0
+    for record in ProcessRegistry(sandbox_state(root).pids_file).load().values():
+        if record.name.startswith("sshd"):
+            fields = Path(f"/proc/{record.pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def verify_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def verify_once(root: Path) -> tuple[float, dict]:
@@ -63,27 +94,35 @@ def sandbox(exits: ExitStack, hosts: int, mode: str) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--mode", choices=("asg", "batch"), default="asg")
+    parser.add_argument("--mode", choices=VIDEO_MODES, default="asg")
     args = parser.parse_args()
     print(f"verify all --stack sandbox ({args.mode} mode), {args.runs} alternating runs each")
     walls: dict[int, list[float]] = {1: [], 20: []}
     internal: dict[int, list[float]] = {1: [], 20: []}
     checks: dict[int, int] = {}
-    connections: dict[int, int] = {}
+    connections: dict[int, tuple[int, int]] = {}
+    cpu: dict[int, list[tuple[float, float]]] = {1: [], 20: []}  # (verify, the hosts' sshds)
     with ExitStack() as exits:
         roots = {hosts: sandbox(exits, hosts, args.mode) for hosts in walls}
         for _ in range(args.runs):
             for hosts, root in roots.items():
-                before = accepted_logins(root)
+                before = {log: len(text) for log, text in sshd_logs(root).items()}
+                cpu_before = verify_cpu(), hosts_cpu(root)
                 wall, report = verify_once(root)
-                connections[hosts] = accepted_logins(root) - before
+                time.sleep(0.3)  # each sshd reaps its closed connections' processes
+                cpu[hosts].append((verify_cpu() - cpu_before[0], hosts_cpu(root) - cpu_before[1]))
+                connections[hosts] = logins("".join(
+                    text[before.get(log, 0):] for log, text in sshd_logs(root).items()))
                 walls[hosts].append(wall)
                 internal[hosts].append(report["duration_s"])
                 checks[hosts] = len(report["checks"])
     for hosts in walls:
         print(f"  {hosts:>2} API host(s): {statistics.median(walls[hosts]):5.2f} s wall "
               f"(process start included), {statistics.median(internal[hosts]):5.2f} s inside "
-              f"verify, {checks[hosts]} checks, {connections[hosts]} SSH connection(s) a run")
+              f"verify, {checks[hosts]} checks, {connections[hosts][0]} SSH connection(s) a run "
+              f"to {connections[hosts][1]} address(es); CPU "
+              f"{statistics.median(c[0] for c in cpu[hosts]):.2f} s in verify, "
+              f"{statistics.median(c[1] for c in cpu[hosts]):.2f} s in the hosts' sshds")
     ratios = sorted(twenty / one for one, twenty in zip(walls[1], walls[20], strict=True))
     print(f"  ratio 20/1 hosts: median {statistics.median(ratios):.2f}x, "
           f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x over {len(ratios)} pairs "

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import physical_names as names
 from components.nginx_config import DELIVER_SCRIPT, NginxParams, config_sha256, render_site
 from components.settings import ApiSettings
 from components.stack_output import Api, Host, Nginx, SshAddress
@@ -107,7 +108,7 @@ class ApiProxy(pulumi.ComponentResource):
         self.document = aws.ssm.Document(
             f"{name}-document",
             aws.ssm.DocumentArgs(
-                name=f"{args.name_prefix}-api-nginx-config",
+                name=names.nginx_document(args.name_prefix),
                 document_type="Command",
                 document_format="JSON",
                 content=json.dumps(document_content(self.config_text)),
@@ -126,7 +127,7 @@ class ApiProxy(pulumi.ComponentResource):
                 f"{name}-association-{i}",
                 aws.ssm.AssociationArgs(
                     name=self.document.name,
-                    association_name=f"{args.name_prefix}-api-nginx-config-{i}",
+                    association_name=names.nginx_association(args.name_prefix, i),
                     document_version=self.document.latest_version,
                     targets=[target],
                     # Drift is put right every 30 minutes; a new hash reruns it at once.

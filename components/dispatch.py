@@ -3,7 +3,8 @@
 The program writes it to an SSM String parameter (its name:
 `BatchSettings.dispatch_parameter_name`, in the stack output as `dispatch.parameter`); the API
 reads it before it sends a job.
-This module is the one definition of the value's shape; stdlib only, so verify, the sandbox
+This module is the one definition of the value's shape; stdlib (and the stdlib-only
+components.stack_output) only, so verify, the sandbox
 and its internal API import it too. docs/CONTRACTS.md shows `document_examples()` (a test
 keeps the two equal).
 """
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
+
+from components.stack_output import VIDEO_MODES, Mode
 
 DISPATCH_SCHEMA_VERSION = 1
-Mode = Literal["asg", "batch"]  # as components.stack_output.Mode
-MODES: tuple[str, ...] = ("asg", "batch")
+MODES: tuple[str, ...] = VIDEO_MODES
 FIELDS: tuple[str, ...] = (
     "job_definition", "job_queue", "mode", "queue_url", "schema_version", "worker_type",
 )
@@ -51,14 +53,16 @@ class DispatchValue:
     def from_json(cls, text: str) -> DispatchValue:
         """The parameter's value -> DispatchValue, or a DispatchError saying what is wrong."""
         try:
-            value: Any = json.loads(text)
+            value: Any = json.loads(text, object_pairs_hook=_refuse_duplicates)
+        except DispatchError:
+            raise
         except (ValueError, RecursionError) as exc:
             raise DispatchError(f"the dispatch value is not JSON: {exc}") from None
         if not isinstance(value, dict):
             raise DispatchError("the dispatch value is not a JSON object")
-        if value.get("schema_version") != DISPATCH_SCHEMA_VERSION:
-            raise DispatchError(f"schema_version is {value.get('schema_version')!r}, "
-                                f"expected {DISPATCH_SCHEMA_VERSION}")
+        version_problem = _version_problem(value.get("schema_version"))
+        if version_problem:
+            raise DispatchError(version_problem)
         missing = sorted(set(FIELDS) - set(value))
         extra = sorted(set(value) - set(FIELDS))
         if missing or extra:
@@ -71,8 +75,36 @@ class DispatchValue:
                 raise DispatchError(f"{key} should be a string or null, got {value[key]!r}")
         return cls(**value)
 
+    def for_worker_type(self, served: str) -> DispatchValue:
+        """This value, if it is for `served`; else a DispatchError: a reader serves one worker
+        type and never sends its work down another type's path."""
+        if self.worker_type != served:
+            raise DispatchError(f"the value is for worker type {self.worker_type!r}; this "
+                                f"reader serves {served!r}")
+        return self
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads keeps the last of two equal keys; another reader may keep the first."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DispatchError(f"the dispatch value has a duplicate key {key!r}")
+        found[key] = value
+    return found
+
+
+def _version_problem(version: object) -> str | None:
+    """`schema_version` must be the JSON integer 1: true and 1.0 equal 1 in Python, not here."""
+    if type(version) is not int or version != DISPATCH_SCHEMA_VERSION:
+        return f"schema_version is {version!r}, expected {DISPATCH_SCHEMA_VERSION}"
+    return None
+
 
 def _problem(d: DispatchValue) -> str | None:
+    version = _version_problem(d.schema_version)
+    if version:
+        return version
     if d.mode not in MODES:
         return f"mode is {d.mode!r}, expected 'asg' or 'batch'"
     if not d.worker_type:

@@ -10,10 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import physical_names as names
 from components.iam import assume_role_policy
 from components.metric_spec import DEFAULT_STATISTIC
 from components.settings import WorkerSettings
-from components.stack_output import Fleet, WakeFromZero
+from components.stack_output import Fleet, Role, WakeFromZero
 
 # Group metrics the fleet publishes; GroupInServiceInstances is the divisor of the policy.
 ENABLED_METRICS: tuple[str, ...] = (
@@ -59,7 +60,7 @@ def wake_from_zero_spec(group_name: str) -> dict[str, Any]:
     """The wake policy and alarm as declared: the resources and the stack output (verify's
     reference) are both built from this. m1 is the fleet's backlog metric, m2 its in-service
     instances, the expression returns 1 while backlog waits with none in service."""
-    wake_name = f"{group_name}-wake-from-zero"  # as WorkerSettings.wake_name
+    wake_name = names.fleet_wake(group_name)
     return {
         "policy_name": wake_name,
         "alarm_name": wake_name,
@@ -98,6 +99,7 @@ def _user_data(worker: WorkerSettings, queue_url: str) -> str:
 
 class WorkerFleet(pulumi.ComponentResource):
     role: aws.iam.Role
+    own_policy: aws.iam.RolePolicy
     instance_profile: aws.iam.InstanceProfile
     launch_template: aws.ec2.LaunchTemplate
     group: aws.autoscaling.Group
@@ -136,13 +138,15 @@ class WorkerFleet(pulumi.ComponentResource):
         ssm_core = pulumi.Output.concat(
             "arn:", partition.partition, ":iam::aws:policy/AmazonSSMManagedInstanceCore"
         )
-        for i, policy_arn in enumerate((ssm_core, *worker.managed_policy_arns)):
+        # What the stack grants the role (the stack output lists it: describe).
+        self._managed_policy_arns = [ssm_core, *worker.managed_policy_arns]
+        for i, policy_arn in enumerate(self._managed_policy_arns):
             aws.iam.RolePolicyAttachment(
                 f"{name}-policy-{i}",
                 aws.iam.RolePolicyAttachmentArgs(role=self.role.name, policy_arn=policy_arn),
                 opts=child,
             )
-        aws.iam.RolePolicy(
+        self.own_policy = aws.iam.RolePolicy(
             f"{name}-own-queue-and-group",
             aws.iam.RolePolicyArgs(
                 role=self.role.id,
@@ -398,7 +402,8 @@ class WorkerFleet(pulumi.ComponentResource):
         )
 
     def describe(self) -> Fleet:
-        """The fleet's part of the stack output (plain values, known before deploy)."""
+        """The fleet's part of the stack output (plain values known before deploy, but the
+        names the engine gives: its inline policy's)."""
         w = self._worker
         return Fleet(
             group_name=w.group_name,
@@ -409,4 +414,9 @@ class WorkerFleet(pulumi.ComponentResource):
             policy_name=self.policy_name,
             wake_from_zero=w.wake_from_zero,
             wake=WakeFromZero(**wake_from_zero_spec(w.group_name)) if w.wake_from_zero else None,
+            instance_role=Role(
+                name=w.role_name,
+                inline_policies=[self.own_policy.name],  # type: ignore[list-item]
+                managed_policy_arns=list(self._managed_policy_arns),  # type: ignore[arg-type]
+            ),
         )

@@ -82,7 +82,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             aws.cloudwatch.LogGroupArgs(
-                name=f"/aws/lambda/{settings.function_name}",
+                name=settings.log_group_name,
                 retention_in_days=LOG_RETENTION_DAYS,
             ),
             opts=child,
@@ -90,7 +90,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             aws.iam.RoleArgs(
-                name=f"{settings.function_name}-role",
+                name=settings.role_name,
                 assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             ),
             opts=child,
@@ -169,7 +169,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         self.schedule = aws.cloudwatch.EventRule(
             f"{name}-schedule",
             aws.cloudwatch.EventRuleArgs(
-                name=f"{settings.function_name}-schedule",
+                name=settings.schedule_name,
                 schedule_expression=settings.schedule,
                 state="ENABLED",
                 description="Publishes the worker backlog metrics",
@@ -195,7 +195,7 @@ class BacklogPublisher(pulumi.ComponentResource):
         self.errors_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-errors",
             aws.cloudwatch.MetricAlarmArgs(
-                name=f"{settings.function_name}-errors",
+                name=settings.errors_alarm_name,
                 namespace="AWS/Lambda",
                 metric_name="Errors",
                 dimensions={"FunctionName": settings.function_name},

@@ -1,8 +1,9 @@
 """Stack settings: parsed once from the stack's config into a frozen, typed object.
 
-The schema (keys, types, defaults, descriptions) lives in `Pulumi.yaml`; per-stack values
-in `Pulumi.<stack>.yaml`. Every bad value is reported with its key, the value and what is
-allowed, all at once, before any resource is declared.
+The keys (types, defaults, bounds, descriptions) live in `components/settings_spec.py`, from
+which `Pulumi.yaml` is generated; per-stack values in `Pulumi.<stack>.yaml`. Every bad value is
+reported with its key, the value and what is allowed, all at once, before any resource is
+declared; the cross-field rules are the named functions of `settings_rules.RULES`.
 """
 
 from __future__ import annotations
@@ -11,22 +12,17 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from components import physical_names as names
+from components import settings_spec as spec
 from components.aws_limits import (
     ASG_INSTANCE_TYPES_MAX,
     ASG_VPC_ZONE_IDENTIFIER_MAX_CHARS,
-    BATCH_ATTEMPT_TIMEOUT_MIN_S,
     INSTANCE_SIZE_WORDS,
-    INSTANCE_SPECS,
     INSTANCE_TYPE_FORM,
-    KNOWN_INSTANCE_FAMILIES,
-    LIFECYCLE_HEARTBEAT_MAX_S,
-    LIFECYCLE_HEARTBEAT_MIN_S,
-    NAME_LIMITS,
-    RESERVED_NAMESPACE_PREFIX,
     SCHEDULE_ALLOWED,
     SECURITY_GROUPS_PER_INTERFACE_MAX,
     SQS_MAX_VISIBILITY_S,
@@ -34,118 +30,52 @@ from components.aws_limits import (
     is_valid_schedule,
 )
 from components.metric_spec import BacklogMetricSpec
+from components.settings_model import (
+    BACKLOG_API_PATH,
+    BACKLOG_LIST_MAX,
+    BACKLOG_LIST_PATH,
+    INTERNAL_KEY_HEADER,
+    ApiSettings,
+    BatchSettings,
+    PhysicalName,
+    PublisherSettings,
+    SecretText,
+    Settings,
+    WorkerSettings,
+    image_architecture,
+    instance_architecture,
+    physical_names,
+    shown,
+    source_key,
+)
+from components.settings_rules import RULES, WARNING_RULES, Parsed
+from components.settings_spec import (
+    AL2023_AMI,
+    ARCHITECTURES,
+    GLOBAL_KEYS,
+    LABEL_FIELD,
+    PROJECT,
+    SECRET_KEYS,
+    WORKER_TYPE_NAME,
+    WORKER_TYPES_KEY,
+    all_keys,
+)
+from components.stack_output import VIDEO_MODES
 
-PROJECT = "academy-workers"
-# The worker types are data: the list `workerTypes` and, per type, `<type><Field>` (else
-# `workerDefault<Field>`). No type's name is written in code.
-WORKER_TYPES_KEY = "workerTypes"
-WORKER_DEFAULT = "workerDefault"  # `workerDefault<Field>`: what a type that sets no key gets
-WORKER_TYPE_NAME = r"[a-z][a-z0-9]{0,15}"
-BACKLOG_SOURCES = ("sqs", "api")
-VIDEO_MODES = ("asg", "batch")
-ARCHITECTURES = ("arm64", "x86_64")
+# The keys with their types, defaults, bounds and choices: components/settings_spec.py; the
+# parsed values: settings_model.py; the cross-field rules: settings_rules.py; physical names:
+# physical_names.py. What the program, verify, the sandbox and the tests import from here:
+__all__ = [
+    "BACKLOG_API_PATH", "BACKLOG_LIST_MAX", "BACKLOG_LIST_PATH", "INTERNAL_KEY_HEADER",
+    "PROJECT", "RULES", "SECRET_KEYS", "SQS_MAX_VISIBILITY_S", "VIDEO_MODES", "WARNING_RULES",
+    "ApiSettings", "BatchSettings", "PhysicalName", "PublisherSettings", "SecretText", "Settings",
+    "SettingsError", "WorkerSettings", "all_keys", "base_url_problem",
+    "foreign_namespace_problems", "image_architecture", "instance_architecture",
+    "load_settings", "parse_settings", "physical_names", "settings_from_config", "shown",
+    "source_key",
+]
 # Namespaces a stack file may carry besides the project's own (provider and engine keys).
 PROVIDER_NAMESPACES: tuple[str, ...] = ("aws", "pulumi")
-BACKLOG_API_PATH = "/api/v1/internal/video/backlog-count/"
-# The videos behind that count, oldest first, with where each was dispatched and since when
-# (docs/CONTRACTS.md, "Backlog listing"): verify names the stuck ones.
-BACKLOG_LIST_PATH = "/api/v1/internal/video/backlog/"
-BACKLOG_LIST_MAX = 500  # videos in one answer at most; `truncated` says when more wait
-INTERNAL_KEY_HEADER = "X-Internal-Key"
-
-# Per-worker-type keys are `<workerType><Field>`, e.g. `aiMinSize`, `videoMaxJobSeconds`.
-WORKER_FIELDS: tuple[str, ...] = (
-    "MinSize",
-    "MaxSize",
-    "InstanceTypes",
-    "Architecture",
-    "ImageId",
-    "TargetBacklogPerInstance",
-    "MaxJobSeconds",
-    "VisibilityTimeoutSeconds",
-    "ManagedPolicyArns",
-    "InstanceWarmupSeconds",
-    "CountInFlight",
-    "CountDelayed",
-    "WakeFromZero",
-    "MetricNamespace",
-    "MetricName",
-    # What the type is: in batch mode it runs on AWS Batch (at most one type: one Batch
-    # environment); its backlog is counted in the DB through the internal API ("api") or in
-    # SQS; its queue is kept by AWS when the program stops declaring it.
-    "RunsOnBatch",
-    "BacklogSource",
-    "RetainQueue",
-)
-# Per type only, no workerDefault: the metric's WorkerType dimension (default: the name
-# capitalised).
-LABEL_FIELD = "Label"
-TYPE_FIELDS: tuple[str, ...] = (*WORKER_FIELDS, LABEL_FIELD)
-GLOBAL_KEYS: tuple[str, ...] = (
-    WORKER_TYPES_KEY,
-    "videoMode",
-    "videoDrain",
-    "namePrefix",
-    "vpcId",
-    "subnetIds",
-    "securityGroupIds",
-    "dlqMaxReceiveCount",
-    "publisherSchedule",
-    "backlogApiBaseUrl",
-    "backlogApiTimeoutSeconds",
-    "backlogApiMaxCount",
-    "videoBatchComputeEnvName",
-    "videoBatchImage",
-    "videoBatchVcpus",
-    "videoBatchMemoryMib",
-    "videoBatchMaxVcpus",
-    "videoBatchSpot",
-    "videoBatchRunnableTimeoutSeconds",
-    "videoBatchRetryAttempts",
-    "apiServerName",
-    "apiPublicBaseUrl",
-    "apiLocalBaseUrl",
-    "apiUpstream",
-    "apiListenPort",
-    "apiClientMaxBodySize",
-    "apiHostInstanceIds",
-    "apiHostTag",
-    "apiHostSsh",
-    "nginxConfigPath",
-    "nginxReloadCommand",
-    "nginxTestCommand",
-    "nginxRuntimeDir",
-)
-SECRET_KEYS: tuple[str, ...] = ("internalApiKey",)
-
-
-def worker_keys(worker_type: str) -> tuple[str, ...]:
-    return tuple(worker_type + field for field in TYPE_FIELDS)
-
-
-def all_keys(worker_types: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """Every non-secret key the program reads for these worker types (Pulumi.yaml declares
-    exactly these for its default `workerTypes`)."""
-    defaults = tuple(WORKER_DEFAULT + field for field in WORKER_FIELDS)
-    per_worker = tuple(k for wt in worker_types for k in worker_keys(wt))
-    return GLOBAL_KEYS + defaults + per_worker
-
-
-class SecretText:
-    """A secret setting's value: validated with the others, never shown by repr or str."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretText('********')"
-
-    __str__ = __repr__
 
 
 class SettingsError(ValueError):
@@ -161,219 +91,20 @@ class SettingsError(ValueError):
         )
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    worker_type: str
-    label: str
-    min_size: int
-    max_size: int
-    instance_types: tuple[str, ...]
-    architecture: str
-    image_id: str
-    target_backlog_per_instance: int
-    max_job_seconds: int
-    visibility_timeout_seconds: int
-    managed_policy_arns: tuple[str, ...]
-    instance_warmup_seconds: int
-    count_in_flight: bool
-    count_delayed: bool
-    wake_from_zero: bool
-    metric: BacklogMetricSpec
-    queue_name: str
-    dlq_name: str
-    group_name: str
-    runs_on_batch: bool  # in batch mode (videoMode) this type runs on AWS Batch
-    backlog_source: str  # "api": the DB through the internal API (SQS the fallback); "sqs"
-    retain_queue: bool  # its queue and DLQ are kept by AWS (retain_on_delete)
-
-    # The fleet's physical names: the component and the length checks read these.
-    @property
-    def role_name(self) -> str:
-        return f"{self.group_name}-role"
-
-    @property
-    def profile_name(self) -> str:
-        return f"{self.group_name}-profile"
-
-    @property
-    def template_name(self) -> str:
-        return f"{self.group_name}-template"
-
-    @property
-    def hook_name(self) -> str:
-        return f"{self.group_name}-terminating"
-
-    @property
-    def policy_name(self) -> str:
-        return f"{self.group_name}-backlog-per-instance"
-
-    @property
-    def wake_name(self) -> str:
-        """The wake-from-zero policy's and alarm's name."""
-        return f"{self.group_name}-wake-from-zero"
-
-    @property
-    def lifecycle_heartbeat_seconds(self) -> int:
-        """Heartbeat of the termination hook: the job length, capped by the AWS limit."""
-        return min(self.max_job_seconds, LIFECYCLE_HEARTBEAT_MAX_S)
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    worker_type: str  # the type whose jobs run here (its RunsOnBatch is true)
-    compute_environment_name: str
-    job_queue_name: str
-    job_definition_name: str
-    log_group_name: str
-    dispatch_parameter_name: str  # SSM: where the API sends the type's new work (both modes)
-    image: str
-    vcpus: int
-    memory_mib: int
-    max_vcpus: int
-    spot: bool
-    instance_types: tuple[str, ...]
-    architecture: str
-    job_timeout_seconds: int
-    runnable_timeout_seconds: int
-    retry_attempts: int
-
-
-@dataclass(frozen=True)
-class PublisherSettings:
-    function_name: str
-    schedule: str
-    backlog_api_base_url: str
-    api_timeout_seconds: int
-    max_backlog_count: int  # a DB count above this is not believed (falls back to SQS)
-    key_parameter_name: str
-    internal_api_key: SecretText = field(compare=False)
-
-    @property
-    def policy_name(self) -> str:
-        """The role's one inline policy: verify judges any other on the role a leftover."""
-        return f"{self.function_name}-publish"
-
-    @property
-    def lambda_timeout_seconds(self) -> int:
-        """Covers the API call, its SQS fallback and the publish, with room to spare."""
-        return max(30, self.api_timeout_seconds * 3 + 15)
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    server_name: str
-    public_base_url: str
-    local_base_url: str
-    upstream: str
-    listen_port: int
-    client_max_body_size: str
-    host_instance_ids: tuple[str, ...]
-    host_tag: tuple[str, str] | None
-    host_ssh: tuple[str, ...]  # "user@host[:port]": hosts verify reaches over SSH
-    nginx_config_path: str
-    nginx_reload_command: str
-    nginx_test_command: str
-    nginx_runtime_dir: str  # set only in the sandbox: nginx runs from its own directory
-
-
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    mode: str
-    name_prefix: str
-    vpc_id: str
-    subnet_ids: tuple[str, ...]
-    security_group_ids: tuple[str, ...]
-    dlq_max_receive_count: int
-    workers: Mapping[str, WorkerSettings]  # in `workerTypes` order
-    batch: BatchSettings | None  # None when no type runs on Batch
-    publisher: PublisherSettings
-    api: ApiSettings
-    # Said at preview, not refused: e.g. an instance type whose size this program does not know.
-    warnings: tuple[str, ...] = ()
-    # videoDrain: the Batch-capable type's other path (not `mode`'s) stays declared until empty.
-    drain: bool = False
-
-    @property
-    def worker_types(self) -> tuple[str, ...]:
-        return tuple(self.workers)
-
-    def runs_on(self, worker_type: str) -> str:
-        """"batch" for the type that runs on AWS Batch in batch mode, else "fleet"."""
-        on_batch = self.mode == "batch" and self.workers[worker_type].runs_on_batch
-        return "batch" if on_batch else "fleet"
-
-    @property
-    def fleet_types(self) -> tuple[str, ...]:
-        """Worker types with an Auto Scaling group: those that run on one in this mode, and
-        the Batch-capable type while its fleet drains (batch mode and videoDrain)."""
-        return tuple(wt for wt in self.workers
-                     if self.runs_on(wt) == "fleet" or wt == self.draining_type)
-
-    @property
-    def batch_type(self) -> str | None:
-        """The worker type running on AWS Batch in this mode, if any."""
-        return self.batch.worker_type if self.mode == "batch" and self.batch else None
-
-    @property
-    def batch_declared(self) -> bool:
-        """The Batch environment exists: batch mode, or asg mode while it drains."""
-        return self.batch is not None and (self.mode == "batch" or self.drain)
-
-    @property
-    def draining_type(self) -> str | None:
-        """The Batch-capable type whose old path (the other mode's) is kept while it drains."""
-        return self.batch.worker_type if self.drain and self.batch else None
-
-    @property
-    def draining_from(self) -> str | None:
-        """The mode whose path drains: the one `mode` is not."""
-        if self.draining_type is None:
-            return None
-        return next(m for m in VIDEO_MODES if m != self.mode)
-
-    @property
-    def published_types(self) -> tuple[str, ...]:
-        """Worker types whose backlog the publisher publishes: exactly the fleets."""
-        return self.fleet_types
-
-    @property
-    def retained_types(self) -> tuple[str, ...]:
-        return tuple(wt for wt, w in self.workers.items() if w.retain_queue)
-
-    def uses_backlog_api(self, worker_type: str) -> bool:
-        """A type whose backlog source is "api" counts in the DB (through the internal API)
-        when one is configured; otherwise, and as the fallback, in SQS.
-
-        The one rule of what a fleet's backlog is (the publisher's `use_backlog_api`, the
-        output's `backlog_api` and so verify's reference count are built from it): while
-        either path of the type drains (videoDrain, either direction), its fleet counts its own
-        queue in SQS. The DB counts every video of the type, those on the other path too: in
-        batch mode the fleet would hold instances for Batch's videos, in asg mode it would
-        scale out for videos still on Batch, which it never receives."""
-        return (self.workers[worker_type].backlog_source == "api"
-                and bool(self.publisher.backlog_api_base_url)
-                and worker_type != self.draining_type)
-
-
 T = TypeVar("T")
-SHOWN_MAX = 60  # a value longer than this is shown cut, with its length
-
-
-def shown(value: object) -> str:
-    """A value as a problem quotes it: repr, cut when long (a 5,000-digit number, say)."""
-    text = repr(value)
-    if len(text) <= SHOWN_MAX:
-        return text
-    return f"{text[:40]}... ({len(str(value))} characters)"
-
-
 class _Reader:
     """Reads raw string config values, converting each and collecting every problem."""
 
     def __init__(self, raw: Mapping[str, str | None]) -> None:
         self.raw = raw
         self.problems: list[str] = []
+
+    @staticmethod
+    def _declared(key: str, type_: spec.Type) -> None:
+        """The reader used is the type settings_spec declares (the one declaration of it)."""
+        declared = spec.spec_of(key).type
+        if declared != type_:  # a programming error, not a user's: no problem line
+            raise TypeError(f"{key} is read as {type_}, settings_spec declares {declared}")
 
     def _get(self, key: str, convert: Callable[[str], T], allowed: str, fallback: T) -> T:
         value = self.raw.get(key)
@@ -387,6 +118,7 @@ class _Reader:
             return fallback
 
     def text(self, key: str, pattern: str | None = None, allowed: str = "a string") -> str:
+        self._declared(key, "string")
         value = self._get(key, str, allowed, "")
         if key in self.raw and not (
             value.isascii() and (pattern is None or re.fullmatch(pattern, value))
@@ -394,7 +126,13 @@ class _Reader:
             self.problems.append(f"{key} = {shown(value)}: expected {allowed}")
         return value
 
-    def integer(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str) -> int:
+        """An integer within the bounds settings_spec gives the key."""
+        self._declared(key, "integer")
+        bounds = spec.spec_of(key).bounds
+        if bounds is None:  # a programming error, not a user's
+            raise TypeError(f"settings_spec gives {key} no bounds")
+        low, high = bounds
         allowed = f"an integer from {low} to {high}"
         value = self._get(key, _to_int, allowed, low)
         if key in self.raw and not low <= value <= high and not self._failed(key):
@@ -402,9 +140,13 @@ class _Reader:
         return value
 
     def boolean(self, key: str) -> bool:
+        self._declared(key, "boolean")
         return self._get(key, _to_bool, "true or false", False)
 
-    def choice(self, key: str, options: tuple[str, ...]) -> str:
+    def choice(self, key: str) -> str:
+        """One of the choices settings_spec gives the key (else the first, with a problem)."""
+        self._declared(key, "string")
+        options = spec.spec_of(key).choices
         allowed = " or ".join(repr(o) for o in options)
         value = self._get(key, str, allowed, options[0])
         if key in self.raw and value not in options:
@@ -418,6 +160,7 @@ class _Reader:
     ) -> tuple[str, ...]:
         """A list of strings matching `pattern`; `max_items`: (the most, and the AWS limit
         that sets it, in words); `unique`: an item listed twice is refused, naming it."""
+        self._declared(key, "array")
         what = f"a list of {allowed}" + (f" (at least {min_items})" if min_items else "")
         items = self._get(key, _to_str_list, what, ())
         bad = [i for i in items if not (i.isascii() and re.fullmatch(pattern, i))]
@@ -436,6 +179,7 @@ class _Reader:
 
     def secret(self, key: str, how: str) -> SecretText:
         """A secret: checked for presence and shape, never quoted in a problem."""
+        self._declared(key, "string")
         value = self.raw.get(key)
         text = str(value or "")
         if value is None:
@@ -467,6 +211,7 @@ class _Reader:
 
     def base_url(self, key: str, optional: bool = False) -> str:
         """A base URL (see BASE_URL), without its trailing '/'; `optional`: may be empty."""
+        self._declared(key, "string")
         allowed = ("empty or " if optional else "") + f"an http(s) base URL, {BASE_URL_FORM}"
         value = self._get(key, str, allowed, "")
         if key not in self.raw or (optional and value == "") or self._failed(key):
@@ -535,7 +280,6 @@ def _to_str_list(value: str) -> tuple[str, ...]:
 NAME = r"[a-z][a-z0-9-]{0,30}"
 AMI = r"ami-[0-9a-f]{8,17}"
 SSM_AMI_PARAMETER = r"resolve:ssm:/[A-Za-z0-9_./-]{1,1010}"
-AL2023_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 ARN = r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|aws)?:[A-Za-z0-9_+=,.@/:-]+"
 INSTANCE_TYPE = INSTANCE_TYPE_FORM
 INSTANCE_TYPES_ALLOWED = (
@@ -564,33 +308,7 @@ SECRET_MIN_CHARS = 16  # an internal key shorter than this is refused
 SET_INTERNAL_KEY = (
     "set it with `pulumi config set --secret internalApiKey <the X-Internal-Key of the API>`"
 )
-# Graviton (arm64) families carry a "g" right after the generation: c7g, m6gd, t4g, c7gn.
-ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)(\.|$)")
-
-
-def instance_architecture(instance_type: str) -> str:
-    """`arm64` for Graviton types or families (a1, and a `g` after the generation: c7g,
-    m6gd.large, t4g.small), else `x86_64`."""
-    return "arm64" if ARM_FAMILY.match(instance_type.lower()) else "x86_64"
-
-
-def image_architecture(image_id: str) -> str | None:
-    """The architecture an `resolve:ssm:` AMI parameter names (AWS's public ones end in it)."""
-    if image_id.startswith("resolve:ssm:"):
-        for arch in ARCHITECTURES:
-            if image_id.endswith(arch):
-                return arch
-    return None
-
-
 LABEL = r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"  # a CloudWatch dimension value and a tag value
-
-
-def source_key(raw: Mapping[str, str | None], wt: str, field: str) -> str:
-    """The type's own key if the stack sets it, else the generic default's key (so a problem
-    names the key the value came from)."""
-    own = wt + field
-    return own if own in raw else WORKER_DEFAULT + field
 
 
 def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
@@ -609,32 +327,31 @@ def _worker(r: _Reader, wt: str, prefix: str) -> WorkerSettings:
     return WorkerSettings(
         worker_type=wt,
         label=label,
-        min_size=r.integer(key("MinSize"), 0, 1000),
-        max_size=r.integer(key("MaxSize"), 1, 1000),
+        min_size=r.integer(key("MinSize")),
+        max_size=r.integer(key("MaxSize")),
         instance_types=r.strings(
             key("InstanceTypes"), INSTANCE_TYPE, INSTANCE_TYPES_ALLOWED,
             min_items=1, unique=True,
             max_items=(ASG_INSTANCE_TYPES_MAX, "an Auto Scaling group's mixed instances policy"),
         ),
-        architecture=r.choice(key("Architecture"), ARCHITECTURES),
+        architecture=r.choice(key("Architecture")),
         image_id=r.text(key("ImageId"), f"{AMI}|{SSM_AMI_PARAMETER}",
                         "an AMI id such as 'ami-0abcdef1234567890' or "
                         f"'{AL2023_AMI.format(arch='arm64')}'"),
-        target_backlog_per_instance=r.integer(key("TargetBacklogPerInstance"), 1, 10000),
-        max_job_seconds=r.integer(key("MaxJobSeconds"), 1, 86400),
-        visibility_timeout_seconds=r.integer(key("VisibilityTimeoutSeconds"), 0,
-                                             SQS_MAX_VISIBILITY_S),
+        target_backlog_per_instance=r.integer(key("TargetBacklogPerInstance")),
+        max_job_seconds=r.integer(key("MaxJobSeconds")),
+        visibility_timeout_seconds=r.integer(key("VisibilityTimeoutSeconds")),
         managed_policy_arns=r.strings(key("ManagedPolicyArns"), ARN, "IAM policy ARNs"),
-        instance_warmup_seconds=r.integer(key("InstanceWarmupSeconds"), 0, 3600),
+        instance_warmup_seconds=r.integer(key("InstanceWarmupSeconds")),
         count_in_flight=r.boolean(key("CountInFlight")),
         count_delayed=r.boolean(key("CountDelayed")),
         wake_from_zero=r.boolean(key("WakeFromZero")),
         metric=spec,
-        queue_name=f"{prefix}-{wt}-jobs",
-        dlq_name=f"{prefix}-{wt}-jobs-dlq",
-        group_name=f"{prefix}-{wt}-worker-asg",
+        queue_name=names.queue(prefix, wt),
+        dlq_name=names.dlq(prefix, wt),
+        group_name=names.group(prefix, wt),
         runs_on_batch=r.boolean(key("RunsOnBatch")),
-        backlog_source=r.choice(key("BacklogSource"), BACKLOG_SOURCES),
+        backlog_source=r.choice(key("BacklogSource")),
         retain_queue=r.boolean(key("RetainQueue")),
     )
 
@@ -657,282 +374,23 @@ def _worker_types(r: _Reader) -> tuple[str, ...]:
     twice = sorted({t for t in types if types.count(t) > 1})
     if twice:
         r.problems.append(f"{WORKER_TYPES_KEY} lists {twice!r} more than once: each type once")
-    clash = [t + f for t in types for f in TYPE_FIELDS if t + f in GLOBAL_KEYS]
+    clash = [t + f for t in types for f in spec.TYPE_FIELD_NAMES if t + f in GLOBAL_KEYS]
     if clash:
         r.problems.append(f"{WORKER_TYPES_KEY} = {list(types)!r}: the keys {clash!r} would be "
                           f"both a worker type's and a global setting; rename the type")
     return tuple(dict.fromkeys(types))
 
 
-def _check_worker_traits(workers: Mapping[str, WorkerSettings], mode: str,
-                         problems: list[str]) -> None:
-    """The traits' rules across types: one Batch environment, one backlog API count."""
-    on_batch = [wt for wt, w in workers.items() if w.runs_on_batch]
-    if len(on_batch) > 1:
-        problems.append(
-            f"{', '.join(wt + 'RunsOnBatch' for wt in on_batch)} are all true: at most one "
-            f"worker type runs on AWS Batch (there is one compute environment and job queue)"
-        )
-    elif not on_batch and mode == "batch":
-        problems.append(
-            "videoMode = 'batch' but no worker type has <type>RunsOnBatch = true: set it for "
-            "the type that runs on AWS Batch, or videoMode = 'asg'"
-        )
-    from_api = [wt for wt, w in workers.items() if w.backlog_source == "api"]
-    if len(from_api) > 1:
-        problems.append(
-            f"{', '.join(wt + 'BacklogSource' for wt in from_api)} are all 'api': the internal "
-            f"API answers one backlog count ({BACKLOG_API_PATH}), so at most one type counts it"
-        )
-
-
-def _check_metric_identities(workers: Mapping[str, WorkerSettings],
-                             raw: Mapping[str, str | None], problems: list[str]) -> None:
-    """No two worker types publish one metric (namespace, name and dimensions equal): each
-    fleet would scale on the other's backlog too, and the publisher's two datapoints would
-    mix in one series (incident #1's class: `messagingLabel = AI`). In every mode: a type
-    not published in this one is published after a switch."""
-    first: dict[tuple[Any, ...], str] = {}
-    for wt, w in workers.items():
-        other = first.setdefault(w.metric.identity(), wt)
-        if other == wt:
-            continue
-
-        def keys(t: str) -> str:
-            return ", ".join((source_key(raw, t, "MetricNamespace"),
-                              source_key(raw, t, "MetricName"), t + LABEL_FIELD))
-
-        m = w.metric
-        dims = ",".join(f"{k}={v}" for k, v in sorted(m.dimensions))
-        problems.append(
-            f"worker types {other} and {wt} publish the same metric "
-            f"{m.namespace}/{m.name}{{{dims}}} ({other}: {keys(other)}; {wt}: {keys(wt)}): "
-            f"each fleet would scale on the other's backlog too; give {wt} its own "
-            f"{wt}{LABEL_FIELD} (its WorkerType dimension) or {wt}MetricName"
-        )
-
-
-def _check_worker(w: WorkerSettings, runs_as_fleet: bool, problems: list[str]) -> None:
-    wt = w.worker_type
-    if w.min_size > w.max_size:
-        problems.append(
-            f"{wt}MinSize = {w.min_size} is greater than {wt}MaxSize = {w.max_size}: "
-            f"the minimum must not exceed the maximum"
-        )
-    if w.max_job_seconds > SQS_MAX_VISIBILITY_S:
-        if runs_as_fleet:  # a type on Batch keeps its queue, but no message is held
-            problems.append(
-                f"{wt}MaxJobSeconds = {w.max_job_seconds} is longer than SQS lets a message "
-                f"stay in flight: its visibility timeout, even extended with "
-                f"ChangeMessageVisibility, ends at most {SQS_MAX_VISIBILITY_S} s (12 hours from "
-                f"its receipt); either split the work into jobs under {SQS_MAX_VISIBILITY_S} s, "
-                f"or run it on AWS Batch ({wt}RunsOnBatch = true and videoMode = 'batch', "
-                f"where the job's timeout is {wt}MaxJobSeconds and no message is held)"
-            )
-    elif w.visibility_timeout_seconds < w.max_job_seconds:
-        problems.append(
-            f"{wt}VisibilityTimeoutSeconds = {w.visibility_timeout_seconds} is shorter than "
-            f"{wt}MaxJobSeconds = {w.max_job_seconds}: a message would reappear and run twice "
-            f"while its job still runs; raise it to at least {w.max_job_seconds} "
-            f"(SQS allows up to {SQS_MAX_VISIBILITY_S})"
-        )
-    if runs_as_fleet and w.min_size == 0 and not w.wake_from_zero:
-        problems.append(
-            f"{wt}MinSize = 0 with a backlog-per-instance metric and {wt}WakeFromZero = false: "
-            f"at 0 instances the metric has no value and the group never wakes; "
-            f"set {wt}MinSize >= 1 or {wt}WakeFromZero = true"
-        )
-    if runs_as_fleet and w.lifecycle_heartbeat_seconds < LIFECYCLE_HEARTBEAT_MIN_S:
-        problems.append(
-            f"{wt}MaxJobSeconds = {w.max_job_seconds} makes the termination hook's heartbeat "
-            f"{w.lifecycle_heartbeat_seconds} s, and EC2 Auto Scaling takes "
-            f"{LIFECYCLE_HEARTBEAT_MIN_S} to {LIFECYCLE_HEARTBEAT_MAX_S} s: set "
-            f"{wt}MaxJobSeconds to at least {LIFECYCLE_HEARTBEAT_MIN_S}"
-        )
-    if w.metric.namespace.startswith(RESERVED_NAMESPACE_PREFIX):
-        problems.append(
-            f"{wt}MetricNamespace = {w.metric.namespace!r}: namespaces starting with "
-            f"{RESERVED_NAMESPACE_PREFIX!r} are reserved for AWS's own metrics and PutMetricData "
-            f"refuses them; use your own, such as 'Academy/Workers'"
-        )
-    _check_architecture(f"{wt}InstanceTypes", w.instance_types, w.architecture,
-                        f"{wt}Architecture", problems)
-    image_arch = image_architecture(w.image_id)
-    if image_arch is not None and image_arch != w.architecture:
-        problems.append(
-            f"{wt}ImageId = {w.image_id!r} is an {image_arch} image but {wt}Architecture = "
-            f"{w.architecture!r}: use {AL2023_AMI.format(arch=w.architecture)!r}"
-        )
-
-
-def _unknown_families(s: Settings, raw: Mapping[str, str | None]) -> list[str]:
-    """A fleet's instance types of a family EC2's list (botocore's) lacks: said at preview,
-    not refused, since a family newer than botocore's is real; a misspelt one never launches."""
-    warnings = []
-    for wt in s.fleet_types:
-        types = s.workers[wt].instance_types
-        unknown = [t for t in types if t.split(".")[0] not in KNOWN_INSTANCE_FAMILIES]
-        if unknown:
-            warnings.append(
-                f"{source_key(raw, wt, 'InstanceTypes')} has {shown(unknown)}, of a family "
-                f"this program does not know (EC2's families as botocore lists them): if it is "
-                f"newer, ignore this; if misspelt, the group cannot launch it"
-            )
-    return list(dict.fromkeys(warnings))
-
-
-def _check_architecture(
-    types_key: str, types: tuple[str, ...], arch: str, arch_key: str, problems: list[str]
-) -> None:
-    wrong = [t for t in types if instance_architecture(t) != arch]
-    if wrong:
-        problems.append(
-            f"{types_key} has {wrong!r}, which do not run {arch_key} = {arch!r}: "
-            f"use {'Graviton (e.g. c7g.large)' if arch == 'arm64' else 'x86_64'} types"
-        )
-
-
-def _check_batch(b: BatchSettings, problems: list[str], warnings: list[str]) -> None:
-    """What AWS Batch would accept but never run: a job no allowed instance can hold."""
-    bt = b.worker_type
-    if b.job_timeout_seconds < BATCH_ATTEMPT_TIMEOUT_MIN_S:
-        problems.append(
-            f"{bt}MaxJobSeconds = {b.job_timeout_seconds} is the Batch job's attempt timeout, "
-            f"and AWS Batch takes at least {BATCH_ATTEMPT_TIMEOUT_MIN_S}: set {bt}MaxJobSeconds "
-            f">= {BATCH_ATTEMPT_TIMEOUT_MIN_S}"
-        )
-    job = f"videoBatchVcpus = {b.vcpus} and videoBatchMemoryMib = {b.memory_mib}"
-    unknown = [t for t in b.instance_types if t not in INSTANCE_SPECS]
-    known = {t: INSTANCE_SPECS[t] for t in b.instance_types if t in INSTANCE_SPECS}
-    fits = [t for t, s in known.items() if b.vcpus <= s.vcpus and b.memory_mib <= s.job_memory_mib]
-    stuck = "AWS Batch leaves a job that fits no type RUNNABLE until videoBatchRunnableTimeout" \
-            "Seconds cancels it"
-    if unknown and not fits:
-        # An unknown type may well fit: say so at preview rather than refuse a real type.
-        warnings.append(
-            f"{bt}InstanceTypes has {unknown!r}, whose vCPUs and memory this program does not "
-            f"know: whether a job of {job} fits is not checked ({stuck})"
-        )
-    elif not fits:
-        sizes = ", ".join(
-            f"{t} ({s.vcpus} vCPUs, {s.job_memory_mib} MiB for jobs)" for t, s in known.items()
-        )
-        problems.append(
-            f"{job} fit no type of {bt}InstanceTypes: {sizes}; {stuck}: lower them or add a "
-            f"larger type"
-        )
-
-
-@dataclass(frozen=True)
-class PhysicalName:
-    """A name AWS stores and limits in length, and the setting it comes from."""
-
-    what: str  # a key of aws_limits.NAME_LIMITS
-    value: str
-    key: str
-
-    @property
-    def limit(self) -> int:
-        return NAME_LIMITS[self.what]
-
-
-def physical_names(s: Settings) -> tuple[PhysicalName, ...]:
-    """Every physical name the program gives a resource in this stack's mode."""
-    def p(what: str, value: str) -> PhysicalName:
-        return PhysicalName(what, value, "namePrefix")
-
-    names: list[PhysicalName] = []
-    for wt, w in s.workers.items():
-        names += [p("SQS queue name", w.queue_name), p("SQS queue name", w.dlq_name)]
-        if wt in s.fleet_types:
-            names += [
-                p("Auto Scaling group name", w.group_name),
-                p("IAM role name", w.role_name),
-                p("IAM instance profile name", w.profile_name),
-                p("EC2 launch template name", w.template_name),
-                p("lifecycle hook name", w.hook_name),
-                p("scaling policy name", w.policy_name),
-            ]
-            if w.wake_from_zero:
-                names += [p("scaling policy name", w.wake_name),
-                          p("CloudWatch alarm name", w.wake_name)]
-    fn = s.publisher.function_name
-    names += [
-        p("Lambda function name", fn),
-        p("IAM role name", f"{fn}-role"),
-        p("IAM inline policy name", s.publisher.policy_name),
-        p("EventBridge rule name", f"{fn}-schedule"),
-        p("CloudWatch alarm name", f"{fn}-errors"),
-        p("CloudWatch Logs group name", f"/aws/lambda/{fn}"),
-        p("SSM parameter name", s.publisher.key_parameter_name),
-        *([p("SSM parameter name", s.batch.dispatch_parameter_name)] if s.batch else []),
-        p("SSM document name", f"{s.name_prefix}-api-nginx-config"),
-    ]
-    targets = int(bool(s.api.host_instance_ids)) + int(s.api.host_tag is not None)
-    names += [p("SSM association name", f"{s.name_prefix}-api-nginx-config-{i}")
-              for i in range(targets)]
-    if s.batch_declared and s.batch is not None:
-        b = s.batch
-        names += [
-            PhysicalName("Batch compute environment name", b.compute_environment_name,
-                         "videoBatchComputeEnvName"),
-            p("Batch job queue name", b.job_queue_name),
-            p("Batch job definition name", b.job_definition_name),
-            p("CloudWatch Logs group name", b.log_group_name),
-        ]
-    return tuple(names)
-
-
-def _check_name_lengths(s: Settings, problems: list[str]) -> None:
-    too_long = [n for n in physical_names(s) if len(n.value) > n.limit]
-    if not too_long:
-        return
-    # The tightest name says how short namePrefix must be; one problem, not one per name.
-    worst = min(too_long, key=lambda n: n.limit - len(n.value))
-    fit = worst.limit - (len(worst.value) - len(s.name_prefix))
-    others = f" (and {len(too_long) - 1} other names)" if len(too_long) > 1 else ""
-    problems.append(
-        f"namePrefix = {s.name_prefix!r} makes the {worst.what} {worst.value!r} "
-        f"{len(worst.value)} characters; AWS allows at most {worst.limit}{others}: use a "
-        f"namePrefix of at most {fit} characters"
-    )
-
-
-def _check_api(api: ApiSettings, problems: list[str]) -> None:
-    """Values nginx would refuse (components/nginx_config.py raises on them mid-program)."""
-    ports = [("apiUpstream", api.upstream, api.upstream.rpartition(":")[2])]
-    ports += [("apiHostSsh", e, e.rpartition(":")[2]) for e in api.host_ssh if e.count(":")]
-    for key, value, port in ports:
-        if not 1 <= int(port) <= 65535:
-            problems.append(f"{key} = {value!r}: the port must be 1 to 65535")
-    if not api.host_instance_ids and api.host_tag is None:
-        problems.append(
-            "apiHostInstanceIds = [] and apiHostTag = '': the nginx config reaches no "
-            "API host; set one of them"
-        )
-
-
-def _declared_keys() -> set[str]:
-    """The keys Pulumi.yaml declares: their defaults reach the program whether or not their
-    worker type is listed (a type taken out of `workerTypes` keeps its declarations)."""
-    from components.stack_files import StackFileError, schema  # stack_files imports us
-
-    try:
-        return set(schema())
-    except StackFileError:
-        return set()
-
-
 def _unknown_keys(raw: Mapping[str, str | None], worker_types: tuple[str, ...]) -> list[str]:
     known = sorted(set(all_keys(worker_types)) | set(SECRET_KEYS))
     problems = []
-    for key in sorted(set(raw) - set(known) - _declared_keys()):
+    for key in sorted(set(raw) - set(known) - spec.known_keys()):
         close = difflib.get_close_matches(key, known, n=1) or [
             k for k in known if k.lower() == key.lower()
         ]
-        typed = re.fullmatch(f"({WORKER_TYPE_NAME})({'|'.join(TYPE_FIELDS)})", key)
-        if typed and typed[1] not in worker_types:
-            hint = (f" ({typed[1]!r} is not in {WORKER_TYPES_KEY} = {list(worker_types)!r}: "
+        typed = spec.typed_key(key)
+        if typed and typed[0] not in worker_types:
+            hint = (f" ({typed[0]!r} is not in {WORKER_TYPES_KEY} = {list(worker_types)!r}: "
                     f"add it there to give it a worker)")
         elif close:
             hint = f" (did you mean {close[0]!r}?)"
@@ -969,7 +427,7 @@ def parse_settings(
     `problems` are found before parsing (a misspelt namespace) and are reported with the rest.
     """
     r = _Reader(raw)
-    mode = r.choice("videoMode", VIDEO_MODES)
+    mode = r.choice("videoMode")
     drain = r.boolean("videoDrain")
     prefix = r.text("namePrefix", NAME, "lower-case letters, digits and '-'")
     workers = {wt: _worker(r, wt, prefix) for wt in _worker_types(r)}
@@ -988,32 +446,32 @@ def parse_settings(
         worker_type=bt,
         compute_environment_name=r.text("videoBatchComputeEnvName", r"[A-Za-z0-9_-]{1,128}",
                                         "a Batch compute environment name"),
-        job_queue_name=f"{prefix}-{bt}-batch-queue",
-        job_definition_name=f"{prefix}-{bt}-batch-jobdef",
-        log_group_name=f"/aws/batch/{prefix}-{bt}-worker",
-        dispatch_parameter_name=f"/{prefix}/workers/{bt}/dispatch",
+        job_queue_name=names.batch_job_queue(prefix, bt),
+        job_definition_name=names.batch_job_definition(prefix, bt),
+        log_group_name=names.batch_log_group(prefix, bt),
+        dispatch_parameter_name=names.dispatch_parameter(prefix, bt),
         image=image,
-        vcpus=r.integer("videoBatchVcpus", 1, 256),
-        memory_mib=r.integer("videoBatchMemoryMib", 128, 1048576),
-        max_vcpus=r.integer("videoBatchMaxVcpus", 1, 100000),
+        vcpus=r.integer("videoBatchVcpus"),
+        memory_mib=r.integer("videoBatchMemoryMib"),
+        max_vcpus=r.integer("videoBatchMaxVcpus"),
         spot=r.boolean("videoBatchSpot"),
         instance_types=batch_worker.instance_types if batch_worker else (),
         architecture=batch_worker.architecture if batch_worker else ARCHITECTURES[0],
         job_timeout_seconds=batch_worker.max_job_seconds if batch_worker else 0,
-        runnable_timeout_seconds=r.integer("videoBatchRunnableTimeoutSeconds", 600, 86400),
-        retry_attempts=r.integer("videoBatchRetryAttempts", 1, 10),
+        runnable_timeout_seconds=r.integer("videoBatchRunnableTimeoutSeconds"),
+        retry_attempts=r.integer("videoBatchRetryAttempts"),
     )  # the videoBatch* keys are read (and checked) in every stack, with or without Batch
     schedule = r.text("publisherSchedule", allowed=SCHEDULE_ALLOWED)
     if "publisherSchedule" in raw and not r._failed("publisherSchedule") \
             and not is_valid_schedule(schedule):
         r.problems.append(f"publisherSchedule = {shown(schedule)}: expected {SCHEDULE_ALLOWED}")
     publisher = PublisherSettings(
-        function_name=f"{prefix}-worker-queue-depth-metric",
+        function_name=names.publisher_function(prefix),
         schedule=schedule,
         backlog_api_base_url=r.base_url("backlogApiBaseUrl", optional=True),
-        api_timeout_seconds=r.integer("backlogApiTimeoutSeconds", 1, 20),
-        max_backlog_count=r.integer("backlogApiMaxCount", 1, 10_000_000),
-        key_parameter_name=f"/{prefix}/workers/internal-api-key",
+        api_timeout_seconds=r.integer("backlogApiTimeoutSeconds"),
+        max_backlog_count=r.integer("backlogApiMaxCount"),
+        key_parameter_name=names.internal_key_parameter(prefix),
         internal_api_key=r.secret("internalApiKey", SET_INTERNAL_KEY),
     )
     tag = r.text("apiHostTag", r"|[!-<>-~]+=[!-<>-~]*", "empty or 'Key=Value'")
@@ -1022,7 +480,7 @@ def parse_settings(
         public_base_url=r.base_url("apiPublicBaseUrl"),
         local_base_url=r.base_url("apiLocalBaseUrl"),
         upstream=r.text("apiUpstream", HOST_PORT, "'host:port'"),
-        listen_port=r.integer("apiListenPort", 1, 65535),
+        listen_port=r.integer("apiListenPort"),
         client_max_body_size=r.text("apiClientMaxBodySize", r"[0-9]{1,9}[kKmMgG]?",
                                     "an nginx size such as '1m' or '2g'"),
         host_instance_ids=r.strings(
@@ -1040,7 +498,6 @@ def parse_settings(
         nginx_runtime_dir=r.text("nginxRuntimeDir", f"|{SAFE_PATH}",
                                  "empty or an absolute path of letters, digits and . _ / -"),
     )
-    warnings: list[str] = []
     settings = Settings(
         stack=stack,
         mode=mode,
@@ -1052,40 +509,24 @@ def parse_settings(
             max_items=(SECURITY_GROUPS_PER_INTERFACE_MAX,
                        "a network interface (Amazon VPC quota, adjustable from 5 up to 16)"),
         ),
-        dlq_max_receive_count=r.integer("dlqMaxReceiveCount", 1, 1000),
+        dlq_max_receive_count=r.integer("dlqMaxReceiveCount"),
         workers=MappingProxyType(workers),
         batch=batch if batch_worker else None,
         publisher=publisher,
         api=api,
         drain=drain,
     )
-    problems_found = r.problems
-    if not problems_found:
-        _check_worker_traits(workers, mode, problems_found)
-        _check_metric_identities(workers, raw, problems_found)
-    if not problems_found and drain and batch_worker is None:
-        problems_found.append(
-            "videoDrain = true but no worker type has <type>RunsOnBatch = true: there is no "
-            "other path to drain (videoDrain keeps the Batch-capable type's old path, the fleet "
-            "or the Batch environment, while switching videoMode); set videoDrain = false"
-        )
-    if not problems_found:  # cross-parameter rules only make sense on well-formed values
-        for w in workers.values():
-            _check_worker(w, w.worker_type in settings.fleet_types, problems_found)
-        _check_api(api, problems_found)
-        _check_name_lengths(settings, problems_found)
-        if batch.vcpus > batch.max_vcpus:
-            problems_found.append(
-                f"videoBatchVcpus = {batch.vcpus} exceeds videoBatchMaxVcpus = "
-                f"{batch.max_vcpus}: a job could never be placed"
-            )
-        elif settings.batch_declared:
-            _check_batch(batch, problems_found, warnings)
-        warnings += _unknown_families(settings, raw)
+    found = list(r.problems)
+    parsed = Parsed(settings, raw, batch)
+    for stage in RULES:
+        if found:
+            break
+        found += [problem for rule in stage for problem in rule(parsed)]
+    warnings = [] if found else [w for rule in WARNING_RULES for w in rule(parsed)]
     # Keys nobody reads are listed last; they do not stop the rules above.
-    problems_found += [*_unknown_keys(raw, tuple(workers)), *problems]
-    if problems_found:
-        raise SettingsError(problems_found, stack)
+    found += [*_unknown_keys(raw, tuple(workers)), *problems]
+    if found:
+        raise SettingsError(found, stack)
     return replace(settings, warnings=tuple(warnings))
 
 

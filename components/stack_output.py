@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 OUTPUT_NAME = "academy"  # pulumi.export(OUTPUT_NAME, ...); `pulumi stack output --json`'s key
 
 Mode = Literal["asg", "batch"]
+# The video modes, defined here once: settings, dispatch, verify, the sandbox and bench use it.
+VIDEO_MODES: tuple[Mode, ...] = typing.get_args(Mode)
 Runner = Literal["fleet", "batch"]  # where a worker type's jobs run in this mode
 BacklogSource = Literal["sqs", "api"]  # where its backlog is counted (api: the DB, SQS fallback)
 
@@ -78,6 +80,16 @@ class WakeFromZero:
 
 
 @dataclass(frozen=True)
+class Role:
+    """An IAM role the stack declares and every policy it grants the role: any other policy
+    on it is a leftover `verify all` fails on (`leftovers`)."""
+
+    name: str
+    inline_policies: list[str] = dataclasses.field(default_factory=list)
+    managed_policy_arns: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Fleet:
     group_name: str
     min_size: int
@@ -87,6 +99,7 @@ class Fleet:
     policy_name: str
     wake_from_zero: bool
     wake: WakeFromZero | None
+    instance_role: Role | None = None  # added later: older outputs name no role
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,9 @@ class Batch:
     retry_attempts: int
     timeout_s: int
     runnable_timeout_s: int
+    # The roles the Batch environment runs as (it declares no job role); added later.
+    service_role: Role | None = None
+    instance_role: Role | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,23 @@ class StackOutput:
     # Added later in schema version 1: outputs without them still parse.
     dispatch: Dispatch | None = None  # None: no type runs on Batch
     draining: Draining | None = None  # None: not draining (videoDrain false)
+
+
+def declared_roles(output: StackOutput) -> list[tuple[str, Role]]:
+    """Every role the stack declares, with what it is for ("publisher role", "video fleet's
+    instance role", "Batch service role"): the publisher's, each fleet's (a draining fleet's
+    too), Batch's. A role an older output does not name is not listed."""
+    p = output.publisher
+    roles = [("publisher role", Role(p.role_name, p.inline_policies, p.managed_policy_arns))]
+    for wt, worker in output.worker_types.items():
+        if worker.fleet is not None and worker.fleet.instance_role is not None:
+            roles.append((f"{wt} fleet's instance role", worker.fleet.instance_role))
+    if output.batch is not None:
+        for what, role in (("service", output.batch.service_role),
+                           ("instance", output.batch.instance_role)):
+            if role is not None:
+                roles.append((f"Batch {what} role", role))
+    return roles
 
 
 # ---- to and from plain JSON values -----------------------------------------------------------
@@ -294,6 +327,9 @@ def _read(value: Any, hint: Any, path: str, source: str) -> Any:
         for f in dataclasses.fields(hint):
             if f.name not in value and f.default is not dataclasses.MISSING:
                 fields[f.name] = f.default  # added later in the same schema version
+                continue
+            if f.name not in value and f.default_factory is not dataclasses.MISSING:
+                fields[f.name] = f.default_factory()
                 continue
             if f.name not in value:
                 raise ContractError(f"{source}: missing key '{path}.{f.name}' "

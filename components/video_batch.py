@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.iam import assume_role_policy
 from components.settings import BatchSettings
-from components.stack_output import Batch
+from components.stack_output import Batch, Role
 
 LOG_RETENTION_DAYS = 30
 # Jobs stuck RUNNABLE for these reasons never start by themselves; the queue cancels them.
@@ -80,11 +80,11 @@ class VideoBatch(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self._service_policy_arn = managed("service-role/AWSBatchServiceRole")
         service_policy = aws.iam.RolePolicyAttachment(
             f"{name}-service-policy",
             aws.iam.RolePolicyAttachmentArgs(
-                role=self.service_role.name,
-                policy_arn=managed("service-role/AWSBatchServiceRole"),
+                role=self.service_role.name, policy_arn=self._service_policy_arn
             ),
             opts=child,
         )
@@ -96,11 +96,11 @@ class VideoBatch(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self._instance_policy_arn = managed("service-role/AmazonEC2ContainerServiceforEC2Role")
         instance_policy = aws.iam.RolePolicyAttachment(
             f"{name}-instance-policy",
             aws.iam.RolePolicyAttachmentArgs(
-                role=self.instance_role.name,
-                policy_arn=managed("service-role/AmazonEC2ContainerServiceforEC2Role"),
+                role=self.instance_role.name, policy_arn=self._instance_policy_arn
             ),
             opts=child,
         )
@@ -220,7 +220,8 @@ class VideoBatch(pulumi.ComponentResource):
         )
 
     def describe(self) -> Batch:
-        """The Batch part of the stack output (plain values, known before deploy)."""
+        """The Batch part of the stack output (plain values known before deploy, but the
+        roles' names, which the engine gives, and the partition in the policies' ARNs)."""
         b = self._batch
         return Batch(
             compute_environment=b.compute_environment_name,
@@ -231,4 +232,9 @@ class VideoBatch(pulumi.ComponentResource):
             retry_attempts=b.retry_attempts,
             timeout_s=b.job_timeout_seconds,
             runnable_timeout_s=b.runnable_timeout_seconds,
+            # Each role holds one managed policy and no inline one (see __init__).
+            service_role=Role(self.service_role.name,  # type: ignore[arg-type]
+                              managed_policy_arns=[self._service_policy_arn]),  # type: ignore[list-item]
+            instance_role=Role(self.instance_role.name,  # type: ignore[arg-type]
+                               managed_policy_arns=[self._instance_policy_arn]),  # type: ignore[list-item]
         )

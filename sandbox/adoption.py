@@ -29,6 +29,7 @@ from sandbox import legacy, moto_server
 from sandbox.deployment import STACK
 from sandbox.internal_api import VideoStore
 from sandbox.moto_mocks import MotoMocks
+from sandbox.state import write_atomic
 from verify.adopt.command import EVALUATION_KEY
 
 CONFIG_FILE = "config.json"  # verify/adopt/command.py reads it for a saved stack
@@ -62,8 +63,8 @@ def save_config(stack_dir: Path, config: Mapping[str, str]) -> Path:
     """The stack's config as verify reads a saved stack's; the key is left out (adopt
     evaluates without it, `sandbox adopt` reads it back from its parameter)."""
     path = stack_dir / CONFIG_FILE
-    path.write_text(json.dumps({k: v for k, v in config.items() if k != KEY}, indent=2,
-                               sort_keys=True) + "\n")
+    write_atomic(path, json.dumps({k: v for k, v in config.items() if k != KEY}, indent=2,
+                                  sort_keys=True) + "\n")
     return path
 
 
@@ -194,10 +195,12 @@ def adopt(state_dir: Path | None = None,
                "updated to the program, the rest created) ...")
     outputs = deployment.deploy(mocks, config)
     timings["import + up"] = round(time.monotonic() - t0, 2)
-    deployment.write_json(state.outputs_file, outputs)
     from sandbox import convergence
 
-    convergence.deployment_of(mocks, config).save(state.root)  # the stack's state, for switch
+    done = convergence.deployment_of(mocks, config)
+    done.outputs = outputs
+    done.save(state.root)  # the stack's state (with its outputs), for switch; then verify's copy
+    deployment.write_json(state.outputs_file, outputs)
 
     delivered = deployment.deliver(env, outputs, stack.ssh_endpoint(info))
     if delivered.rc != 0:

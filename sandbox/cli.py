@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from components.stack_output import VIDEO_MODES
 from sandbox.state import PROJECT_ROOT
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="state directory (default .sandbox/ or $ACADEMY_SANDBOX_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything and deploy the program into moto")
-    up.add_argument("--mode", choices=("batch", "asg"), default="batch")
+    up.add_argument("--mode", choices=VIDEO_MODES, default="batch")
     up.add_argument("--hosts", type=int, default=1, help="API hosts listed in the outputs")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                     help="a stack setting over the base stack's (JSON values parsed), e.g. "
@@ -135,7 +137,7 @@ def _demo(args: argparse.Namespace) -> int:
     from sandbox import stack
 
     failed = False
-    for mode in ("batch", "asg"):
+    for mode in sorted(VIDEO_MODES, reverse=True):  # batch, the default, first
         sys.stdout.write(f"\n=== sandbox in {mode} mode ===\n")
         try:
             info = stack.up(stack.UpOptions(mode=mode), args.dir)
@@ -262,6 +264,9 @@ def _switch(args: argparse.Namespace) -> int:
     except switch.SwitchStopped as exc:
         sys.stderr.write(f"sandbox switch: {exc}\n")
         return EXIT_FAILED
+    except switch.SwitchInterrupted as exc:
+        sys.stderr.write(f"sandbox switch: {exc}\n")
+        return exc.exit_code
     sys.stdout.write(switch.describe(report) + "\n")
     return 0
 
@@ -288,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return run(args)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return EXIT_FAILED
+    except KeyboardInterrupt:  # `switch` stops at a safe point itself (SwitchInterrupted)
+        sys.stderr.write(f"sandbox {args.command}: interrupted (SIGINT)"
+                         + ("; everything it started was stopped: run it again"
+                            if args.command == "up" else "") + "\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the user gets one clear line, never a traceback
         sys.stderr.write(f"sandbox {args.command}: {exc}\n")
         return EXIT_FAILED

@@ -12,13 +12,22 @@ inputs and outputs with secrets blanked), as Pulumi keeps a stack's state. Then:
   in place (UPDATERS), what is new is created, and what is no longer declared is deleted
   (DELETERS, dependents first) or, when it carries retainOnDelete, forgotten.
 
+The state is written as the up goes, as Pulumi checkpoints (`converge(checkpoint=...)`):
+after every resource created, updated or deleted, atomically, with `pending` naming a create
+begun and not yet recorded. A kill at any point leaves a state the next up converges from: what
+was recorded is updated in place, a pending create is found by its name (moto_mocks.FINDERS)
+and taken over, what is gone is gone. The stack's outputs live in the same file and change
+only when an up has finished; `outputs.json` (verify's saved stack) is a copy of them, written
+after, and written again from here when a kill came between (`sync_outputs`).
+
 Not rehearsed: replacements (nothing a switch changes needs one here) and providers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +46,7 @@ from sandbox.moto_mocks import (
     Registered,
     state_value,
 )
+from sandbox.state import sandbox_state, write_atomic
 from verify.program_eval import run_program
 
 STATE_FILE = "deployed.json"
@@ -83,20 +93,21 @@ class Deployment:
 
     config: dict[str, str]
     resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] | None = None  # the stack's outputs after its last finished up
+    pending: list[Key] = field(default_factory=list)  # creates begun, not recorded
 
     def by_key(self) -> dict[Key, Resource]:
         return {r.key: r for r in self.resources}
 
     def save(self, state_root: Path) -> Path:
-        from sandbox.state import sandbox_state
-
         path = state_root / STATE_FILE
         document = {"stack": STACK, "config": {k: v for k, v in self.config.items() if k != KEY},
-                    "resources": [asdict(r) for r in self.resources]}
-        path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+                    "resources": [asdict(r) for r in self.resources],
+                    "outputs": self.outputs, "pending": sorted(list(k) for k in self.pending)}
+        write_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
         export = sandbox_state(state_root).stack_state_file  # the saved stack's, for verify
         export.parent.mkdir(parents=True, exist_ok=True)
-        export.write_text(json.dumps(self.export(), indent=4) + "\n")
+        write_atomic(export, json.dumps(self.export(), indent=4) + "\n")
         return path
 
     def export(self) -> dict[str, Any]:
@@ -115,7 +126,21 @@ class Deployment:
             raise FileNotFoundError(f"no {STATE_FILE} in the sandbox's state: the stack was not "
                                     "deployed by this sandbox (`python -m sandbox up` writes it)")
         document = json.loads(path.read_text())
-        return cls(dict(document["config"]), [Resource(**r) for r in document["resources"]])
+        return cls(dict(document["config"]), [Resource(**r) for r in document["resources"]],
+                   document.get("outputs"),
+                   [(str(t), str(n)) for t, n in document.get("pending") or []])
+
+
+def sync_outputs(state_root: Path, outputs_file: Path) -> dict[str, Any] | None:
+    """The stack's outputs as the state holds them, `outputs_file` rewritten to match when a
+    kill came between the two writes; None when the state holds none (an older sandbox)."""
+    outputs = Deployment.load(state_root).outputs
+    if outputs is None:
+        return None
+    text = json.dumps(outputs, indent=2, sort_keys=True) + "\n"
+    if not outputs_file.is_file() or outputs_file.read_text() != text:
+        write_atomic(outputs_file, text)
+    return outputs
 
 
 def urn(typ: str, name: str, parents: Mapping[Key, Key | None]) -> str:
@@ -130,15 +155,15 @@ def urn(typ: str, name: str, parents: Mapping[Key, Key | None]) -> str:
 
 def resources_of(mocks: MotoMocks | PreviewMocks) -> list[Resource]:
     """The registered resources as state: URNs and parents from what note_parent saw."""
+    return [resource_of(mocks, r) for r in mocks.registered]
+
+
+def resource_of(mocks: MotoMocks | PreviewMocks, r: Registered) -> Resource:
     parents = {k: v[0] for k, v in mocks.options.items()}
-    found = []
-    for r in mocks.registered:
-        parent, retain = mocks.options.get((r.typ, r.name), (None, False))
-        found.append(Resource(
-            urn(r.typ, r.name, parents), r.typ, r.name, r.physical_id, r.custom,
-            urn(parent[0], parent[1], parents) if parent else None, retain,
-            r.inputs, r.outputs))
-    return found
+    parent, retain = mocks.options.get((r.typ, r.name), (None, False))
+    return Resource(urn(r.typ, r.name, parents), r.typ, r.name, r.physical_id, r.custom,
+                    urn(parent[0], parent[1], parents) if parent else None, retain,
+                    r.inputs, r.outputs)
 
 
 def deployment_of(mocks: MotoMocks, config: Mapping[str, str]) -> Deployment:
@@ -230,11 +255,56 @@ class Converged:
     forgotten: list[str]  # retainOnDelete: AWS keeps it, the stack no longer manages it
 
 
-def converge(env: Mapping[str, str], config: Mapping[str, str],
-             previous: Deployment) -> Converged:
-    """`pulumi up` of `config` over `previous`: update, create, then delete what is gone."""
+Checkpoint = Callable[[Deployment], None]
+
+
+class Progress:
+    """The state as an up goes: the previous resources, each replaced as it is done again or
+    removed as it is deleted, new ones appended, creates begun marked pending; written through
+    `checkpoint` after every change (one at a time)."""
+
+    def __init__(self, previous: Deployment, checkpoint: Checkpoint | None) -> None:
+        self.config = dict(previous.config)
+        self.outputs = previous.outputs
+        self.resources: dict[Key, Resource] = {r.key: r for r in previous.resources}
+        self.pending: set[Key] = set(previous.pending)
+        self.checkpoint = checkpoint
+        self.mocks: MotoMocks | None = None
+        self._lock = threading.Lock()
+
+    def note(self, event: str, typ: str, name: str, done: Registered | None) -> None:
+        with self._lock:
+            key = (typ, name)
+            if event == "creating":
+                self.pending.add(key)
+            elif done is not None and self.mocks is not None:
+                resource = resource_of(self.mocks, done)
+                if self.resources.get(key) == resource and key not in self.pending:
+                    return  # recorded as it is: nothing to write
+                self.resources[key] = resource  # a dict keeps the first place of a key
+                self.pending.discard(key)
+            self._write()
+
+    def gone(self, key: Key) -> None:
+        with self._lock:
+            self.resources.pop(key, None)
+            self._write()
+
+    def _write(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(Deployment(self.config, list(self.resources.values()), self.outputs,
+                                       sorted(self.pending)))
+
+
+def converge(env: Mapping[str, str], config: Mapping[str, str], previous: Deployment,
+             checkpoint: Checkpoint | None = None) -> Converged:
+    """`pulumi up` of `config` over `previous`: update, create, then delete what is gone;
+    the state through `checkpoint` after every resource (see the module docstring)."""
     ids = {r.key: r.id for r in previous.resources if r.custom and r.type in CREATED_TYPES}
-    mocks = MotoMocks(env, deployed_ids=ids)
+    progress = Progress(previous, checkpoint)
+    mocks = MotoMocks(env, deployed_ids=ids, maybe_created=frozenset(previous.pending),
+                      on_progress=progress.note)
+    progress.mocks = mocks
     outputs = run_program(mocks, STACK, config).outputs
     now = deployment_of(mocks, config)
     declared = {r.key for r in now.resources}
@@ -245,9 +315,12 @@ def converge(env: Mapping[str, str], config: Mapping[str, str],
         label = f"{gone.type} {gone.name}"
         if gone.retain_on_delete or gone.type not in CREATED_TYPES:
             forgotten.append(label)  # retained, or never created in the emulator
+            progress.gone(gone.key)
             continue
         delete(mocks, gone)
+        progress.gone(gone.key)
         deleted.append(label)
+    now.outputs = outputs
     return Converged(outputs, now, [f"{c.typ} {c.name}" for c in mocks.created],
                      len(mocks.updated), deleted, forgotten)
 

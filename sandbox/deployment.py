@@ -35,8 +35,8 @@ HOST_TAG = "Role=academy-api-sandbox"
 class SandboxAddresses:
     nginx_port: int
     api_port: int
-    ssh: SshEndpoint
-    hosts: int
+    ssh: SshEndpoint  # the first API host: the delivery script runs there
+    hosts: tuple[SshEndpoint, ...]  # every API host, each at its own loopback address
 
     @property
     def public_base_url(self) -> str:
@@ -54,7 +54,6 @@ def sandbox_config(
     """The base stack's config with the sandbox's addresses, paths and moto's network, then
     the user's `settings` (plain keys, e.g. `workerTypes`)."""
     net = mocks.network
-    ssh = addresses.ssh
     overrides: dict[str, Any] = {
         **net.config_overrides(),
         "videoMode": mode,
@@ -68,7 +67,7 @@ def sandbox_config(
         "apiListenPort": addresses.nginx_port,
         "apiHostInstanceIds": [],
         "apiHostTag": HOST_TAG,
-        "apiHostSsh": [f"{ssh.user}@{ssh.host}:{ssh.port}"] * addresses.hosts,
+        "apiHostSsh": [f"{h.user}@{h.host}:{h.port}" for h in addresses.hosts],
         "nginxConfigPath": str(nginx.site),
         "nginxReloadCommand": nginx.reload_command,
         "nginxTestCommand": nginx.test_command,
@@ -149,4 +148,7 @@ def run_delivery(script: str, ssh: SshEndpoint) -> CommandResult:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """A state file, written atomically (sandbox.state.write_atomic)."""
+    from sandbox.state import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

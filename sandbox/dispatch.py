@@ -17,15 +17,22 @@ from components.dispatch import DispatchError as ValueShapeError
 from components.dispatch import DispatchValue
 
 Dispatch = DispatchValue
+# The one worker type the sandbox's API and video worker serve: the type of the API's paths
+# (`/api/v1/videos/`, `/api/v1/internal/video/backlog-count/`). A dispatch value for another
+# type is refused (its path is that type's, never this one's).
+SERVED_WORKER_TYPE = "video"
 
 
 class DispatchError(RuntimeError):
     """No usable dispatch parameter; the message says why (missing, unreadable, malformed)."""
 
 
-def parse(text: str, source: str = "the dispatch parameter") -> Dispatch:
+def parse(text: str, source: str = "the dispatch parameter",
+          worker_type: str | None = SERVED_WORKER_TYPE) -> Dispatch:
+    """The value, if of the shape and (unless worker_type is None) for `worker_type`."""
     try:
-        return DispatchValue.from_json(text)
+        value = DispatchValue.from_json(text)
+        return value if worker_type is None else value.for_worker_type(worker_type)
     except (ValueShapeError, TypeError) as exc:
         raise DispatchError(f"{source}: {exc}") from None
 
@@ -53,8 +60,10 @@ def ssm_reader(ssm: Any, name: str) -> Callable[[], str | None]:
 class DispatchReader:
     """The current dispatch, read again when older than max_age_s, so a switch is seen at once."""
 
-    def __init__(self, read: Callable[[], str | None], name: str, max_age_s: float = 1.0) -> None:
+    def __init__(self, read: Callable[[], str | None], name: str, max_age_s: float = 1.0,
+                 worker_type: str = SERVED_WORKER_TYPE) -> None:
         self._read, self.name, self.max_age_s = read, name, max_age_s
+        self.worker_type = worker_type
         self._lock = threading.Lock()
         self._at = float("-inf")
         self._value: Dispatch | DispatchError = DispatchError("not read yet")
@@ -79,6 +88,6 @@ class DispatchReader:
         if text is None:
             return DispatchError(f"no dispatch parameter {self.name}")
         try:
-            return parse(text, f"the dispatch parameter {self.name}")
+            return parse(text, f"the dispatch parameter {self.name}", self.worker_type)
         except DispatchError as exc:
             return exc

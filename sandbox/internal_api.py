@@ -16,6 +16,12 @@ with its dispatch_error (it is in the backlog, waiting, and says why no job carr
 Workers report `POST /api/v1/internal/videos/<id>/status` {"status": "PROCESSING"|"DONE"|
 "FAILED"}; `GET /api/v1/internal/videos/<id>/` shows a video. All of these need the key.
 
+It serves one worker type, video (SERVED_WORKER_TYPE): a dispatch value for another type is
+refused like a malformed one (503, no video), and so is a backlog request or an upload that
+names another type (404 / 400). A POST is routed and its key checked before its body is read;
+the body needs a Content-Length (a chunked one is refused 411, never taken as empty) and is
+parsed defensively: anything but a JSON object of the expected fields is a 400 JSON answer.
+
     python -m sandbox.internal_api --db PATH --port N --key-parameter NAME [--refresh-s S]
         [--dispatch-parameter NAME]
 """
@@ -40,7 +46,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from components.settings import (
     BACKLOG_API_PATH,
@@ -49,7 +55,7 @@ from components.settings import (
     INTERNAL_KEY_HEADER,
 )
 from sandbox import processes
-from sandbox.dispatch import Dispatch, DispatchError, DispatchReader
+from sandbox.dispatch import SERVED_WORKER_TYPE, Dispatch, DispatchError, DispatchReader
 from sandbox.ports import LOOPBACK, free_port, wait_for_port
 from sandbox.state import PROJECT_ROOT
 
@@ -59,6 +65,7 @@ KEY_HEADER = INTERNAL_KEY_HEADER
 UPLOAD_PATH = "/api/v1/videos/"
 VIDEO_PATH = re.compile(r"^/api/v1/internal/videos/([1-9][0-9]{0,17})/$")
 VIDEO_STATUS_PATH = re.compile(r"^/api/v1/internal/videos/([1-9][0-9]{0,17})/status$")
+OTHER_BACKLOG_PATH = re.compile(r"^/api/v1/internal/([^/]+)/backlog-count/?$")
 MAX_BODY = 64 * 1024
 # DONE: finished by the sandbox's video worker (READY: the seeds' videos published long ago).
 STATUSES = ("UPLOADED", "PROCESSING", "DONE", "READY", "FAILED", "DELETED")
@@ -205,6 +212,16 @@ def _listed(row: dict[str, object]) -> dict[str, object]:
             "job_id": ref if mode == "batch" else None,
             "dispatch_error": row.get("dispatch_error"),
             "created_at": _iso(row.get("created_at")), "status_at": _iso(row.get("status_at"))}
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a string UTF-8 cannot hold (a lone surrogate that JSON's \\ud800 escape
+    makes): SQLite would refuse it only after the video was half made."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_status(status: str) -> None:
@@ -387,6 +404,12 @@ class InternalApi:
         if path == HEALTH_PATH:
             return 200, {"status": "ok", "key_loaded": self.key.value is not None}
         video = VIDEO_PATH.match(path)
+        other = OTHER_BACKLOG_PATH.match(path)
+        if path not in (BACKLOG_PATH, BACKLOG_LIST_PATH) and other \
+                and other.group(1) != SERVED_WORKER_TYPE:
+            return 404, {"detail": f"This API counts the backlog of worker type "
+                                   f"{SERVED_WORKER_TYPE!r} only ({BACKLOG_PATH}), not "
+                                   f"{other.group(1)[:40]!r}."}
         if path not in (BACKLOG_PATH, BACKLOG_LIST_PATH) and not video:
             return 404, {"detail": "Not found."}
         if refused := self._refused(presented_key):
@@ -398,22 +421,32 @@ class InternalApi:
             return (200, found) if found else (404, {"detail": "No such video."})
         return 200, {"backlog": self.store.backlog_count()}
 
+    def refused_post(self, path: str, presented_key: str | None
+                     ) -> tuple[int, dict[str, object]] | None:
+        """404 or 403 for a POST, decided before its body is read (an unknown path or a wrong
+        key never gets its body parsed); None: go on."""
+        if path != UPLOAD_PATH and not VIDEO_STATUS_PATH.match(path):
+            return 404, {"detail": "Not found."}
+        return self._refused(presented_key)
+
     def answer_post(self, path: str, presented_key: str | None,
                     body: Any) -> tuple[int, dict[str, object]]:
         """Status and JSON body for a POST of `body` (parsed JSON) to `path`."""
-        moving = VIDEO_STATUS_PATH.match(path)
-        if path != UPLOAD_PATH and not moving:
-            return 404, {"detail": "Not found."}
-        if refused := self._refused(presented_key):
+        if refused := self.refused_post(path, presented_key):
             return refused
         if not isinstance(body, dict):
             return 400, {"detail": "The body must be a JSON object."}
+        moving = VIDEO_STATUS_PATH.match(path)
         if moving:
             return self._move(int(moving.group(1)), body.get("status"))
+        worker_type = body.get("worker_type", SERVED_WORKER_TYPE)
+        if worker_type != SERVED_WORKER_TYPE:
+            return 400, {"detail": f"worker_type {str(worker_type)[:40]!r}: this API serves "
+                                   f"{SERVED_WORKER_TYPE} uploads only."}
         return self._upload(body.get("title"))
 
     def _move(self, video_id: int, status: object) -> tuple[int, dict[str, object]]:
-        if status not in WORKER_MOVES:
+        if not isinstance(status, str) or status not in WORKER_MOVES:
             return 400, {"detail": f"status must be one of {', '.join(WORKER_MOVES)}."}
         moved, now = self.store.move(video_id, str(status))
         if now is None:
@@ -424,11 +457,13 @@ class InternalApi:
         return 200, {"id": video_id, "status": status}
 
     def _upload(self, title: object) -> tuple[int, dict[str, object]]:
+        if title is not None and (not isinstance(title, str) or len(title) > 200
+                                  or not _is_utf8(title)):
+            return 400, {"detail": "title must be a string of at most 200 characters, valid "
+                                   "Unicode (no lone surrogate such as \\ud800)."}
         if self.dispatcher is None:
             return 503, {"detail": "no dispatch parameter: this API was started without "
                                    "--dispatch-parameter"}
-        if title is not None and (not isinstance(title, str) or len(title) > 200):
-            return 400, {"detail": "title must be a string of at most 200 characters."}
         try:
             dispatch = self.dispatcher.current()
         except DispatchError as exc:
@@ -451,34 +486,59 @@ class InternalApi:
             server_version = "academy-internal-api/1"
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                path = urlsplit(self.path).path
-                try:
-                    status, body = api.answer(path, self.headers.get(KEY_HEADER))
-                except sqlite3.Error as exc:
-                    status, body = 500, {"detail": f"database error: {exc}"}
-                self._send(status, body)
+                split = urlsplit(self.path)
+                asked = parse_qs(split.query).get("worker_type", [SERVED_WORKER_TYPE])
+                if split.path == BACKLOG_PATH and asked != [SERVED_WORKER_TYPE]:
+                    self._send(400, {"detail": f"worker_type {asked[0][:40]!r}: this API "
+                                               f"counts the {SERVED_WORKER_TYPE} backlog only."})
+                    return
+                self._answer(lambda: api.answer(split.path, self.headers.get(KEY_HEADER)))
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 path = urlsplit(self.path).path
+                key = self.headers.get(KEY_HEADER)
+                if refused := api.refused_post(path, key):
+                    self.close_connection = True  # its body is never read
+                    self._send(*refused)
+                    return
+                raw, problem = self._body()
+                if problem is not None:
+                    self.close_connection = True
+                    self._send(*problem)
+                    return
+                try:
+                    body = json.loads(raw)
+                except (ValueError, RecursionError) as exc:  # too many digits: a ValueError
+                    self._send(400, {"detail": f"The body is not valid JSON: "
+                                               f"{type(exc).__name__}: {str(exc)[:120]}"})
+                    return
+                self._answer(lambda: api.answer_post(path, key, body))
+
+            def _body(self) -> tuple[bytes, tuple[int, dict[str, object]] | None]:
+                """The body by its Content-Length (at most MAX_BODY), or the refusal: a
+                chunked body (no Content-Length) is refused, never taken as empty."""
+                if self.headers.get("Transfer-Encoding"):
+                    return b"", (411, {"detail": "Transfer-Encoding is not accepted: send the "
+                                                 f"body with a Content-Length (0 to {MAX_BODY})."})
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
                     length = -1
                 if not 0 <= length <= MAX_BODY:
-                    self.close_connection = True
-                    self._send(400 if length < 0 else 413,
-                               {"detail": f"Content-Length must be 0 to {MAX_BODY}."})
-                    return
-                raw = self.rfile.read(length) if length else b"{}"
+                    return b"", (400 if length < 0 else 413,
+                                 {"detail": f"Content-Length must be 0 to {MAX_BODY}."})
+                return (self.rfile.read(length) if length else b"{}"), None
+
+            def _answer(self, answer: Callable[[], tuple[int, dict[str, object]]]) -> None:
                 try:
-                    body = json.loads(raw)
-                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-                    body = None
-                try:
-                    status, answer = api.answer_post(path, self.headers.get(KEY_HEADER), body)
+                    status, body = answer()
                 except sqlite3.Error as exc:
-                    status, answer = 500, {"detail": f"database error: {exc}"}
-                self._send(status, answer)
+                    status, body = 500, {"detail": f"database error: {exc}"}
+                except Exception as exc:  # noqa: BLE001 - an answer, never a dropped connection
+                    api.log(f"error answering {self.command} {self.path[:200]}: "
+                            f"{type(exc).__name__}: {exc}")
+                    status, body = 500, {"detail": f"internal error: {type(exc).__name__}"}
+                self._send(status, body)
 
             def _send(self, status: int, body: dict[str, object]) -> None:
                 with api._answers_lock:

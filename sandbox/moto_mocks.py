@@ -46,6 +46,9 @@ from pulumi.runtime import rpc
 from sandbox.moto_server import REGION
 
 Inputs = dict[str, Any]
+# On each job definition revision the deployer registers: the digest of its request, so an up
+# run again finds the identical ACTIVE revision instead of registering another.
+JOB_SPEC_TAG = "academy-sandbox:request-sha256"
 Created = tuple[str, dict[str, Any]]
 
 # A dependency declared by a literal name (not an Output) may be registered before the
@@ -455,6 +458,12 @@ class MotoMocks(pulumi.runtime.Mocks):
     # `pulumi up` on an existing stack: (type, logical name) -> the id deployed before; such a
     # resource is updated in place (UPDATERS) and listed in `updated`.
     deployed_ids: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # A resource whose create an interrupted up had begun (the state's `pending`): it may exist
+    # without its id recorded. Found by its name (FINDERS), it is updated instead of created.
+    maybe_created: frozenset[tuple[str, str]] = frozenset()
+    # Told ("creating", typ, name, None) before a create and ("done", typ, name, registered)
+    # after every resource, so the deployer can record its state as it goes (as Pulumi does).
+    on_progress: Callable[[str, str, str, Registered | None], None] | None = None
     created: list[CreatedResource] = field(default_factory=list)
     adopted: list[CreatedResource] = field(default_factory=list)
     updated: list[CreatedResource] = field(default_factory=list)
@@ -515,10 +524,12 @@ class MotoMocks(pulumi.runtime.Mocks):
 
     def _register(self, args: pulumi.runtime.MockResourceArgs, physical_id: str,
                   outputs: Mapping[str, Any]) -> None:
+        done = Registered(args.typ, args.name, physical_id, bool(args.custom),
+                          state_value(args.inputs), state_value(outputs))
         with self._lock:
-            self.registered.append(Registered(
-                args.typ, args.name, physical_id, bool(args.custom), state_value(args.inputs),
-                state_value(outputs)))
+            self.registered.append(done)
+        if self.on_progress is not None:
+            self.on_progress("done", args.typ, args.name, done)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         if not args.custom or args.typ.startswith("pulumi:providers:"):
@@ -529,6 +540,9 @@ class MotoMocks(pulumi.runtime.Mocks):
         deployed_id = self.deployed_ids.get((args.typ, args.name))
         known_id = adopted_id if adopted_id is not None else deployed_id
         creator = CREATORS.get(args.typ)
+        if (known_id is None and creator is not None
+                and (args.typ, args.name) in self.maybe_created and args.typ in FINDERS):
+            deployed_id = known_id = FINDERS[args.typ](self, args.name, unwrap_secrets(inputs))
         if known_id is not None and creator is not None:
             updater = UPDATERS.get(args.typ)
             if updater is None:
@@ -541,6 +555,8 @@ class MotoMocks(pulumi.runtime.Mocks):
             self._register(args, f"{args.name}-not-created", {})
             return f"{args.name}-not-created", inputs
         plain = unwrap_secrets(inputs)
+        if known_id is None and self.on_progress is not None:
+            self.on_progress("creating", args.typ, args.name, None)
         try:
             physical_id, outputs = self._with_dependency_wait(
                 lambda: creator(self, args.name, plain)
@@ -1120,7 +1136,6 @@ class MotoMocks(pulumi.runtime.Mocks):
         return arn, {"arn": arn, "name": name, "id": arn}
 
     def _batch_job_definition(self, logical: str, i: Inputs) -> Created:
-        batch = self.client("batch")
         name = i.get("name") or _auto_name(logical)
 
         def parsed(key: str) -> Any:
@@ -1130,31 +1145,54 @@ class MotoMocks(pulumi.runtime.Mocks):
         retry = None
         if i.get("retryStrategy"):
             retry = _camel_keys(i["retryStrategy"], {"evaluateOnExits": "evaluateOnExit"})
-        job = batch.register_job_definition(
-            **_kwargs(
-                jobDefinitionName=name,
-                type=i["type"],
-                parameters=i.get("parameters"),
-                containerProperties=parsed("containerProperties"),
-                nodeProperties=parsed("nodeProperties"),
-                ecsProperties=parsed("ecsProperties"),
-                eksProperties=parsed("eksProperties"),
-                retryStrategy=retry,
-                timeout=_camel_keys(i["timeout"]) if i.get("timeout") else None,
-                platformCapabilities=i.get("platformCapabilities"),
-                propagateTags=i.get("propagateTags"),
-                schedulingPriority=i.get("schedulingPriority"),
-                tags={k: str(v) for k, v in (i.get("tags") or {}).items()} or None,
-            )
+        request = _kwargs(
+            jobDefinitionName=name,
+            type=i["type"],
+            parameters=i.get("parameters"),
+            containerProperties=parsed("containerProperties"),
+            nodeProperties=parsed("nodeProperties"),
+            ecsProperties=parsed("ecsProperties"),
+            eksProperties=parsed("eksProperties"),
+            retryStrategy=retry,
+            timeout=_camel_keys(i["timeout"]) if i.get("timeout") else None,
+            platformCapabilities=i.get("platformCapabilities"),
+            propagateTags=i.get("propagateTags"),
+            schedulingPriority=i.get("schedulingPriority"),
+            tags={k: str(v) for k, v in (i.get("tags") or {}).items()} or None,
         )
-        arn = job["jobDefinitionArn"]
+        arn, revision = self._job_definition_revision(request)
         return arn, {
             "arn": arn,
             "arnPrefix": arn.rsplit(":", 1)[0],
-            "revision": job["revision"],
+            "revision": revision,
             "name": name,
             "id": arn,
         }
+
+    def _job_definition_revision(self, request: dict[str, Any]) -> tuple[str, int]:
+        """(ARN, revision) of the ACTIVE revision registered from exactly this request (its
+        digest in the JOB_SPEC_TAG tag), registering it when there is none; every other ACTIVE
+        revision of the name is deregistered, as Pulumi's replacement of a JobDefinition
+        does. So an up run again (after a kill, or with nothing changed) leaves one ACTIVE
+        revision, never a pile."""
+        batch = self.client("batch")
+        name = request["jobDefinitionName"]
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode())
+        spec = digest.hexdigest()
+        active = batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")[
+            "jobDefinitions"]
+        same = [d for d in active if (d.get("tags") or {}).get(JOB_SPEC_TAG) == spec]
+        if same:
+            kept = max(same, key=lambda d: int(d["revision"]))
+            arn, revision = kept["jobDefinitionArn"], int(kept["revision"])
+        else:
+            job = batch.register_job_definition(
+                **{**request, "tags": {**request.get("tags", {}), JOB_SPEC_TAG: spec}})
+            arn, revision = job["jobDefinitionArn"], int(job["revision"])
+        for old in active:
+            if old["jobDefinitionArn"] != arn:
+                batch.deregister_job_definition(jobDefinition=old["jobDefinitionArn"])
+        return arn, revision
 
     # -- updaters: an imported resource brought to its declaration, as the first `pulumi up`
     # after `pulumi import` does (same id; the types whose create is an upsert reuse it) --
@@ -1364,6 +1402,68 @@ UPDATERS: dict[str, Updater] = {
     "aws:batch/jobQueue:JobQueue": MotoMocks._update_batch_job_queue,
     # A job definition is never changed in place: the update registers a new revision.
     "aws:batch/jobDefinition:JobDefinition": _upsert(MotoMocks._batch_job_definition),
+}
+
+
+# ---- finders: the id of a resource an interrupted up may have created (its name is known) ----
+
+Finder = Callable[[MotoMocks, str, Inputs], str | None]
+
+
+def _found(call: Callable[[], Any], answer: Callable[[Any], Any]) -> str | None:
+    """The id `answer` reads from `call()`'s answer; None when AWS says it does not exist."""
+    try:
+        found = answer(call())
+    except (ClientError, IndexError, StopIteration):
+        return None
+    return str(found) if found else None
+
+
+def _named(logical: str, i: Inputs) -> str:
+    return str(i.get("name") or _auto_name(logical))
+
+
+# Types whose create is not an upsert; the others are simply created again.
+FINDERS: dict[str, Finder] = {
+    "aws:sqs/queue:Queue": lambda m, n, i: _found(lambda: m.client("sqs").get_queue_url(
+        QueueName=_named(n, i) + (".fifo" if i.get("fifoQueue") and not i.get("name") else "")),
+        lambda a: a["QueueUrl"]),
+    "aws:iam/role:Role": lambda m, n, i: _found(
+        lambda: m.client("iam").get_role(RoleName=_named(n, i)), lambda a: a["Role"]["RoleName"]),
+    "aws:iam/policy:Policy": lambda m, n, i: _found(lambda: m.client("iam").get_policy(
+        PolicyArn=f"arn:aws:iam::{m.account}:policy{i.get('path') or '/'}{_named(n, i)}"),
+        lambda a: a["Policy"]["Arn"]),
+    "aws:iam/instanceProfile:InstanceProfile": lambda m, n, i: _found(
+        lambda: m.client("iam").get_instance_profile(InstanceProfileName=_named(n, i)),
+        lambda a: a["InstanceProfile"]["InstanceProfileName"]),
+    "aws:lambda/function:Function": lambda m, n, i: _found(
+        lambda: m.client("lambda").get_function(FunctionName=_named(n, i)),
+        lambda a: a["Configuration"]["FunctionName"]),
+    # Their updaters put or remove-then-add whether or not they exist.
+    "aws:lambda/permission:Permission": lambda m, n, i: str(
+        i.get("statementId") or _auto_name(n)),
+    "aws:ssm/parameter:Parameter": lambda m, n, i: str(i.get("name") or n),
+    "aws:ssm/document:Document": lambda m, n, i: _found(
+        lambda: m.client("ssm").describe_document(Name=_named(n, i)),
+        lambda a: a["Document"]["Name"]),
+    "aws:cloudwatch/logGroup:LogGroup": lambda m, n, i: _found(
+        lambda: m.client("logs").describe_log_groups(logGroupNamePrefix=_named(n, i)),
+        lambda a: next(g["logGroupName"] for g in a["logGroups"]
+                       if g["logGroupName"] == _named(n, i))),
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda m, n, i: _found(
+        lambda: m.client("ec2").describe_launch_templates(LaunchTemplateNames=[_named(n, i)]),
+        lambda a: a["LaunchTemplates"][0]["LaunchTemplateId"]),
+    "aws:autoscaling/group:Group": lambda m, n, i: _found(
+        lambda: m.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[_named(n, i)]),
+        lambda a: a["AutoScalingGroups"][0]["AutoScalingGroupName"]),
+    "aws:batch/computeEnvironment:ComputeEnvironment": lambda m, n, i: _found(
+        lambda: m.client("batch").describe_compute_environments(
+            computeEnvironments=[_named(n, i)]),
+        lambda a: a["computeEnvironments"][0]["computeEnvironmentName"]),
+    "aws:batch/jobQueue:JobQueue": lambda m, n, i: _found(
+        lambda: m.client("batch").describe_job_queues(jobQueues=[_named(n, i)]),
+        lambda a: a["jobQueues"][0]["jobQueueArn"]),
 }
 
 

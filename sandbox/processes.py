@@ -170,9 +170,10 @@ class ProcessRegistry:
 
     def _save(self, records: Mapping[str, ProcessRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({n: asdict(r) for n, r in records.items()}, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        from sandbox.state import write_atomic
+
+        write_atomic(self.path, json.dumps({n: asdict(r) for n, r in records.items()},
+                                           indent=2) + "\n")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

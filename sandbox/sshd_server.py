@@ -1,4 +1,12 @@
-"""A real sshd on loopback: the sandbox API host, with a pinned host key and a client key."""
+"""A real sshd on loopback: the sandbox API hosts, with a pinned host key and a client key.
+
+Each API host is its own sshd at its own loopback address (127.0.0.1, 127.0.0.2, ...: Linux
+routes all of 127.0.0.0/8 to lo), on one port, so N hosts are N SSH servers to a client
+(verify opens one connection per address) and cost N handshakes. One sshd per address, not
+one with N ListenAddress lines: sshd listens on at most 16 sockets (MAX_LISTEN_SOCKS). The
+hosts share the state directory's keys; the known_hosts file pins the host key for each
+address, and each sshd logs (LogLevel VERBOSE) the address each connection came in on.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import processes
-from sandbox.ports import LOOPBACK, free_port, wait_for_port
+from sandbox.ports import LOOPBACK, free_port_on, loopback_addresses, wait_for_port
 
 SSHD_BINARY = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
@@ -46,7 +54,8 @@ class SshdFiles:
     log: Path
 
     @classmethod
-    def under(cls, state_dir: Path) -> SshdFiles:
+    def under(cls, state_dir: Path, name: str = "sshd") -> SshdFiles:
+        """The shared keys of `state_dir`, and the config, pid file and log of sshd `name`."""
         d = state_dir.resolve()
         return cls(
             state_dir=d,
@@ -54,9 +63,9 @@ class SshdFiles:
             client_key=d / "client_ed25519_key",
             authorized_keys=d / "authorized_keys",
             known_hosts=d / "known_hosts",
-            config=d / "sshd_config",
-            pid_file=d / "sshd.pid",
-            log=d / "sshd.log",
+            config=d / f"{name}_config",
+            pid_file=d / f"{name}.pid",
+            log=d / f"{name}.log",
         )
 
 
@@ -70,11 +79,12 @@ class SshdServer:
     pid: int
     command: list[str]
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    address: str = LOOPBACK
 
     @property
     def endpoint(self) -> SshEndpoint:
         return SshEndpoint(
-            host=LOOPBACK,
+            host=self.address,
             port=self.port,
             user=self.user,
             key_path=self.files.client_key,
@@ -106,10 +116,10 @@ def _public_key(private_key: Path) -> str:
     return Path(f"{private_key}.pub").read_text().strip()
 
 
-def render_config(files: SshdFiles, port: int) -> str:
+def render_config(files: SshdFiles, port: int, address: str = LOOPBACK) -> str:
     return "\n".join(
         [
-            f"ListenAddress {LOOPBACK}",
+            f"ListenAddress {address}",
             f"Port {port}",
             f"HostKey {files.host_key}",
             f"PidFile {files.pid_file}",
@@ -122,7 +132,8 @@ def render_config(files: SshdFiles, port: int) -> str:
             "StrictModes no",
             "UsePAM no",
             "PrintMotd no",
-            "LogLevel INFO",
+            # VERBOSE: "Connection from ... on ADDRESS port PORT", the host each login reached.
+            "LogLevel VERBOSE",
             # Fleet measurements open many sessions at once.
             "MaxStartups 100:30:200",
             # bash run by sshd reads ~/.bashrc only at shell level 1: the developer's
@@ -133,17 +144,24 @@ def render_config(files: SshdFiles, port: int) -> str:
     )
 
 
-def prepare(state_dir: Path, port: int) -> SshdFiles:
-    """Generate keys (once) and write authorized_keys, known_hosts and the config for `port`."""
-    files = SshdFiles.under(state_dir)
+def pin_host_keys(files: SshdFiles, port: int, addresses: tuple[str, ...]) -> None:
+    """known_hosts: the host key pinned for port on each of `addresses`."""
+    key_type, key = _public_key(files.host_key).split()[:2]
+    files.known_hosts.write_text(
+        "".join(f"[{address}]:{port} {key_type} {key}\n" for address in addresses))
+
+
+def prepare(state_dir: Path, port: int, address: str = LOOPBACK, name: str = "sshd") -> SshdFiles:
+    """Generate keys (once) and write authorized_keys, known_hosts (this address) and the
+    config of sshd `name` for address:port."""
+    files = SshdFiles.under(state_dir, name)
     files.state_dir.mkdir(parents=True, exist_ok=True)
     _keygen(files.host_key, "academy-sandbox-host")
     _keygen(files.client_key, "academy-sandbox-client")
     files.authorized_keys.write_text(_public_key(files.client_key) + "\n")
     files.authorized_keys.chmod(0o600)
-    host_pub = _public_key(files.host_key).split()
-    files.known_hosts.write_text(f"[{LOOPBACK}]:{port} {host_pub[0]} {host_pub[1]}\n")
-    files.config.write_text(render_config(files, port))
+    pin_host_keys(files, port, (address,))
+    files.config.write_text(render_config(files, port, address))
     return files
 
 
@@ -165,15 +183,16 @@ def start(
     timeout_s: float = 10.0,
     registry: processes.ProcessRegistry | None = None,
     name: str = "sshd",
+    address: str = LOOPBACK,
 ) -> SshdServer:
-    """Start `sshd -D -e -f CONFIG` on 127.0.0.1:port (free port when None) and wait for it.
+    """Start `sshd -D -e -f CONFIG` on address:port (free port when None) and wait for it.
 
     With a registry the PID is recorded as `name` as soon as sshd starts.
     """
     if not SSHD_BINARY.exists():
         raise SshdError(f"{SSHD_BINARY} not found; run `apt-get install openssh-server`")
-    port = port or free_port()
-    files = prepare(state_dir, port)
+    port = port or free_port_on((address,))
+    files = prepare(state_dir, port, address, name)
     _ensure_privsep_dir()
     check = subprocess.run(
         [str(SSHD_BINARY), "-t", "-f", str(files.config)],
@@ -185,13 +204,45 @@ def start(
         raise SshdError(f"sshd rejected its config {files.config}: {check.stderr.strip()}")
     command = [str(SSHD_BINARY), "-D", "-e", "-f", str(files.config)]
     process = processes.launch(name, command, files.log, registry)
-    server = SshdServer(files, port, current_user(), process.pid, command, process)
-    if not wait_for_port(port, timeout_s) or process.poll() is not None:
+    server = SshdServer(files, port, current_user(), process.pid, command, process, address)
+    if not wait_for_port(port, timeout_s, address) or process.poll() is not None:
         if registry is not None:
             registry.stop(name)
         server.stop()
         tail = files.log.read_text(errors="replace")[-2000:]
         raise SshdError(
-            f"sshd did not answer on {LOOPBACK}:{port} within {timeout_s}s; log:\n{tail}"
+            f"sshd did not answer on {address}:{port} within {timeout_s}s; log:\n{tail}"
         )
     return server
+
+
+def host_name(n: int) -> str:
+    """The registry name (and file stem) of the sshd of API host n (1-based)."""
+    return "sshd" if n == 1 else f"sshd-{n}"
+
+
+def start_hosts(
+    state_dir: Path,
+    hosts: int,
+    registry: processes.ProcessRegistry | None = None,
+    timeout_s: float = 10.0,
+) -> list[SshdServer]:
+    """`hosts` API hosts: an sshd on one free port of 127.0.0.1, 127.0.0.2, ..., sharing the
+    keys; known_hosts pins the host key at every address. Stops those started on failure."""
+    addresses = loopback_addresses(hosts)
+    port = free_port_on(addresses)
+    servers: list[SshdServer] = []
+    try:
+        for n, address in enumerate(addresses, start=1):
+            servers.append(start(state_dir, port, timeout_s, registry, host_name(n), address))
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    pin_host_keys(servers[0].files, port, addresses)
+    return servers
+
+
+def logs(state_dir: Path) -> list[Path]:
+    """The log of every sshd started under `state_dir`."""
+    return sorted(state_dir.glob("sshd*.log"))

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from components.stack_output import VIDEO_MODES
 from sandbox import adoption, convergence, deployment, moto_server, nginx_server, sshd_server
 from sandbox.dispatch import parameter_name as dispatch_parameter_name
 from sandbox.internal_api import VideoStore
@@ -30,7 +31,7 @@ from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
 from verify.probes.backlog_api import ApiAnswer, ask_on_host, ask_public
 from verify.secrets import Masker
 
-MODES = ("batch", "asg")
+MODES = VIDEO_MODES
 SCHEDULE_EVERY_S = 5.0
 VIDEO_JOB_S = 3.0  # each video job of the sandbox's worker
 
@@ -124,13 +125,15 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         state.log_path("moto"), registry=registry, module="sandbox.aws_emulator"))
     moto.write_env_file(state.env_file)
     env = moto.env()
-    sshd = step("API host (sshd)", lambda: sshd_server.start(state.sshd_dir, registry=registry))
-    ssh = sshd.endpoint
+    hosts = step("API hosts (one sshd per loopback address)", lambda: sshd_server.start_hosts(
+        state.sshd_dir, options.hosts, registry=registry))
+    ssh = hosts[0].endpoint
     with state.env_file.open("a") as handle:  # how verify reaches the API host
         handle.write(f"export VERIFY_SSH_KEY={ssh.key_path}\n"
                      f"export VERIFY_KNOWN_HOSTS={ssh.known_hosts_path}\n")
     shutil.copyfile(state.env_file, state.stack_env_file)  # the saved stack's env, for verify
-    addresses = deployment.SandboxAddresses(free_port(), free_port(), ssh, options.hosts)
+    addresses = deployment.SandboxAddresses(free_port(), free_port(), ssh,
+                                           tuple(host.endpoint for host in hosts))
     nginx_files = nginx_server.NginxFiles.under(state.nginx_dir)
 
     key = secrets.token_urlsafe(32)  # lives only in the SSM parameter the program creates
@@ -147,8 +150,10 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         deployed: dict[str, Any] = {"legacy": made}
     else:
         outputs = step("deploy the program into moto", lambda: deployment.deploy(mocks, config))
+        done = convergence.deployment_of(mocks, config)
+        done.outputs = outputs
+        done.save(state.root)  # the stack's state, its outputs with it; then verify's copy:
         deployment.write_json(state.outputs_file, outputs)  # saved as the stack `sandbox`
-        convergence.deployment_of(mocks, config).save(state.root)  # the stack's state
         key_parameter = outputs["academy"]["publisher"]["key_parameter"]
         deployed = mocks.summary()
     dispatch = _dispatch_parameter(state, config) or ""  # "": no type runs on Batch
@@ -181,7 +186,8 @@ def _bring_up(options: UpOptions, state: SandboxState, registry: ProcessRegistry
         "public_base_url": addresses.public_base_url,
         "local_base_url": addresses.local_base_url,
         "ssh": {"host": ssh.host, "port": ssh.port, "user": ssh.user,
-                "key_path": str(ssh.key_path), "known_hosts_path": str(ssh.known_hosts_path)},
+                "key_path": str(ssh.key_path), "known_hosts_path": str(ssh.known_hosts_path),
+                "addresses": [host.address for host in hosts]},
         "nginx": {"root": str(nginx_files.root), "site": str(nginx_files.site),
                   "reload_command": nginx_files.reload_command},
         "deployment": deployed,

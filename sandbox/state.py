@@ -85,6 +85,26 @@ class SandboxState:
         return self
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Replaces `path` with `text` or leaves it as it was, never half written: a temporary file
+    in the same directory, flushed to disk, then renamed over it (and the directory synced, so
+    the rename survives a crash too)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def sandbox_dir(override: Path | str | None = None) -> Path:
     """The state directory: the argument, else $ACADEMY_SANDBOX_DIR, else <project>/.sandbox."""
     if override is not None:

@@ -12,12 +12,20 @@
 
 The safety lives in the program (videoDrain, the dispatch parameter) and in verify (the
 count, preflight); this module only runs them in order, as the deploy workflow would.
+
+Ctrl-C (SIGINT) or SIGTERM never cuts an up short: the switch stops at the next safe point
+(before or after an up, between two drain polls), says what was done and the exact command
+that resumes it, and exits 128 + the signal (130, 143). The stack's state is written as each
+up goes (sandbox/convergence.py), so even a kill (SIGKILL, a crash) at any point leaves a state
+the same command resumes from.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from components.settings import PROJECT
-from components.stack_output import Draining
+from components.stack_output import VIDEO_MODES, Draining
 from sandbox import convergence, deployment, moto_server
 from sandbox.convergence import KEY, Deployment
 from sandbox.state import PROJECT_ROOT, SandboxState, sandbox_state
@@ -36,7 +44,7 @@ from verify.checks.switch import judge_draining
 from verify.probes import work
 from verify.report import Status
 
-MODES = ("asg", "batch")
+MODES = VIDEO_MODES
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
 PREVIEW_FILES = {True: "switch-preview.json", False: "retire-preview.json"}
 
@@ -47,6 +55,77 @@ class SwitchUsageError(ValueError):
 
 class SwitchStopped(RuntimeError):
     """The switch stopped safely (drain timed out, preflight refused): nothing lost (exit 1)."""
+
+
+class SwitchInterrupted(RuntimeError):
+    """SIGINT or SIGTERM: stopped at a safe point; the message says what was done and how to
+    resume (exit 128 + the signal)."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM only note that a stop was asked for; `check` raises
+    SwitchInterrupted at the caller's safe point. The previous handlers come back on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, resume: str) -> None:
+        self.resume = resume
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _note(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            _say(f"sandbox switch: {signal.Signals(signum).name} received: stopping at the next "
+                 "safe point (an up under way finishes first, so the state stays whole)")
+        self.received = self.received or signum
+
+    def check(self, done: str) -> None:
+        if self.received is not None:
+            raise SwitchInterrupted(self.received, (
+                f"stopped by {signal.Signals(self.received).name}. {done}. Resume with: "
+                f"{self.resume}"))
+
+
+def resume_command(mode: str, state_dir: Path | None, drain_timeout_s: float) -> str:
+    """The exact command that goes on with this switch."""
+    words = ["python", "-m", "sandbox"]
+    if state_dir is not None:
+        words += ["--dir", str(state_dir)]
+    words += ["switch", "--mode", mode]
+    if drain_timeout_s != DEFAULT_DRAIN_TIMEOUT_S:
+        words += ["--drain-timeout", f"{drain_timeout_s:g}"]
+    return shlex.join(words)
+
+
+# Tests only: `<KILL|INT|TERM>:<point>` sends this process that signal at that point, so a
+# test can stop a switch exactly there (`checkpoint-N`: before the N-th state write of an up;
+# `created-N`: the N-th resource created, before the state records it; `outputs`: the state
+# written, verify's copy of the outputs not yet; `info`: before sandbox.json).
+SIGNAL_AT_ENV = "ACADEMY_SANDBOX_TEST_SIGNAL_AT"
+
+
+def _signal_point(point: str) -> None:
+    wanted = os.environ.get(SIGNAL_AT_ENV, "")
+    name, _, at = wanted.partition(":")
+    if at == point and name in ("KILL", "INT", "TERM"):
+        os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
 
 
 @dataclass
@@ -110,9 +189,11 @@ def run_preflight(state: SandboxState, plan: Path) -> int:
 
 
 def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str],
-            drain: bool, report: SwitchReport) -> tuple[Deployment, dict[str, Any]]:
-    """The workflow's deploy: preview -> preflight (refused: SwitchStopped) -> up; the
-    outputs saved as the stack's, so verify and the worker see the new shape."""
+            drain: bool, report: SwitchReport,
+            stop: StopSignals | None = None) -> tuple[Deployment, dict[str, Any]]:
+    """The workflow's deploy: preview -> preflight (refused: SwitchStopped) -> up, its state
+    written as it goes; then the outputs saved as the stack's, so verify and the worker see
+    the new shape. A stop asked for during the preview is honoured before the up."""
     env = _env(state)
     plan = state.root / PREVIEW_FILES[drain]
     started = time.monotonic()
@@ -120,6 +201,10 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
     verdict = run_preflight(state, plan)
     report.timings_s[f"preview + preflight ({'drain' if drain else 'retire'})"] = round(
         time.monotonic() - started, 2)
+    if stop is not None:
+        stop.check("This step's up did not run (" + (
+            "new work still goes where it went" if drain else
+            "the drain stays in place: videoDrain true, both paths work, nothing retired") + ")")
     if verdict == 1:
         raise SwitchStopped("verify preflight refused the plan (above): nothing was deleted; "
                             "videoDrain stays true and the old path keeps working. Run the same "
@@ -127,11 +212,28 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
     if verdict != 0:
         raise RuntimeError(f"verify preflight failed (exit {verdict}) on {plan.name}")
     started = time.monotonic()
-    done = convergence.converge(env, config, previous)
+    writes, created, pending = 0, 0, len(previous.pending)
+
+    def checkpoint(now: Deployment) -> None:
+        nonlocal writes, created, pending
+        writes += 1
+        _signal_point(f"checkpoint-{writes}")
+        if len(now.pending) < pending:  # AWS made it; the state has it only as pending yet
+            created += 1
+            _signal_point(f"created-{created}")
+        pending = len(now.pending)
+        now.save(state.root)
+
+    done = convergence.converge(env, config, previous, checkpoint)
     report.timings_s[f"up ({'drain' if drain else 'retire'})"] = round(
         time.monotonic() - started, 2)
-    deployment.write_json(state.outputs_file, done.outputs)
-    done.deployment.save(state.root)
+    _signal_point(f"checkpoint-{writes + 1}")
+    done.deployment.save(state.root)  # the state with the new outputs: the up is done
+    _say(f"sandbox switch: up ({'drain' if drain else 'retire'}): {len(done.created)} created, "
+         f"{done.updated} updated, {len(done.deleted)} deleted; the state written "
+         f"{writes + 1} times")
+    _signal_point("outputs")
+    deployment.write_json(state.outputs_file, done.outputs)  # verify's copy of them
     report.created += done.created
     report.deleted += done.deleted
     report.forgotten += done.forgotten
@@ -139,11 +241,14 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
 
 
 def wait_for_drain(state: SandboxState, draining: Mapping[str, Any], timeout_s: float,
-                   poll_s: float = 1.0, say: Callable[[str], None] = _say) -> float:
-    """Seconds until the old path is empty; SwitchStopped after timeout_s."""
+                   poll_s: float = 1.0, say: Callable[[str], None] = _say,
+                   stop: Callable[[], None] = lambda: None) -> float:
+    """Seconds until the old path is empty; SwitchStopped after timeout_s; `stop` is called
+    between polls (it raises to stop)."""
     started = time.monotonic()
     last = ""
     while True:
+        stop()
         left, summary = remaining(state, draining)
         waited = time.monotonic() - started
         if summary != last:
@@ -191,17 +296,24 @@ def video_counts(state: SandboxState) -> dict[str, Any]:
 def switch(mode: str, drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
            state_dir: Path | None = None, poll_s: float = 1.0) -> SwitchReport:
     """Switches the running sandbox's video to `mode`; see the module docstring."""
-    from sandbox import stack
-
     if mode not in MODES:
         raise SwitchUsageError(f"--mode {mode!r}: expected asg or batch")
     if not drain_timeout_s >= 0:
         raise SwitchUsageError(f"--drain-timeout {drain_timeout_s}: expected seconds >= 0")
-    state = sandbox_state(state_dir)
+    with StopSignals(resume_command(mode, state_dir, drain_timeout_s)) as stop:
+        return _switch(mode, drain_timeout_s, sandbox_state(state_dir), poll_s, stop)
+
+
+def _switch(mode: str, drain_timeout_s: float, state: SandboxState, poll_s: float,
+            stop: StopSignals) -> SwitchReport:
+    from sandbox import stack
+
     try:
         info = stack.load_info(state)
-        outputs = stack.load_outputs(state)
         previous = Deployment.load(state.root)
+        # The state holds the outputs; verify's copy is brought level if a kill came between.
+        outputs = convergence.sync_outputs(state.root, state.outputs_file) or \
+            stack.load_outputs(state)
     except (stack.SandboxError, FileNotFoundError) as exc:
         raise SwitchUsageError(f"{exc}") from None
     if info.get("legacy"):
@@ -209,38 +321,69 @@ def switch(mode: str, drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
                                "`python -m sandbox adopt` first")
     academy = outputs["academy"]
     now, draining = academy["mode"], academy.get("draining")
-    if mode == now and not draining:
+    begun = info.get("switching") or {}  # a switch begun and not finished (killed after its ups)
+    finishing = mode == now and not draining and begun.get("to") == mode
+    if mode == now and not draining and not finishing:
         raise SwitchUsageError(f"the stack is in {mode} mode already (the other is "
                                f"{'batch' if mode == 'asg' else 'asg'})")
     if mode != now and draining:
         raise SwitchUsageError(f"a switch to {now} is still draining from {mode}: finish it "
                                f"first (`python -m sandbox switch --mode {now}`)")
     started = time.monotonic()
-    report = SwitchReport(from_mode=draining["from_mode"] if draining else now, to_mode=mode)
-    key = moto_server.client(_env(state), "ssm").get_parameter(
-        Name=academy["publisher"]["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
-    if not draining:
-        _say(f"sandbox switch: videoMode {mode}, videoDrain true: preview -> preflight -> up")
-        previous, outputs = up_with(state, previous, config_for(previous, key, mode, True),
-                                    True, report)
-        info["mode"] = mode
-        deployment.write_json(state.root / "sandbox.json", info)
-        draining = outputs["academy"]["draining"]
-        _say(f"sandbox switch: new {academy['dispatch']['worker_type']} work goes to {mode} "
-             f"now; waiting for the {draining['from_mode']} path to drain")
+    report = SwitchReport(from_mode=begun.get("from") or (
+        draining["from_mode"] if draining else now), to_mode=mode)
+    stop.check("Nothing was changed")
+    if finishing:
+        _say(f"sandbox switch: resuming: the stack is in {mode} mode, the old path retired; "
+             "finishing the switch's record")
     else:
-        _say(f"sandbox switch: resuming: the {draining['from_mode']} path drains")
-    report.drain_s = round(wait_for_drain(state, draining, drain_timeout_s, poll_s), 2)
-    report.timings_s["drain"] = report.drain_s
-    _say("sandbox switch: the old path is empty; videoDrain false: preview -> preflight -> up")
-    up_with(state, previous, config_for(previous, key, mode, False), False, report)
+        info["switching"] = {"from": report.from_mode, "to": mode}
+        deployment.write_json(state.root / "sandbox.json", info)
+        _drain_and_retire(state, mode, drain_timeout_s, poll_s, stop, info, previous, outputs,
+                          report)
     report.timings_s["total"] = round(time.monotonic() - started, 2)
     report.videos = video_counts(state)
+    info.pop("switching", None)
     info.setdefault("switches", []).append({
         "from": report.from_mode, "to": mode, "drain_s": report.drain_s,
         "total_s": report.timings_s["total"], "deleted": report.deleted})
     deployment.write_json(state.root / "sandbox.json", info)
     return report
+
+
+def _drain_and_retire(state: SandboxState, mode: str, drain_timeout_s: float, poll_s: float,
+                      stop: StopSignals, info: dict[str, Any], previous: Deployment,
+                      outputs: dict[str, Any], report: SwitchReport) -> None:
+    """Steps 1 to 3 of the module docstring, each begun only if the one before is done."""
+    academy = outputs["academy"]
+    draining = academy.get("draining")
+    key = moto_server.client(_env(state), "ssm").get_parameter(
+        Name=academy["publisher"]["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
+    draining_done = ("The new path was created and new work goes to it (videoDrain true); "
+                     "the old path still drains and nothing was retired")
+    if not draining:
+        _say(f"sandbox switch: videoMode {mode}, videoDrain true: preview -> preflight -> up")
+        previous, outputs = up_with(state, previous, config_for(previous, key, mode, True),
+                                    True, report, stop)
+        draining = outputs["academy"]["draining"]
+        _say(f"sandbox switch: new {academy['dispatch']['worker_type']} work goes to {mode} "
+             f"now; waiting for the {draining['from_mode']} path to drain")
+    else:
+        _say(f"sandbox switch: resuming: the {draining['from_mode']} path drains")
+    if info.get("mode") != outputs["academy"]["mode"]:
+        info["mode"] = outputs["academy"]["mode"]
+        _signal_point("info")
+        deployment.write_json(state.root / "sandbox.json", info)
+    stop.check(draining_done)
+    report.drain_s = round(wait_for_drain(state, draining, drain_timeout_s, poll_s,
+                                          stop=lambda: stop.check(draining_done)), 2)
+    report.timings_s["drain"] = report.drain_s
+    stop.check(draining_done + " (the old path is empty: the resume retires it)")
+    _say("sandbox switch: the old path is empty; videoDrain false: preview -> preflight -> up")
+    up_with(state, previous, config_for(previous, key, mode, False), False, report, stop)
+    if stop.received is not None:  # it came during the last up, which finished
+        _say(f"sandbox switch: {signal.Signals(stop.received).name} came during the last step, "
+             "which finished: the switch is complete, nothing to resume")
 
 
 def describe(report: SwitchReport) -> str:

@@ -22,7 +22,9 @@ class Kind:
 SCALING_POLICY = Kind("scaling policy", "scaling", "scaling")  # a second policy on a fleet
 STRAY_GROUP = Kind("auto scaling group", "scaling", "leftovers")  # its policies scale it
 WAITING_WORK = Kind("waiting work", "work", "switch")  # stranded old work on a retired path
-INLINE_POLICY = Kind("inline policy", "permissions", "leftovers")  # on the publisher's role
+# An undeclared policy on a role the stack declares: adopt names it on every role it adopts,
+# verify all on every role the stack output lists (components.stack_output.declared_roles).
+INLINE_POLICY = Kind("inline policy", "permissions", "leftovers")
 ATTACHED_POLICY = Kind("attached policy", "permissions", "leftovers")
 ALARM = Kind("alarm", "scaling", "leftovers")
 SCHEDULE = Kind("schedule", "other", "leftovers")  # runs the publisher a second time

@@ -69,6 +69,21 @@ def masked(result: CheckResult, masker: Masker) -> CheckResult:
     )
 
 
+def start_order(tasks: list[Task]) -> list[int]:
+    """Task indices taking each check in turn (its 1st task, then each check's 2nd, ...).
+
+    The per-host checks have a task per API host: in list order, 20 hosts' 40 tasks would
+    start before any check listed after them, and a slow fleet-wide one (the metric's forced
+    datapoint, seconds) would only begin once they were done, so a run's time would grow
+    with the hosts although the workers could overlap them."""
+    by_check: dict[str, list[int]] = {}
+    for index, task in enumerate(tasks):
+        by_check.setdefault(task.check_id, []).append(index)
+    turns = max((len(indices) for indices in by_check.values()), default=0)
+    return [indices[turn] for turn in range(turns)
+            for indices in by_check.values() if turn < len(indices)]
+
+
 def run_tasks(
     tasks: list[Task],
     deadline: float,
@@ -76,9 +91,11 @@ def run_tasks(
     masker: Masker,
     progress: Progress | None = None,
 ) -> list[CheckResult]:
-    """Results in task order; unfinished tasks at `deadline` (a monotonic time) become ERROR."""
+    """Results in task order; unfinished tasks at `deadline` (a monotonic time) become ERROR.
+
+    Tasks start in turns across checks (see `start_order`), not in the list's order."""
     pending: queue.Queue[int] = queue.Queue()
-    for index in range(len(tasks)):
+    for index in start_order(tasks):
         pending.put(index)
     results: dict[int, list[CheckResult]] = {}
     started: dict[int, float] = {}

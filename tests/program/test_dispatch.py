@@ -68,6 +68,35 @@ def test_from_json_refuses_what_is_not_the_shape(text: str) -> None:
         DispatchValue.from_json(text)
 
 
+ASG_FIELDS = ('"job_definition":null,"job_queue":null,"mode":"asg","queue_url":"u",'
+              '"worker_type":"video"')
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    # bool is an int in Python (True == 1): a JSON true is no schema version
+    ('{' + ASG_FIELDS + ',"schema_version":true}', "schema_version is True"),
+    ('{' + ASG_FIELDS + ',"schema_version":1.0}', "schema_version is 1.0"),
+    # a duplicate key: one reader would take the first, json.loads the last
+    ('{' + ASG_FIELDS + ',"schema_version":1,"mode":"batch"}', "duplicate key 'mode'"),
+])
+def test_from_json_refuses_a_lookalike_version_and_duplicate_keys(text: str, said: str) -> None:
+    with pytest.raises(DispatchError, match=re.escape(said)):
+        DispatchValue.from_json(text)
+
+
+def test_a_value_built_with_a_bool_version_is_refused() -> None:
+    with pytest.raises(DispatchError, match="schema_version"):
+        DispatchValue(mode="asg", worker_type="video", queue_url="u",
+                      schema_version=True)  # type: ignore[arg-type]
+
+
+def test_for_worker_type_refuses_a_value_for_another_type() -> None:
+    value = DispatchValue(mode="asg", worker_type="ai", queue_url="u")
+    with pytest.raises(DispatchError, match="worker type 'ai'.*serves 'video'"):
+        value.for_worker_type("video")
+    assert DispatchValue.from_json(value.to_json()).for_worker_type("ai") == value
+
+
 # ---- as the program declares it ----------------------------------------------------------
 
 PARAMETER = "aws:ssm/parameter:Parameter"

@@ -50,7 +50,11 @@ def test_every_worker_type_keeps_its_queue_in_both_modes(any_stack) -> None:
 
 
 def test_stack_output_describes_each_fleet_and_batch(prod, prod_asg) -> None:
-    video_fleet = prod_asg.academy["worker_types"]["video"]["fleet"]
+    video_fleet = dict(prod_asg.academy["worker_types"]["video"]["fleet"])
+    assert video_fleet.pop("instance_role") == {
+        "name": "academy-video-worker-asg-role",
+        "inline_policies": ["video-fleet-own-queue-and-group-id"],
+        "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]}
     assert video_fleet == {
         "group_name": "academy-video-worker-asg",
         "min_size": 0,
@@ -70,7 +74,12 @@ def test_stack_output_describes_each_fleet_and_batch(prod, prod_asg) -> None:
         },
     }
     assert prod.academy["worker_types"]["video"]["fleet"] is None
-    assert prod.academy["batch"] == {
+    batch = dict(prod.academy["batch"])
+    assert batch.pop("service_role")["managed_policy_arns"] == [
+        "arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole"]
+    assert batch.pop("instance_role")["managed_policy_arns"] == [
+        "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"]
+    assert batch == {
         "compute_environment": "academy-video-batch-ce-v3",
         "job_queue": "academy-video-batch-queue",
         "job_definition": "academy-video-batch-jobdef",

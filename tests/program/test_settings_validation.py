@@ -19,7 +19,7 @@ from components.settings import (
     physical_names,
     settings_from_config,
 )
-from components.stack_files import REHEARSAL_VALUES, ROOT, plain_settings, schema, stack_config
+from components.stack_files import REHEARSAL_VALUES, ROOT, plain_settings, stack_config
 from verify.program_eval import RecordingMocks, run_program
 
 from .conftest import DUMMY_KEY, evaluate
@@ -219,12 +219,11 @@ def test_no_stack_file_ships_a_made_up_ami_or_the_example_account() -> None:
 
 
 def test_image_ids_default_to_the_current_amazon_linux_of_their_architecture() -> None:
-    declared = schema()
-    for wt in ("ai", "messaging", "video"):
-        arch = declared[f"{wt}Architecture"]["default"]
-        assert declared[f"{wt}ImageId"]["default"] == (
-            f"resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
-        )
+    for wt, worker in _parse().workers.items():
+        assert worker.image_id == (
+            "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-"
+            f"{worker.architecture}"
+        ), wt
 
 
 def test_the_launch_template_resolves_the_ami_through_ssm(prod_asg) -> None:

@@ -124,10 +124,13 @@ def test_retained_and_api_backlog_come_from_traits() -> None:
 
 def test_a_type_key_wins_over_the_generic_default() -> None:
     s = _parse("prod-asg", workerTypes=WITH_THUMBNAIL, thumbnailMaxSize=3,
-               workerDefaultMinSize=2, thumbnailLabel="Thumbs")
+               workerDefaultMinSize=2, workerDefaultMaxSize=7, thumbnailLabel="Thumbs")
     t = s.workers["thumbnail"]
     assert (t.min_size, t.max_size, t.label) == (2, 3, "Thumbs")
-    assert s.workers["ai"].min_size == 1  # ai declares its own
+    # The built-in types declare only what differs from workerDefault*: ai takes both
+    # defaults, video keeps the MaxSize it declares (and prod-asg's MinSize).
+    assert (s.workers["ai"].min_size, s.workers["ai"].max_size) == (2, 7)
+    assert (s.workers["video"].min_size, s.workers["video"].max_size) == (0, 20)
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [

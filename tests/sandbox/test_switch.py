@@ -8,7 +8,9 @@ attempted while jobs are queued is refused by `verify preflight` with nothing de
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import pytest
 
 from sandbox import dispatch, switch
 from sandbox.convergence import Deployment
+from sandbox.processes import ProcessRegistry
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox, cli, start, upload
 
@@ -103,13 +106,22 @@ def asg_sandbox_alone(tmp_path: Path) -> Iterator[RunningSandbox]:
         yield sb
 
 
-def rehearse(sb: RunningSandbox, to: str, refusal: bool = False) -> dict[str, float]:
+def worker_pid(sb: RunningSandbox) -> int:
+    return ProcessRegistry(sb.state.pids_file).load()["video-worker"].pid
+
+
+def rehearse(sb: RunningSandbox, to: str, refusal: bool = False,
+             hold_worker: bool = False) -> dict[str, float]:
+    """hold_worker: the worker is paused (SIGSTOP) from the uploads to the flip, so the old path
+    surely holds work when new work starts going down the new one, however fast the machine."""
     started = time.monotonic()
     same = cli(sb, "switch", "--mode", sb.mode)
     assert same.returncode == 2 and f"in {sb.mode} mode already" in same.stderr, same.stderr
     before = upload(sb, BEFORE_REFUSAL if refusal else BEFORE)
     jobs = [m.group(4) for m in before if m.group(3) == "job"]
     waiting, running = wait_busy(sb, jobs)
+    if hold_worker:
+        os.kill(worker_pid(sb), signal.SIGSTOP)
     figures: dict[str, float] = {}
 
     if refusal:
@@ -141,10 +153,14 @@ def rehearse(sb: RunningSandbox, to: str, refusal: bool = False) -> dict[str, fl
     try:
         wait_for_flip(sb, to, proc)
         held_at_flip = sum(old_path_busy(sb, jobs))
+        if hold_worker:
+            os.kill(worker_pid(sb), signal.SIGCONT)
         after = upload(sb, AFTER)  # after the flip: down the new path
         assert {m.group(2) for m in after} == {to}
         out, err = proc.communicate(timeout=180)
     finally:
+        if hold_worker:
+            os.kill(worker_pid(sb), signal.SIGCONT)
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
@@ -196,7 +212,7 @@ def test_asg_to_batch(asg_sandbox_alone: RunningSandbox) -> None:
     sb = asg_sandbox_alone
     video = sb.academy["worker_types"]["video"]
     group = video["fleet"]["group_name"]
-    figures = rehearse(sb, "batch")
+    figures = rehearse(sb, "batch", hold_worker=True)
     assert figures["held_at_flip"] > 0  # the drain was real: the old path still held work
     groups = sb.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
     assert groups["AutoScalingGroups"] == []

@@ -249,3 +249,87 @@ def test_a_database_from_before_the_listing_gets_its_time_columns(tmp_path: Path
     assert video["id"] == 1 and video["created_at"] is None  # unknown, not invented
     store.add_video("new")
     assert store.backlog_videos()["videos"][-1]["created_at"] is not None
+
+
+# ---- hostile requests: each a clear 4xx JSON answer, and the API stays up ---------------------
+
+def _raw_post(api: InternalApi, path: str, body: bytes, headers: dict[str, str]) -> tuple[
+        int, dict[str, Any]]:
+    """A POST as http.client sends it (so a test can send what `requests` would not)."""
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        connection.putrequest("POST", path)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        connection.send(body)
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def _still_up(server: InternalApi, key: str) -> None:
+    answer = _get(server, key)
+    assert (answer.status_code, answer.json()) == (200, {"backlog": 5})
+
+
+def test_a_huge_number_in_a_body_is_400_and_never_parsed_without_the_key(
+        api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    body = b'{"title": "x", "n": ' + b"7" * 5000 + b"}"
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    # no key: refused before the body is read or parsed
+    assert _raw_post(server, "/api/v1/videos/", body, headers)[0] == 403
+    status, answer = _raw_post(server, "/api/v1/videos/", body,
+                               {**headers, "X-Internal-Key": current["key"]})
+    assert status == 400
+    assert "not valid JSON" in answer["detail"]
+    _still_up(server, current["key"])
+
+
+def test_a_status_that_is_not_a_string_is_400(
+        api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    for status in ([], {}, 3, None):
+        body = json_bytes({"status": status})
+        code, answer = _raw_post(server, "/api/v1/internal/videos/1/status", body, {
+            "Content-Length": str(len(body)), "X-Internal-Key": current["key"]})
+        assert code == 400, status
+        assert "status must be one of" in answer["detail"]
+    _still_up(server, current["key"])
+
+
+def test_a_chunked_post_is_refused_411_not_read_as_empty(
+        api: tuple[InternalApi, dict[str, str]], store: VideoStore) -> None:
+    server, current = api
+    chunk = b'{"status": "PROCESSING"}'
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+    code, answer = _raw_post(server, "/api/v1/internal/videos/1/status", body, {
+        "Transfer-Encoding": "chunked", "X-Internal-Key": current["key"]})
+    assert code == 411
+    assert "Content-Length" in answer["detail"]
+    assert store.video(1)["status"] == "UPLOADED"  # nothing was done with a body unread
+    _still_up(server, current["key"])
+
+
+def json_bytes(value: object) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
+
+
+def test_a_backlog_request_for_another_worker_type_is_refused(
+        api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    other = _get(server, current["key"], "/api/v1/internal/ai/backlog-count/")
+    assert other.status_code == 404
+    assert "'video' only" in other.json()["detail"]
+    asked = _get(server, current["key"], BACKLOG_PATH + "?worker_type=ai")
+    assert asked.status_code == 400
+    assert "backlog" not in asked.json()
+    assert _get(server, current["key"], BACKLOG_PATH + "?worker_type=video").json() == {
+        "backlog": 5}

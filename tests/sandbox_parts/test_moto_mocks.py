@@ -204,3 +204,45 @@ def test_the_real_program_deploys_into_moto(stack: str, fresh_moto: moto_server.
         assert "aws:batch/computeEnvironment:ComputeEnvironment" in created_types
     else:
         assert "aws:autoscaling/policy:Policy" in created_types
+
+
+# ---- what an up run again after a kill relies on ------------------------------------------------
+
+JOB_DEFINITION_INPUTS = {"type": "container", "containerProperties": json.dumps(
+    {"image": "busybox", "vcpus": 1, "memory": 128, "command": ["true"]})}
+
+
+def test_a_job_definition_reuses_its_identical_active_revision_and_keeps_one(
+        moto: moto_server.MotoServer, aws: Aws) -> None:
+    mocks = MotoMocks(moto.env())
+    name = "jobdef-reused"
+    inputs = {**JOB_DEFINITION_INPUTS, "name": name}
+    first, _ = mocks._batch_job_definition("jd", inputs)
+    again, outputs = mocks._batch_job_definition("jd", inputs)  # an up run again, unchanged
+    assert again == first and outputs["revision"] == 1
+
+    def active() -> list[str]:
+        return [d["jobDefinitionArn"] for d in aws("batch").describe_job_definitions(
+            jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]]
+
+    assert active() == [first]
+    bigger = json.dumps({"image": "busybox", "vcpus": 2, "memory": 128, "command": ["true"]})
+    changed, outputs = mocks._batch_job_definition("jd", {**inputs, "containerProperties": bigger})
+    assert changed != first and outputs["revision"] == 2
+    assert active() == [changed]  # the superseded revision deregistered, as a replace does
+
+
+def test_a_create_begun_by_a_killed_up_is_found_by_its_name(
+        moto: moto_server.MotoServer) -> None:
+    from sandbox.moto_mocks import FINDERS
+
+    mocks = MotoMocks(moto.env())
+    role = {"name": "found-role", "assumeRolePolicy": json.dumps({"Version": "2012-10-17",
+                                                                   "Statement": []})}
+    queue = {"name": "found-queue"}
+    assert FINDERS["aws:iam/role:Role"](mocks, "r", role) is None
+    assert FINDERS["aws:sqs/queue:Queue"](mocks, "q", queue) is None
+    mocks._iam_role("r", role)
+    url, _ = mocks._sqs_queue("q", queue)
+    assert FINDERS["aws:iam/role:Role"](mocks, "r", role) == "found-role"
+    assert FINDERS["aws:sqs/queue:Queue"](mocks, "q", queue) == url

@@ -154,3 +154,47 @@ def test_a_body_that_is_not_json_or_too_big_is_refused(api: InternalApi) -> None
     big = requests.post(api.base_url + "/api/v1/videos/", data=b"x" * 70_000,
                         headers={"X-Internal-Key": KEY}, timeout=5)
     assert big.status_code == 413
+
+
+def test_a_title_with_a_lone_surrogate_is_400_and_no_video_is_made(
+        api: InternalApi, paths: VideoPaths, emulator: moto_server.MotoServer) -> None:
+    set_dispatch(emulator, paths, "asg")
+    body = b'{"title": "lesson \\ud800"}'  # JSON's escape for a lone surrogate
+    answer = requests.post(api.base_url + "/api/v1/videos/", data=body,
+                           headers={"X-Internal-Key": KEY}, timeout=5)
+    assert answer.status_code == 400
+    assert "title" in answer.json()["detail"]
+    assert api.store.counts()["UPLOADED"] == 0
+    assert _upload(api).status_code == 201  # the API is still up
+
+
+def test_a_dispatch_value_for_another_worker_type_is_503_and_no_video_is_made(
+        api: InternalApi, paths: VideoPaths, emulator: moto_server.MotoServer) -> None:
+    value = json.loads(paths.dispatch_value("asg"))
+    moto_server.client(emulator.env(), "ssm").put_parameter(
+        Name=paths.parameter, Type="String", Overwrite=True,
+        Value=json.dumps({**value, "worker_type": "ai"}))
+    answer = _upload(api)
+    assert answer.status_code == 503
+    assert "worker type 'ai'" in answer.json()["detail"]
+    assert api.store.counts()["UPLOADED"] == 0
+
+
+def test_a_dispatch_value_with_schema_version_true_is_503(
+        api: InternalApi, paths: VideoPaths, emulator: moto_server.MotoServer) -> None:
+    value = json.loads(paths.dispatch_value("asg"))
+    moto_server.client(emulator.env(), "ssm").put_parameter(
+        Name=paths.parameter, Type="String", Overwrite=True,
+        Value=json.dumps({**value, "schema_version": True}))
+    answer = _upload(api)
+    assert answer.status_code == 503
+    assert "schema_version is True" in answer.json()["detail"]
+
+
+def test_an_upload_for_another_worker_type_is_400(
+        api: InternalApi, paths: VideoPaths, emulator: moto_server.MotoServer) -> None:
+    set_dispatch(emulator, paths, "asg")
+    answer = _post(api, "/api/v1/videos/", {"title": "t", "worker_type": "ai"})
+    assert answer.status_code == 400
+    assert "serves video" in answer.json()["detail"]
+    assert api.store.counts()["UPLOADED"] == 0

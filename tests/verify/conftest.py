@@ -22,6 +22,7 @@ from components.stack_output import (
     Nginx,
     Publisher,
     Queue,
+    Role,
     StackOutput,
     WakeFromZero,
     Worker,
@@ -167,6 +168,8 @@ FUNCTION = "academy-worker-queue-depth-metric"
 PUBLISHER_ROLE = f"{FUNCTION}-role"
 RULE = f"{FUNCTION}-schedule"
 KEY_PARAMETER = "/academy/workers/internal-api-key"
+FLEET_POLICY = "own-queue-and-group"  # each fleet role's inline policy, as the stack names it
+WORKER_BASE_POLICY = "academy-worker-base"  # stands in for AmazonSSMManagedInstanceCore
 WORKERS = {
     "ai": {"label": "AI", "max_job_s": 600, "visibility": 900, "backlog_api": False,
            "retained": False,
@@ -249,6 +252,26 @@ def _seed_wake_from_zero(stack: "SeededStack", group: str, metric: dict) -> Wake
     return WakeFromZero(**wake)
 
 
+def seed_role(stack: "SeededStack", name: str, inline: list[str],
+              managed: list[str]) -> Role:
+    """A role with these inline policies and these customer managed policies (made when
+    missing) attached; returns the output's `Role` declaring exactly them."""
+    iam = stack.client("iam")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": "*"}]})
+    for policy in inline:
+        iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=document)
+    made = {p["PolicyName"]: p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
+    arns = []
+    for policy in managed:
+        arn = made.get(policy) or iam.create_policy(
+            PolicyName=policy, PolicyDocument=document)["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        arns.append(arn)
+    return Role(name, list(inline), arns)
+
+
 def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> SeededStack:
     """Create what `pulumi up` would in asg mode, by hand, and return matching outputs."""
     from components.lambda_archive import build_archive, code_sha256
@@ -282,6 +305,7 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
                     "Metrics": _policy_metrics(spec["metric"], group)},
                 "TargetValue": 20.0})
         wake = _seed_wake_from_zero(stack, group, spec["metric"])
+        instance_role = seed_role(stack, f"{group}-role", [FLEET_POLICY], [WORKER_BASE_POLICY])
         uses_api = spec["backlog_api"] and api_urls is not None
         worker_types[wt] = Worker(
             label=spec["label"], runs_on="fleet", backlog_source="api" if uses_api else "sqs",
@@ -290,7 +314,8 @@ def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> 
             dlq=DeadLetterQueue(f"academy-{wt}-jobs-dlq", dlq_url, dlq_arn, 5),
             max_job_s=spec["max_job_s"], metric=Metric(**spec["metric"]), published=True,
             counting=Counting(in_flight=True, delayed=False), backlog_api=uses_api,
-            fleet=Fleet(group, 0, 10, 20.0, 120, f"{group}-backlog-per-instance", True, wake),
+            fleet=Fleet(group, 0, 10, 20.0, 120, f"{group}-backlog-per-instance", True, wake,
+                        instance_role=instance_role),
         )
         targets.append({"worker_type": wt, "queue_url": url, "metric": spec["metric"],
                         "count_in_flight": True, "count_delayed": False,

@@ -7,8 +7,9 @@ import shlex
 
 import pytest
 
+from components.stack_output import Batch, to_plain
 from tests.verify import seeded_changes
-from tests.verify.conftest import PUBLISHER_ROLE, REGION
+from tests.verify.conftest import PUBLISHER_ROLE, REGION, WORKER_BASE_POLICY, seed_role
 from verify.context import RunOptions
 from verify.leftover_kinds import KINDS
 from verify.report import Status
@@ -28,10 +29,76 @@ def statuses(results: dict) -> set[Status]:
     return {r.status for r in results.values()}
 
 
+VIDEO_ROLE = "academy-video-worker-asg-role"
+BATCH_SERVICE_ROLE = "video-batch-service-role-0a1b2c3"  # auto-named, as Pulumi does
+
+
+def _with_batch(stack) -> None:
+    """Batch declared (its roles with their one managed policy each), as in batch mode."""
+    service = seed_role(stack, BATCH_SERVICE_ROLE, [], ["AWSBatchServiceRole"])
+    instance = seed_role(stack, "video-batch-instance-role-4d5e6f7", [],
+                         ["AmazonEC2ContainerServiceforEC2Role"])
+    stack.outputs["batch"] = to_plain(Batch(
+        "academy-video-batch-ce", "academy-video-batch-queue", "academy-video-batch-jobdef",
+        "/aws/batch/academy-video", "arm64", 2, 14400, 1800,
+        service_role=service, instance_role=instance))
+
+
 def test_a_clean_account_passes(stack):
+    _with_batch(stack)
     results = run(stack)
     assert statuses(results) == {Status.PASS}, results
     assert f"{PUBLISHER_ROLE} (publisher role) permissions" in results
+    # Every role the stack declares is looked at, not only the publisher's.
+    assert {f"{VIDEO_ROLE} (video fleet's instance role) permissions",
+            "academy-ai-worker-asg-role (ai fleet's instance role) permissions",
+            f"{BATCH_SERVICE_ROLE} (Batch service role) permissions",
+            "video-batch-instance-role-4d5e6f7 (Batch instance role) permissions"} <= set(results)
+
+
+@pytest.mark.parametrize(("role", "purpose"), [
+    (VIDEO_ROLE, "video fleet's instance role"), (BATCH_SERVICE_ROLE, "Batch service role")])
+def test_undeclared_policies_on_a_fleet_or_batch_role_fail_with_removals_that_run(
+        stack, tmp_path, role, purpose):
+    """verify adopt names an undeclared policy on any role the stack adopts; verify all fails
+    on one on any role the stack declares, and its printed commands remove exactly it."""
+    import subprocess
+
+    _with_batch(stack)
+    iam = stack.client("iam")
+    iam.put_role_policy(RoleName=role, PolicyName="ScaleVideo", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+                                                "Action": "autoscaling:SetDesiredCapacity"}]}))
+    arn = iam.create_policy(PolicyName="old extra", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*",
+                                                "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+
+    results = run(stack)
+    result = results[f"{role} ({purpose}) permissions"]
+    assert result.status is Status.FAIL, result
+    assert role in result.summary and "ScaleVideo" in result.summary and arn in result.summary
+    assert WORKER_BASE_POLICY not in result.summary  # the declared ones are not named extra
+    assert (f"aws iam delete-role-policy --role-name {role} --policy-name ScaleVideo"
+            in result.hint)
+    assert (f"aws iam detach-role-policy --role-name {role} --policy-arn {shlex.quote(arn)}"
+            in result.hint)
+    others = [r for t, r in results.items() if t != result.target]
+    assert {r.status for r in others} == {Status.PASS}  # the stack's own roles pass
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", "set -e; " + result.hint.split("remove them: ", 1)[1]],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_DEFAULT_REGION": REGION})
+    assert done.returncode == 0, (result.hint, done.stderr)
+    assert statuses(run(stack)) == {Status.PASS}
 
 
 @pytest.mark.parametrize("dimension", ["Video", "AI-old"])

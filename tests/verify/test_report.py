@@ -116,3 +116,26 @@ def test_parallel_bound_is_respected():
 
     run_tasks([Task("x", str(i), task) for i in range(12)], time.monotonic() + 5, 3, Masker())
     assert peak == 3
+
+
+def test_one_checks_many_host_tasks_do_not_queue_the_other_checks_behind_them():
+    """20 API hosts give `api` and `nginx` 20 tasks each; the fleet-wide checks listed after
+    them (the metric's forced datapoint takes seconds) must start at once, not after all 40,
+    or the 20-host run pays the host tasks and the slow check one after the other."""
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def task(check: str, target: str, seconds: float) -> Task:
+        def run() -> CheckResult:
+            with lock:
+                started.append(check)
+            time.sleep(seconds)
+            return CheckResult(check, target, Status.PASS, "ok")
+        return Task(check, target, run)
+
+    tasks = [task(check, f"ssh-{n}", 0.02) for check in ("api", "nginx") for n in range(1, 21)]
+    tasks += [task("metric", name, 0.3) for name in ("ai", "messaging", "video")]
+    results = run_tasks(tasks, time.monotonic() + 10, 4, Masker())
+    assert [r.target for r in results] == [t.target for t in tasks]  # the report keeps its order
+    assert "metric" in started[:4], started  # a slow fleet-wide check starts in the first round
+    assert started.count("metric") == 3

@@ -88,6 +88,10 @@ def test_a_parameter_naming_another_job_queue_fails(batch_stack):
 @pytest.mark.parametrize("value, said", [
     (None, "does not exist"),
     ('{"mode": "batch"}', "is not a dispatch value: schema_version"),
+    # a JSON true is no version 1, though True == 1 in Python
+    ('{"job_definition":"academy-video-batch-jobdef","job_queue":"academy-video-batch-queue",'
+     '"mode":"batch","queue_url":null,"schema_version":true,"worker_type":"video"}',
+     "is not a dispatch value: schema_version is True"),
 ])
 def test_a_missing_or_malformed_parameter_fails(batch_stack, value, said):
     as_batch_mode(batch_stack, draining=False)

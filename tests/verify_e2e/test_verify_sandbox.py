@@ -24,9 +24,11 @@ from tests.sandbox_e2e import RunningSandbox
 # fault -> (check ids that must fail, a phrase of their hint or evidence, checks allowed to
 # fail as a consequence: what the fault really breaks downstream)
 EXPECTED: Mapping[str, tuple[set[str], str, set[str]]] = {
-    # The public path loses the key: the publisher (which calls it) falls back to SQS, and
-    # the host's nginx config no longer is the stack's: both are true consequences.
-    "strip-internal-key": ({"api"}, "the proxy drops X-Internal-Key", {"nginx", "metric"}),
+    # The public path loses the key: the publisher (which calls it) falls back to SQS, the
+    # host's nginx config no longer is the stack's, and the backlog listing `stuck` reads on
+    # that path is refused: all true consequences.
+    "strip-internal-key": ({"api"}, "the proxy drops X-Internal-Key",
+                           {"nginx", "metric", "stuck"}),
     "metric-mismatch": ({"scaling"}, "instead of the published", set()),
     "legacy-policy": ({"scaling"}, "delete-policy", set()),
     "wake-alarm-drift": ({"scaling"}, "never wakes", set()),

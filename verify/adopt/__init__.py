@@ -156,8 +156,7 @@ def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Clien
     for group in sorted(set(group_names) - declared_groups):
         found.add(f"group {group}", lambda g=group: find.stray_group(client, region, g))
 
-    roles = {r.inputs["name"] for r in evaluation.of_type("aws:iam/role:Role")
-             if r.inputs.get("name")}
+    roles = checked_roles(evaluation)
     inline = {(r.inputs["role"], r.inputs.get("name") or "")
               for r in evaluation.of_type("aws:iam/rolePolicy:RolePolicy")}
     attached = {(r.inputs["role"], r.inputs["policyArn"])
@@ -202,6 +201,14 @@ def _leftovers(evaluation: Evaluation, academy: Mapping[str, Any], client: Clien
         found.add(f"parameters under /{prefix}/workers/", lambda: find.worker_parameters(
             client, region, prefix, declared_params, env))
     return found.leftovers
+
+
+def checked_roles(evaluation: Evaluation) -> set[str]:
+    """The roles whose other policies adopt names: every role the program names (it may
+    exist already). `verify all` checks these and the roles the engine names (the stack
+    output's `declared_roles`)."""
+    return {r.inputs["name"] for r in evaluation.of_type("aws:iam/role:Role")
+            if r.inputs.get("name")}
 
 
 class _Found:

@@ -4,8 +4,9 @@ removes each (after `verify adopt` and the first `pulumi up` these are what rema
 - an alarm or a scaling policy that reads a metric in the stack's namespaces the stack does
   not publish: with no data it never fires, and whatever it runs is no longer the stack's (a
   second policy on a fleet group is `scaling`'s row, whatever it reads);
-- a policy on the publisher's role the stack does not declare: the role grants more than
-  publishing (the old role could set capacity and write SSM);
+- a policy the stack does not declare on a role it declares (the publisher's, each fleet's
+  instance role, Batch's service and instance roles: `declared_roles`): the role grants more
+  than the stack's job needs (the old publisher role could set capacity and write SSM);
 - a rule other than the stack's schedule that invokes the publisher: it runs twice as often.
 
 The kinds, and which check fails on each, are verify/leftover_kinds.py's (shared with adopt).
@@ -13,7 +14,7 @@ The kinds, and which check fails on each, are verify/leftover_kinds.py's (shared
 
 from collections.abc import Iterable
 
-from components.stack_output import Metric, StackOutput
+from components.stack_output import Metric, Role, StackOutput, declared_roles
 from verify.adopt.leftovers import schedule_removal
 from verify.checks.backlog import describe_parts
 from verify.checks.metric_math import describe_aws_metric
@@ -23,8 +24,8 @@ from verify.report import CheckResult, failed, passed
 from verify.shell_words import command
 
 CHECK_ID = "leftovers"
-ABOUT = ("no old alarm or policy on a metric nobody publishes; the publisher's role holds only "
-         "the stack's policies; only the stack's schedule invokes the publisher")
+ABOUT = ("no old alarm or policy on a metric nobody publishes; each role the stack declares "
+         "holds only the stack's policies; only the stack's schedule invokes the publisher")
 MetricKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
@@ -125,27 +126,32 @@ def judge_policies(outputs: StackOutput, policies: list[dict]) -> list[CheckResu
     return results
 
 
-def judge_role(outputs: StackOutput, inline: list[str], attached: list[str]) -> CheckResult:
-    publisher = outputs.publisher
-    role = publisher.role_name
-    extra_inline = [n for n in inline if n not in publisher.inline_policies]
-    extra_attached = [a for a in attached if a not in publisher.managed_policy_arns]
-    values = {"expected": {"inline": publisher.inline_policies,
-                           "attached": publisher.managed_policy_arns},
+def role_target(what: str, role: Role) -> str:
+    return f"{role.name} ({what}) permissions"
+
+
+def judge_role(what: str, role: Role, inline: list[str], attached: list[str]) -> CheckResult:
+    """`what`: what the role is for, as `declared_roles` says ("publisher role", ...)."""
+    name = role.name
+    extra_inline = [n for n in inline if n not in role.inline_policies]
+    extra_attached = [a for a in attached if a not in role.managed_policy_arns]
+    values = {"expected": {"inline": role.inline_policies,
+                           "attached": role.managed_policy_arns},
               "found": {"inline": inline, "attached": attached}}
-    target = f"{role} (publisher role) permissions"
+    target = role_target(what, role)
     if not extra_inline and not extra_attached:
         return passed(CHECK_ID, target, "only the stack's policies: "
-                      f"{', '.join(publisher.inline_policies + publisher.managed_policy_arns)}",
+                      f"{', '.join(role.inline_policies + role.managed_policy_arns) or 'none'}",
                       **values)
-    commands = [command("aws", "iam", "delete-role-policy", ("--role-name", role),
+    commands = [command("aws", "iam", "delete-role-policy", ("--role-name", name),
                         ("--policy-name", n)) for n in extra_inline]
-    commands += [command("aws", "iam", "detach-role-policy", ("--role-name", role),
+    commands += [command("aws", "iam", "detach-role-policy", ("--role-name", name),
                          ("--policy-arn", a)) for a in extra_attached]
     return failed(
         CHECK_ID, target,
-        f"policies the stack does not declare: {', '.join(extra_inline + extra_attached)}; "
-        "the publisher only publishes, whatever else they grant is a leftover",
+        f"policies the stack does not declare on {name}, the {what}: "
+        f"{', '.join(extra_inline + extra_attached)}; whatever they grant beyond the stack's "
+        "own policies is a leftover (an old setup's, or added by hand)",
         "remove them: " + "; ".join(commands), **values)
 
 
@@ -171,13 +177,14 @@ def judge_schedules(outputs: StackOutput, rules: dict[str, list[str]]) -> list[C
 
 def tasks(ctx: CheckContext) -> list[Task]:
     outputs = ctx.outputs
-    role = outputs.publisher.role_name
+    roles = [Task(CHECK_ID, role_target(what, role),
+                  lambda w=what, r=role: judge_role(w, r, *probe.role_policies(ctx, r.name)))
+             for what, role in declared_roles(outputs)]
     return [
         Task(CHECK_ID, "alarms", lambda: judge_alarms(outputs, probe.metric_alarms(ctx))),
         Task(CHECK_ID, "scaling policies",
              lambda: judge_policies(outputs, probe.scaling_policies(ctx))),
-        Task(CHECK_ID, f"{role} (publisher role) permissions",
-             lambda: judge_role(outputs, *probe.role_policies(ctx, role))),
+        *roles,
         Task(CHECK_ID, "publisher schedules", lambda: judge_schedules(
             outputs, probe.rules_invoking(ctx, outputs.publisher.function_name))),
     ]
