@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 from tests.sandbox_e2e import RunningSandbox, start
 
 TESTS = Path(__file__).parent
@@ -132,10 +132,10 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
-    """The sandbox's own AWS as a process (sandbox.aws_emulator: Lambda runs, Batch jobs are
+    """The sandbox's own AWS as a process (services/aws_emulator.py: Lambda runs, Batch jobs are
     held)."""
     server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
-                               module="sandbox.aws_emulator")
+                               module="sandbox.services.aws_emulator")
     try:
         yield server
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 
 def reset(server: moto_server.MotoServer | str) -> None:

@@ -26,9 +26,9 @@ from typing import Any
 
 import boto3
 import pytest
+from stack_settings.parse import BACKLOG_API_PATH
 
-from components.settings import BACKLOG_API_PATH
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "lambda" / "queue_depth"

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import dispatch, switch
-from sandbox.convergence import Deployment
+from sandbox import dispatch
+from sandbox.deployer.convergence import Deployment
 from sandbox.processes import ProcessRegistry
+from sandbox.scenarios import switch
 from sandbox.state import PROJECT_ROOT
 from tests.sandbox_e2e import RunningSandbox, cli, start, upload
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 
 @pytest.fixture(scope="session")

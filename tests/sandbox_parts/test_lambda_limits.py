@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import lambda_runtime, memory_limit, moto_server
+from sandbox.services import lambda_runtime, memory_limit, moto_server
 from tests.moto_reset import reset
 
 HANDLER = '''

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import moto_server
+from sandbox.services import moto_server
 from tests.moto_reset import reset
 
 HANDLER = '''

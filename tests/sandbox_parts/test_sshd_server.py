@@ -1,4 +1,4 @@
-"""A real sshd on loopback (sandbox/sshd_server.py): key login works, known_hosts pins its host
+"""A real sshd on loopback (services/sshd_server.py): key login works, known_hosts pins its host
 key at its port, and it is stopped. That OpenSSH refuses a stranger's key and paramiko a wrong
 host key is theirs to test, not ours: verify's own refusals through this sshd are in
 tests/verify/test_ssh_transport.py (a changed host key, a refused key named)."""
@@ -11,7 +11,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from sandbox import processes, sshd_server
+from sandbox import processes
+from sandbox.services import sshd_server
 
 
 @pytest.fixture(scope="module")

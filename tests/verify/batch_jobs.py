@@ -1,12 +1,12 @@
 """Batch jobs held in flight for the verify tests: by the sandbox's emulator where it can
-(sandbox/batch_runner.py), else in the tests' in-process moto."""
+(sandbox/services/batch_runner.py), else in the tests' in-process moto."""
 
 from __future__ import annotations
 
 import time
 
-from sandbox import moto_server
-from sandbox.batch_runner import BatchRunnerClient
+from sandbox.services import moto_server
+from sandbox.services.batch_runner import BatchRunnerClient
 
 ACCOUNT = "123456789012"
 REGION = "ap-northeast-2"
@@ -17,7 +17,7 @@ def client(env: dict, service: str):
     return moto_server.client({**env, "AWS_DEFAULT_REGION": REGION}, service)
 
 
-# The sandbox's emulator (sandbox/batch_runner.py) holds jobs RUNNABLE, and a worker's claim
+# The sandbox's emulator (batch_runner.py) holds jobs RUNNABLE, and a worker's claim
 # makes them STARTING then RUNNING. SUBMITTED lasts one tick there (~0.2 s) and PENDING (a job
 # waiting on dependsOn) is not modelled: those two are held in the in-process moto instead.
 CLAIMED = ("STARTING", "RUNNING")

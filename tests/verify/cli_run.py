@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components import stack_output
-from components.stack_output import (
+from contract import stack_output
+from contract.stack_output import (
     Api,
     Counting,
     DeadLetterQueue,

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-
-from components import stack_output
-from components.stack_output import (
+from contract import stack_output
+from contract.stack_output import (
     Api,
     Counting,
     DeadLetterQueue,
@@ -27,8 +26,9 @@ from components.stack_output import (
     WakeFromZero,
     Worker,
 )
-from sandbox import moto_server
+
 from sandbox.ports import LOOPBACK
+from sandbox.services import moto_server
 from tests.verify.preflight_plans import STACK, save_stack
 from verify import cli
 
@@ -46,8 +46,8 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real sshd on loopback (sandbox/sshd_server.py): endpoint, client key, known_hosts."""
-    from sandbox import sshd_server
+    """A real sshd on loopback (services/sshd_server.py): endpoint, client key, known_hosts."""
+    from sandbox.services import sshd_server
 
     server = sshd_server.start(tmp_path_factory.mktemp("sshd"))
     try:
@@ -274,7 +274,7 @@ def seed_role(stack: "SeededStack", name: str, inline: list[str],
 
 def seed_stack(env: dict[str, str], api_urls: tuple[str, str] | None = None) -> SeededStack:
     """Create what `pulumi up` would in asg mode, by hand, and return matching outputs."""
-    from components.lambda_archive import build_archive, code_sha256
+    from contract.lambda_archive import build_archive, code_sha256
 
     stack = SeededStack({}, env)
     sqs, iam, lam = stack.client("sqs"), stack.client("iam"), stack.client("lambda")
@@ -374,7 +374,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.M
     """The sandbox's emulator as a process, once per session: each test that uses it resets
     it first (`emulated` here, the switch tests' seeding)."""
     server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
-                               module="sandbox.aws_emulator")
+                               module="sandbox.services.aws_emulator")
     try:
         yield server
     finally:

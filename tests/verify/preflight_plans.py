@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import stack_output
 
-from components import stack_output
-from sandbox import moto_server
+from sandbox.services import moto_server
 
 ACCOUNT = "123456789012"
 REGION = "ap-northeast-2"

@@ -4,7 +4,7 @@ parameter in each mode (test_switch), and both as leftovers (test_leftovers)."""
 
 from __future__ import annotations
 
-from components.dispatch import DispatchValue
+from contract.dispatch import DispatchValue
 
 VIDEO_GROUP = "academy-video-worker-asg"
 LEGACY_POLICY = "video-backlogcount-tt"  # the seeds' own policy (seeds 002, section 2.1)

@@ -1,5 +1,5 @@
 """Every unreadable or ill-shaped outputs file is a usage error (exit 2) that names the place in
-the document and what was expected (the contract's parser, components/stack_output.py, says
+the document and what was expected (the contract's parser, contract/stack_output.py, says
 it); never an internal error. An unknown schema_version too."""
 
 import copy
@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from contract.stack_output import SCHEMA_VERSION, Fleet, to_plain
 
-from components.stack_output import SCHEMA_VERSION, Fleet, to_plain
 from tests.verify.cli_run import assert_one_clear_line, minimal_outputs, verify
 from verify.errors import UsageError
 from verify.outputs import load_file, validate

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import moto_server
-from sandbox.batch_runner import BatchRunnerClient
 from sandbox.ports import free_port
+from sandbox.services import moto_server
+from sandbox.services.batch_runner import BatchRunnerClient
 from tests.verify.batch_jobs import EMULATED, hold_jobs, hold_jobs_in_process
 from tests.verify.preflight_plans import (
     ACCOUNT,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.internal_api import InternalApi, KeyHolder, VideoStore
+from sandbox.services.internal_api import InternalApi, KeyHolder, VideoStore
 from verify.checks.stuck import judge
 from verify.checks.stuck_rule import (
     DISPATCH_GRACE_S,
@@ -97,7 +97,8 @@ def test_a_message_in_a_queue_no_fleet_consumes_is_stuck_however_it_waits() -> N
 
 
 def test_the_row_names_each_stuck_video_with_its_wait_and_what_it_costs() -> None:
-    from components.stack_output import parse
+    from contract.stack_output import parse
+
     from tests.verify.cli_run import minimal_outputs
 
     outputs = parse(minimal_outputs())

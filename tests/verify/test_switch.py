@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import requests
+from contract.dispatch import DispatchValue
 
-from components.dispatch import DispatchValue
-from sandbox import moto_server
+from sandbox.services import moto_server
 from tests.verify.batch_jobs import hold_jobs
 from tests.verify.conftest import seed_stack
 from tests.verify.seeded_changes import (
