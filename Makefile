@@ -1,10 +1,11 @@
 # The two commands: `make demo` and `make test`. Both set everything up themselves.
+# `make test-fast` is the loop while you work: everything but the sandbox and the real parts.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv system clean
+.PHONY: demo test test-fast lint bench venv system clean
 
 # The pins (runtime and dev), then this project itself, editable and without touching the
 # pins, so `academy-verify` and `python -m verify` work from any directory.
@@ -25,7 +26,11 @@ demo: venv system
 
 test: venv system
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not e2e and not parts"
 
 lint: venv
 	$(BIN)/ruff check .

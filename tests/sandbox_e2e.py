@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,10 @@ import pytest
 
 from sandbox import stack
 from sandbox.processes import ProcessRegistry, is_alive
-from sandbox.state import ENV_VAR, SandboxState, sandbox_state
+from sandbox.state import ENV_VAR, PROJECT_ROOT, SandboxState, sandbox_state
+
+# What `sandbox upload` prints for each video.
+UPLOADED = re.compile(r"^video (\d+): (asg|batch), (message|job) (\S+)$")
 
 
 @dataclass
@@ -66,3 +72,17 @@ def start(mode: str, root: Path, hosts: int = 1,
         left = [f"{r.name} (pid {r.pid})" for r in records.values() if is_alive(r.pid)]
         if left:
             pytest.fail(f"`down` left processes running: {', '.join(left)}")
+
+
+def cli(sb: RunningSandbox, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sandbox", "--dir", str(sb.state.root), *args],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout,
+                          check=False)
+
+
+def upload(sb: RunningSandbox, count: int) -> list[re.Match[str]]:
+    done = cli(sb, "upload", str(count))
+    assert done.returncode == 0, done.stderr
+    found = [UPLOADED.match(line) for line in done.stdout.strip().splitlines()]
+    assert len(found) == count and all(found), done.stdout
+    return [m for m in found if m]

@@ -26,9 +26,9 @@ from typing import Any
 
 import boto3
 import pytest
+from stack_settings.parse import BACKLOG_API_PATH
 
 from sandbox.services import moto_server
-from stack_settings.parse import BACKLOG_API_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "lambda" / "queue_depth"
@@ -79,7 +79,7 @@ def count_module(handler_module: ModuleType) -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
+def moto_url() -> Iterator[str]:
     with moto_server.in_process() as url:
         yield url
 
@@ -147,8 +147,8 @@ class Aws:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, handler_module: ModuleType):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, handler_module: ModuleType):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
@@ -157,14 +157,14 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, handler_module: Mod
     monkeypatch.setenv("AWS_REGION", REGION)
     for var in ("NO_PROXY", "no_proxy"):  # loopback servers must never go through a proxy
         monkeypatch.setenv(var, "127.0.0.1,localhost")
-    # A clean moto state per test; the server itself lives for the module.
-    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    # A clean moto state per test; the server itself is the session's (tests/conftest.py).
+    reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - loopback moto server
     handler_module.reset_container()
     boto3.setup_default_session()
     session = boto3.session.Session(region_name=REGION)
     yield Aws(
-        endpoint=moto_endpoint,
+        endpoint=moto_url,
         sqs=session.client("sqs"),
         cloudwatch=session.client("cloudwatch"),
         ssm=session.client("ssm"),

@@ -1,5 +1,9 @@
 """The README's AWS CLI commands against the sandbox, with Debian's `awscli` (v2 before 2.13,
-which ignores AWS_ENDPOINT_URL): `source .sandbox/env`, then `--endpoint-url`."""
+which ignores AWS_ENDPOINT_URL): `source .sandbox/env`, then `--endpoint-url`.
+
+These stay although they run Debian's CLI: what they check is ours, the env file the sandbox
+writes and the commands the README gives, which a CLI without AWS_ENDPOINT_URL support would
+otherwise send to real AWS. They share the run's sandboxes, so they cost seconds."""
 
 from __future__ import annotations
 

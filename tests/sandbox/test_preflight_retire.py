@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.state import PROJECT_ROOT
-from tests.sandbox.test_switch import cli, upload
-from tests.sandbox_e2e import RunningSandbox, start
+from tests.sandbox_e2e import RunningSandbox, cli, start, upload
 
 UPLOADS = 40  # 4 slots x 3 s a job: 30 s of work, longer than the switch's up and a preview
 SEEDED_IN_FLIGHT = 5  # the seeds' incident messages: in flight, no video id, no worker takes them

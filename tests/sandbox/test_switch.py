@@ -25,29 +25,14 @@ from sandbox.deployer.convergence import Deployment
 from sandbox.processes import ProcessRegistry
 from sandbox.scenarios import switch
 from sandbox.state import PROJECT_ROOT
-from tests.sandbox_e2e import RunningSandbox, start
+from tests.sandbox_e2e import RunningSandbox, cli, start, upload
 
 BEFORE = 20  # 4 slots x 3 s a job: 15 s of work, longer than the switch's first up
 BEFORE_REFUSAL = 40  # still queued after a timed-out switch and a refused retirement
 AFTER = 4
-UPLOADED = re.compile(r"^video (\d+): (asg|batch), (message|job) (\S+)$")
 SUMMARY = re.compile(r"videos uploaded (\d+): done (\d+), lost (\d+), in progress (\d+)")
 DRAIN = re.compile(r"\(drain ([\d.]+) s\)")
 TOTAL = re.compile(r"done in ([\d.]+) s")
-
-
-def cli(sb: RunningSandbox, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sandbox", "--dir", str(sb.state.root), *args],
-                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout,
-                          check=False)
-
-
-def upload(sb: RunningSandbox, count: int) -> list[re.Match[str]]:
-    done = cli(sb, "upload", str(count))
-    assert done.returncode == 0, done.stderr
-    found = [UPLOADED.match(line) for line in done.stdout.strip().splitlines()]
-    assert len(found) == count and all(found), done.stdout
-    return [m for m in found if m]
 
 
 def statuses(sb: RunningSandbox, ids: list[int]) -> dict[int, str]:

@@ -1,4 +1,5 @@
-"""One moto server for the sandbox-part tests, always stopped at the end."""
+"""One moto server for the sandbox-part tests, always stopped at the end (the emulator is
+the session's, in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,3 @@ def aws(moto: moto_server.MotoServer) -> Callable[[str], Any]:
         return moto_server.client(env, service)
 
     return client
-
-
-@pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
-    """The sandbox's own AWS (sandbox.services.aws_emulator: Lambda runs, Batch jobs are held)."""
-    server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
-                               module="sandbox.services.aws_emulator")
-    try:
-        yield server
-    finally:
-        server.stop()

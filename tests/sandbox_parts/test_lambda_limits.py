@@ -9,12 +9,12 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sandbox.services import lambda_runtime, memory_limit, moto_server
+from tests.moto_reset import reset
 
 HANDLER = '''
 import time
@@ -36,14 +36,10 @@ MEMORY_MB = 128
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    log = tmp_path_factory.mktemp("emulator") / "moto.log"
-    server = moto_server.start(log, module="sandbox.services.aws_emulator")
-    try:
-        yield server.env()
-    finally:
-        server.stop()
-
+def emulator(emulator: moto_server.MotoServer) -> dict[str, str]:
+    """The session's emulator (tests/conftest.py), clean for this module."""
+    reset(emulator)
+    return emulator.env()
 
 @pytest.fixture
 def cgroups() -> None:

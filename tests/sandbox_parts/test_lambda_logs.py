@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sandbox.services import moto_server
+from tests.moto_reset import reset
 
 HANDLER = '''
 import json, logging
@@ -30,14 +30,10 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    log = tmp_path_factory.mktemp("emulator") / "moto.log"
-    server = moto_server.start(log, module="sandbox.services.aws_emulator")
-    try:
-        yield server.env()
-    finally:
-        server.stop()
-
+def emulator(emulator: moto_server.MotoServer) -> dict[str, str]:
+    """The session's emulator (tests/conftest.py), clean for this module."""
+    reset(emulator)
+    return emulator.env()
 
 def deploy(env: dict[str, str], name: str) -> Any:
     archive = io.BytesIO()

@@ -1,12 +1,9 @@
 """Batch jobs held in flight for the verify tests: by the sandbox's emulator where it can
-(services/batch_runner.py), else in the tests' in-process moto."""
+(sandbox/services/batch_runner.py), else in the tests' in-process moto."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from sandbox.services import moto_server
 from sandbox.services.batch_runner import BatchRunnerClient
@@ -26,16 +23,6 @@ def client(env: dict, service: str):
 CLAIMED = ("STARTING", "RUNNING")
 EMULATED = ("RUNNABLE", *CLAIMED)
 NOT_EMULATED = ("SUBMITTED", "PENDING")
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
-    server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
-                               module="sandbox.services.aws_emulator")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def hold_jobs(env: dict, job_queue: str, statuses: list[str]) -> None:

@@ -7,10 +7,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-
 from contract import stack_output
 from contract.stack_output import (
     Api,
@@ -26,8 +26,11 @@ from contract.stack_output import (
     WakeFromZero,
     Worker,
 )
+
 from sandbox.ports import LOOPBACK
 from sandbox.services import moto_server
+from tests.verify.preflight_plans import STACK, save_stack
+from verify import cli
 
 REGION = "ap-northeast-2"
 ROOT = Path(__file__).resolve().parents[2]
@@ -362,3 +365,47 @@ def stack(aws_env: dict[str, str]) -> SeededStack:
 def stack_with_api(aws_env: dict[str, str], backlog_api: BacklogApi) -> SeededStack:
     """The same stack with the video backlog read from the loopback API."""
     return seed_stack(aws_env, (backlog_api.local_url, backlog_api.public_url))
+
+
+# -- `verify preflight` (test_preflight.py, test_preflight_work.py) ----------------------------
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
+    """The sandbox's emulator as a process, once per session: each test that uses it resets
+    it first (`emulated` here, the switch tests' seeding)."""
+    server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
+                               module="sandbox.services.aws_emulator")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The tests' moto (in this process)."""
+    save_stack(tmp_path, monkeypatch, aws_env)
+    return aws_env
+
+
+@pytest.fixture
+def preflight(tmp_path: Path, capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str]]:
+    def run(plan: Any, *extra: str, raw: str | None = None) -> tuple[int, str]:
+        path = tmp_path / "preview.json"
+        path.write_text(raw if raw is not None else json.dumps(plan, indent=4))
+        code = cli.main(["preflight", "--stack", STACK, "--plan", str(path), *extra])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+    return run
+
+
+@pytest.fixture
+def emulated(request: pytest.FixtureRequest, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The sandbox's emulator, clean, saved as stack `test`."""
+    server: moto_server.MotoServer = request.getfixturevalue("emulator")
+    requests.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+    moto_server.configure(server.endpoint_url)
+    env = {**server.env(), "AWS_REGION": REGION}
+    save_stack(tmp_path, monkeypatch, env)
+    return env

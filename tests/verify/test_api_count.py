@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.verify.test_cli import KEY, minimal_outputs, verify
+from tests.verify.cli_run import KEY, minimal_outputs, verify
 from verify.checks.api import diagnose_paths
 from verify.probes.backlog_api import ApiAnswer, parse_backlog
 from verify.report import Status

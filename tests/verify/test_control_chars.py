@@ -5,7 +5,7 @@ them by itself."""
 import json
 import xml.etree.ElementTree as ET
 
-from tests.verify.test_cli import KEY, minimal_outputs, verify
+from tests.verify.cli_run import KEY, minimal_outputs, verify
 from verify.report import RunReport, Status, failed, render_table, to_junit
 
 HOSTILE = "x\x01\x1b[2J\x1b]0;owned\x07\x7f\x85\x9b"

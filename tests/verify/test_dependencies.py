@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.verify.test_cli import KEY, minimal_outputs, verify
+from tests.verify.cli_run import KEY, minimal_outputs, verify
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ pipeline reads the drift without parsing the sentence."""
 
 import json
 
-from tests.verify.test_cli import KEY, verify
+from tests.verify.cli_run import KEY, verify
 
 
 def report_of(stack, write_json, check: str) -> dict[str, dict]:

@@ -3,12 +3,10 @@ server seeded by hand: a second scaling policy beside the stack's (the seeds' ow
 `video-backlogcount-tt`) and a re-pointed wake-from-zero alarm (issue 9, item 10)."""
 
 from tests.verify.conftest import REGION, wake_alarm_metrics
+from tests.verify.seeded_changes import LEGACY_POLICY, VIDEO_GROUP, put_legacy_policy
 from verify.context import RunOptions
 from verify.report import Status
 from verify.suite import run_checks
-
-VIDEO_GROUP = "academy-video-worker-asg"
-LEGACY_POLICY = "video-backlogcount-tt"  # the seeds' own policy (seeds 002, section 2.1)
 
 
 def run(stack, check: str, **options) -> dict:
@@ -19,19 +17,6 @@ def run(stack, check: str, **options) -> dict:
 
 def failures(results: dict) -> list:
     return [r for r in results.values() if r.status is Status.FAIL]
-
-
-def put_legacy_policy(stack, group: str = VIDEO_GROUP) -> None:
-    """The seeds' video-backlogcount-tt: total VideoQueueDepthTotal, TargetValue 1."""
-    stack.client("autoscaling").put_scaling_policy(
-        AutoScalingGroupName=group, PolicyName=LEGACY_POLICY,
-        PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
-            "CustomizedMetricSpecification": {
-                "Namespace": "Academy/VideoProcessing", "MetricName": "VideoQueueDepthTotal",
-                "Dimensions": [{"Name": "WorkerType", "Value": "Video"},
-                               {"Name": "AutoScalingGroupName", "Value": group}],
-                "Statistic": "Average"},
-            "TargetValue": 1.0})
 
 
 # -- a second policy on a fleet group ------------------------------------------------------

@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from sandbox.stack import public_answer
+from tests.verify.cli_run import verify
 from tests.verify.conftest import KEY_PARAMETER
-from tests.verify.test_cli import verify
-from tests.verify.test_masking import LONG_KEY, leaked
+from tests.verify.leaks import LONG_KEY, leaked
 from verify.context import KeyProvider
 from verify.errors import VerifyError
 from verify.secrets import Masker

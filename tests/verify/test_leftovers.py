@@ -6,8 +6,9 @@ import json
 import shlex
 
 import pytest
-
 from contract.stack_output import Batch, to_plain
+
+from tests.verify import seeded_changes
 from tests.verify.conftest import PUBLISHER_ROLE, REGION, WORKER_BASE_POLICY, seed_role
 from verify.context import RunOptions
 from verify.leftover_kinds import KINDS
@@ -257,19 +258,15 @@ def test_a_second_schedule_invoking_the_publisher_fails_with_its_removal(stack, 
 
 
 def _second_fleet_policy(stack) -> tuple[str, str]:
-    from tests.verify.test_fleet_drift import VIDEO_GROUP, put_legacy_policy
-
-    put_legacy_policy(stack)
-    return "scaling", f"{VIDEO_GROUP} policies"
+    seeded_changes.put_legacy_policy(stack)
+    return "scaling", f"{seeded_changes.VIDEO_GROUP} policies"
 
 
 def _old_work(stack) -> tuple[str, str]:
-    from tests.verify import test_switch as sw
-
-    sw.make_batch(stack)
-    sw.as_batch_mode(stack, draining=False)
-    stack.client("sqs").send_message(QueueUrl=sw.video_url(stack), MessageBody="{}")
-    sw.put_dispatch(stack, sw.batch_value())
+    seeded_changes.make_batch(stack)
+    seeded_changes.as_batch_mode(stack, draining=False)
+    stack.client("sqs").send_message(QueueUrl=seeded_changes.video_url(stack), MessageBody="{}")
+    seeded_changes.put_dispatch(stack, seeded_changes.batch_value())
     return "switch", "video retired path (asg)"
 
 

@@ -8,22 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from sandbox.stack import public_answer
-from tests.verify.test_cli import minimal_outputs, verify
+from tests.verify.cli_run import minimal_outputs, verify
+from tests.verify.leaks import LONG_KEY, fragments, leaked
 from verify.errors import VerifyError
 from verify.probes import publisher as publisher_probe
 from verify.secrets import Masker
-
-# As long as the sandbox's key (secrets.token_urlsafe(32)); deterministic so that no fragment
-# can turn up in the output by chance.
-LONG_KEY = "Zq7Xw9Kv2Jm4Rt8Yp3Lh6Nc5Bd1Fg0Hs-Qe_Ua7Wi2O"
-
-
-def fragments(secret: str, size: int = 4) -> set[str]:
-    return {secret[i:i + size] for i in range(len(secret) - size + 1)}
-
-
-def leaked(text: str, secret: str = LONG_KEY) -> set[str]:
-    return {piece for piece in fragments(secret) if piece in text}
 
 
 def test_the_fixture_key_has_43_characters_like_the_sandbox_key():

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verify import test_preflight as base
-from tests.verify.test_preflight import (
+from tests.verify.preflight_plans import (
     QUEUE_T,
     client,
     digest,
@@ -25,8 +24,6 @@ from tests.verify.test_preflight import (
     step,
     update_plan,
 )
-
-aws, preflight = base.aws, base.preflight  # the fixtures: a saved stack `test` over moto
 
 DISPATCH = "/academy/workers/video/dispatch"
 

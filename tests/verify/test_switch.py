@@ -5,87 +5,33 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from contract.dispatch import DispatchValue
+
 from sandbox.services import moto_server
-from tests.verify.batch_jobs import emulator, hold_jobs  # noqa: F401 (emulator: a fixture)
+from tests.verify.batch_jobs import hold_jobs
 from tests.verify.conftest import seed_stack
+from tests.verify.seeded_changes import (
+    GROUP,
+    JOB_DEFINITION,
+    JOB_QUEUE,
+    PARAMETER,
+    as_asg_mode,
+    as_batch_mode,
+    asg_value,
+    batch_value,
+    make_batch,
+    put_dispatch,
+    video_url,
+)
 from verify.context import RunOptions
 from verify.report import Status
 from verify.suite import run_checks
-
-PARAMETER = "/academy/workers/video/dispatch"
-JOB_QUEUE = "academy-video-batch-queue"
-JOB_DEFINITION = "academy-video-batch-jobdef"
-CE = "academy-video-batch-ce-v3"
-GROUP = "academy-video-worker-asg"
 
 
 def run(stack) -> dict:
     report = run_checks(stack.typed(), ["switch"], RunOptions(invoke=False, timeout_s=30.0),
                         env=stack.env)
     return {result.target: result for result in report.checks}
-
-
-def make_batch(stack) -> None:
-    ec2, iam, batch = stack.client("ec2"), stack.client("iam"), stack.client("batch")
-    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    profile = iam.create_instance_profile(InstanceProfileName="batch-instance")[
-        "InstanceProfile"]["Arn"]
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="batch", Description="b", VpcId=vpc)["GroupId"]
-    batch.create_compute_environment(
-        computeEnvironmentName=CE, type="MANAGED", state="ENABLED", serviceRole=role,
-        computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 16,
-                          "instanceTypes": ["c6g.xlarge"], "subnets": [subnet],
-                          "securityGroupIds": [group], "instanceRole": profile})
-    batch.create_job_queue(jobQueueName=JOB_QUEUE, state="ENABLED", priority=1,
-                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": CE}])
-    batch.register_job_definition(
-        jobDefinitionName=JOB_DEFINITION, type="container",
-        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]})
-
-
-def put_dispatch(stack, value: DispatchValue) -> None:
-    stack.client("ssm").put_parameter(Name=PARAMETER, Value=value.to_json(), Type="String",
-                                      Overwrite=True)
-
-
-def batch_value() -> DispatchValue:
-    return DispatchValue(mode="batch", worker_type="video", job_queue=JOB_QUEUE,
-                         job_definition=JOB_DEFINITION)
-
-
-def asg_value(stack) -> DispatchValue:
-    return DispatchValue(mode="asg", worker_type="video", queue_url=video_url(stack))
-
-
-def video_url(stack) -> str:
-    return stack.outputs["worker_types"]["video"]["queue"]["url"]
-
-
-def as_batch_mode(stack, draining: bool) -> None:
-    """The outputs of `videoMode: batch` (and videoDrain while `draining`)."""
-    stack.outputs["mode"] = "batch"
-    stack.outputs["worker_types"]["video"].update(published=draining, runs_on="batch",
-                                                  **({} if draining else {"fleet": None}))
-    stack.outputs["dispatch"] = {"parameter": PARAMETER, "worker_type": "video", "mode": "batch",
-                                 "queue_url": None, "job_queue": JOB_QUEUE,
-                                 "job_definition": JOB_DEFINITION}
-    stack.outputs["draining"] = {
-        "from_mode": "asg", "worker_type": "video", "queue_url": video_url(stack),
-        "group_name": GROUP, "job_queue": None, "compute_environment": None,
-    } if draining else None
-
-
-def as_asg_mode(stack, draining: bool) -> None:
-    stack.outputs["dispatch"] = {"parameter": PARAMETER, "worker_type": "video", "mode": "asg",
-                                 "queue_url": video_url(stack), "job_queue": None,
-                                 "job_definition": None}
-    stack.outputs["draining"] = {
-        "from_mode": "batch", "worker_type": "video", "queue_url": None, "group_name": None,
-        "job_queue": JOB_QUEUE, "compute_environment": CE} if draining else None
 
 
 @pytest.fixture
