@@ -26,9 +26,9 @@ from typing import Any
 
 import boto3
 import pytest
-from stack_settings.parse import BACKLOG_API_PATH
 
 from sandbox.services import moto_server
+from stack_settings.parse import BACKLOG_API_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "lambda" / "queue_depth"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from contract import stack_output
 from contract.stack_output import (
     Api,
@@ -26,7 +27,6 @@ from contract.stack_output import (
     WakeFromZero,
     Worker,
 )
-
 from sandbox.ports import LOOPBACK
 from sandbox.services import moto_server
 from tests.verify.preflight_plans import STACK, save_stack

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import stack_output
 
+from contract import stack_output
 from sandbox.services import moto_server
 
 ACCOUNT = "123456789012"

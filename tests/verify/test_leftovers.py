@@ -6,8 +6,8 @@ import json
 import shlex
 
 import pytest
-from contract.stack_output import Batch, to_plain
 
+from contract.stack_output import Batch, to_plain
 from tests.verify import seeded_changes
 from tests.verify.conftest import PUBLISHER_ROLE, REGION, WORKER_BASE_POLICY, seed_role
 from verify.context import RunOptions

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from contract.stack_output import SCHEMA_VERSION, Fleet, to_plain
 
+from contract.stack_output import SCHEMA_VERSION, Fleet, to_plain
 from tests.verify.cli_run import assert_one_clear_line, minimal_outputs, verify
 from verify.errors import UsageError
 from verify.outputs import load_file, validate

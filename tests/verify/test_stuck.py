@@ -98,7 +98,6 @@ def test_a_message_in_a_queue_no_fleet_consumes_is_stuck_however_it_waits() -> N
 
 def test_the_row_names_each_stuck_video_with_its_wait_and_what_it_costs() -> None:
     from contract.stack_output import parse
-
     from tests.verify.cli_run import minimal_outputs
 
     outputs = parse(minimal_outputs())

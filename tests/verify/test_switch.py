@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from contract.dispatch import DispatchValue
 
+from contract.dispatch import DispatchValue
 from sandbox.services import moto_server
 from tests.verify.batch_jobs import hold_jobs
 from tests.verify.conftest import seed_stack
