@@ -3,6 +3,7 @@ the stack does not publish, and a policy on the publisher's role the stack does 
 each a FAIL naming it with the command that removes it; gone, each PASSes (issue 11, item 4)."""
 
 import json
+import re
 import shlex
 
 import pytest
@@ -327,3 +328,52 @@ def test_the_kinds_that_change_nothing_say_why() -> None:
         assert (kind.verify_all is None) == bool(kind.why_not), kind
     assert {k for k, v in KINDS.items() if v.verify_all is None} == {
         "role", "parameter", "environment flag"}
+
+
+def test_names_the_cli_would_load_or_parse_are_removed_as_named(stack, tmp_path):
+    """A policy named like an address or a file (`http://...`, `file://...`) and an alarm named
+    like a JSON list: the AWS CLI (Debian's, v1) would fetch that address, read that file or
+    parse that list, and delete what they name: the stack's own policy and wake alarm (red
+    team, issue 15 item 11). The printed hints, run by bash, remove exactly the leftovers."""
+    import subprocess
+
+    group = "academy-ai-worker-asg"
+    ours = f"{group}-backlog-per-instance"
+    named = tmp_path / "name"
+    named.write_text(ours)
+    autoscaling, cloudwatch = stack.client("autoscaling"), stack.client("cloudwatch")
+    hostile = ["http://127.0.0.1:9/" + ours, f"file://{named}"]
+    for name in hostile:
+        autoscaling.put_scaling_policy(
+            AutoScalingGroupName=group, PolicyName=name, PolicyType="SimpleScaling",
+            AdjustmentType="ChangeInCapacity", ScalingAdjustment=1)
+    wake = stack.typed().worker_types["video"].fleet.wake.alarm_name
+    cloudwatch.put_metric_alarm(
+        AlarmName=json.dumps([wake]), Namespace="Academy/Workers", MetricName="QueueDepth",
+        Dimensions=[{"Name": "WorkerType", "Value": "Video"}], Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+
+    report = run_checks(stack.typed(), ["scaling", "leftovers"],
+                        RunOptions(invoke=False, timeout_s=30.0), env=stack.env)
+    hints = [r.hint for r in report.checks if r.status is Status.FAIL and r.hint]
+    printed = [part.strip() for hint in hints for part in re.split(r": |; ", hint)
+               if part.strip().startswith("aws ")]
+    assert len(printed) >= 3, hints
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    for line in printed:
+        done = subprocess.run(
+            ["bash", "-c", f"set -e; {line}"], capture_output=True, text=True, timeout=120,
+            check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+                              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                              "AWS_DEFAULT_REGION": REGION})
+        assert done.returncode == 0, (line, done.stderr)
+    left = {p["PolicyName"] for p in autoscaling.describe_policies(
+        AutoScalingGroupName=group)["ScalingPolicies"]}
+    assert ours in left and not left & set(hostile), left
+    alarms = {a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert wake in alarms and json.dumps([wake]) not in alarms, alarms

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from verify import leftover_kinds as kinds
 from verify.adopt.drift import alarm_summary, metric_summary, tracking_summary
-from verify.shell_words import Word, command, quote, values
+from verify.shell_words import CliFile, Word, command, quote, values
 
 Client = Callable[[str], Any]
 # Flags of the old Lambda and worker env that switched video paths on and off (incident #8).
@@ -293,7 +293,7 @@ def _flag_cleanup(ssm: Any, region: str, name: str, kind: str, flags: list[str])
     put = ["aws", "ssm", "put-parameter", "--name", name, "--overwrite", "--type", kind]
     if key:
         put += ["--key-id", key]
-    put += ["--value", "file:///dev/stdin", "--region", region]
+    put += ["--value", CliFile("file:///dev/stdin"), "--region", region]
     get = _q("aws", "ssm", "get-parameter", "--name", name, "--with-decryption", "--query",
              "Parameter.Value", "--output", "text", "--region", region)
     # `--output text` ends the value with one newline it did not have: the kept lines are
