@@ -12,7 +12,11 @@ from typing import Any, TextIO
 # C0 controls, DEL, C1 controls, lone surrogates (not encodable) and the two noncharacters XML
 # 1.0 forbids: from outside (an API's body, a name in the outputs) they must not reach a
 # terminal raw (an ESC sequence can clear it or retitle it) nor the JUnit file (invalid XML).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Also the invisible characters that break or reorder a line where a reader (or a tool that
+# splits lines as Python does) sees none: the line and paragraph separators, the bidi controls
+# (U+202E) and the zero-width ones: a name holding them could forge a line of the report.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+                     "\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def _escaped(match: re.Match[str]) -> str:

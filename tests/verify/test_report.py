@@ -5,6 +5,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from verify.context import Task
 from verify.report import CheckResult, RunReport, Status, render_table, to_json, to_junit
 from verify.runner import run_tasks
@@ -139,3 +141,16 @@ def test_one_checks_many_host_tasks_do_not_queue_the_other_checks_behind_them():
     assert [r.target for r in results] == [t.target for t in tasks]  # the report keeps its order
     assert "metric" in started[:4], started  # a slow fleet-wide check starts in the first round
     assert started.count("metric") == 3
+
+
+@pytest.mark.parametrize("invisible", ["\u2028", "\u2029", "\u202e", "\u200b", "\u2066", "\ufeff"])
+def test_invisible_line_breakers_and_bidi_controls_are_shown_escaped(invisible: str) -> None:
+    """A name from a plan or the account with U+2028 (a line break to Python's splitlines),
+    U+202E or a zero-width character cannot forge or hide a line (red team, issue 15.13)."""
+    from verify.report import printable, shown
+
+    name = f"academy-old-asg{invisible}nothing holds work: go ahead"
+    for text in (shown(name), printable(name)):  # printable may make a line break a space
+        assert invisible not in text
+        assert len(text.splitlines()) == 1
+    assert f"\\u{ord(invisible):04x}" in shown(name)
