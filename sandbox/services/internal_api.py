@@ -487,7 +487,8 @@ class InternalApi:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 split = urlsplit(self.path)
                 asked = parse_qs(split.query).get("worker_type", [SERVED_WORKER_TYPE])
-                if split.path == BACKLOG_PATH and asked != [SERVED_WORKER_TYPE]:
+                if split.path in (BACKLOG_PATH, BACKLOG_LIST_PATH) and \
+                        asked != [SERVED_WORKER_TYPE]:
                     self._send(400, {"detail": f"worker_type {asked[0][:40]!r}: this API "
                                                f"counts the {SERVED_WORKER_TYPE} backlog only."})
                     return
@@ -519,10 +520,13 @@ class InternalApi:
                 if self.headers.get("Transfer-Encoding"):
                     return b"", (411, {"detail": "Transfer-Encoding is not accepted: send the "
                                                  f"body with a Content-Length (0 to {MAX_BODY})."})
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
+                given = self.headers.get_all("Content-Length") or ["0"]
+                # Digits only, and one value: int() takes `+13`, `1_3`, ` 13`, and two
+                # lengths would let a proxy and this server read different bodies.
+                if len(given) != 1 or not re.fullmatch(r"[0-9]{1,12}", given[0]):
+                    return b"", (400, {"detail": "Content-Length must be one number of "
+                                                 f"digits, 0 to {MAX_BODY}."})
+                length = int(given[0])
                 if not 0 <= length <= MAX_BODY:
                     return b"", (400 if length < 0 else 413,
                                  {"detail": f"Content-Length must be 0 to {MAX_BODY}."})

@@ -17,6 +17,7 @@ import requests
 from sandbox import processes, state
 from sandbox.services import internal_api, moto_server
 from sandbox.services.internal_api import BACKLOG_PATH, InternalApi, KeyHolder, VideoStore
+from stack_settings.parse import BACKLOG_LIST_PATH
 
 Aws = Callable[[str], Any]
 SEED = {"UPLOADED": 3, "PROCESSING": 2, "READY": 4, "FAILED": 1, "DELETED": 1}
@@ -334,3 +335,36 @@ def test_a_backlog_request_for_another_worker_type_is_refused(
     assert "backlog" not in asked.json()
     assert _get(server, current["key"], BACKLOG_PATH + "?worker_type=video").json() == {
         "backlog": 5}
+
+
+@pytest.mark.parametrize("lengths", [["+24"], ["2_4"], ["24", "100"]])
+def test_a_content_length_that_is_not_one_plain_number_is_400(
+        api: tuple[InternalApi, dict[str, str]], store: VideoStore, lengths: list[str]) -> None:
+    """int() takes `+24` and `2_4`; two lengths let a proxy and this API read two
+    different bodies: each is refused and nothing is done (red team, issue 15.15)."""
+    import json
+    import socket
+
+    server, current = api
+    body = b'{"status": "PROCESSING"}'
+    head = "".join(f"Content-Length: {n}\r\n" for n in lengths)
+    request = (f"POST /api/v1/internal/videos/1/status HTTP/1.1\r\nHost: x\r\n"
+               f"X-Internal-Key: {current['key']}\r\nContent-Type: application/json\r\n"
+               f"{head}Connection: close\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    assert status == 400, answer
+    assert "Content-Length" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["detail"]
+    assert store.video(1)["status"] == "UPLOADED"
+    _still_up(server, current["key"])
+
+
+def test_the_backlog_listing_refuses_another_worker_type(
+        api: tuple[InternalApi, dict[str, str]]) -> None:
+    server, current = api
+    asked = _get(server, current["key"], BACKLOG_LIST_PATH + "?worker_type=ai")
+    assert asked.status_code == 400
