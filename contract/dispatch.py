@@ -109,10 +109,13 @@ def _problem(d: DispatchValue) -> str | None:
         return f"mode is {d.mode!r}, expected 'asg' or 'batch'"
     if not d.worker_type:
         return "worker_type is empty"
-    if d.mode == "asg" and (not d.queue_url or d.job_queue or d.job_definition):
-        return "mode 'asg' takes queue_url and no job_queue or job_definition"
-    if d.mode == "batch" and (d.queue_url or not d.job_queue or not d.job_definition):
-        return "mode 'batch' takes job_queue and job_definition and no queue_url"
+    # What a mode does not take is null (the contract), not an empty string.
+    if d.mode == "asg" and (not d.queue_url or d.job_queue is not None or
+                            d.job_definition is not None):
+        return "mode 'asg' takes queue_url and null job_queue and job_definition"
+    if d.mode == "batch" and (d.queue_url is not None or not d.job_queue or
+                              not d.job_definition):
+        return "mode 'batch' takes job_queue and job_definition and a null queue_url"
     return None
 
 

@@ -156,3 +156,14 @@ def test_no_batch_capable_type_no_dispatch_parameter(evaluate_stack) -> None:
     run = evaluate_stack("prod-asg", {"videoRunsOnBatch": False})
     assert all(r.inputs["name"] != NAME for r in run.of_type(PARAMETER))
     assert run.academy["dispatch"] is None
+
+
+@pytest.mark.parametrize("empty", ["job_queue", "job_definition"])
+def test_what_a_mode_does_not_take_is_null_not_an_empty_string(empty: str) -> None:
+    """The contract says null; an empty string passed (red team, issue 15.14)."""
+    value = json.loads(DispatchValue(
+        mode="asg", worker_type="video",
+        queue_url="https://sqs.ap-northeast-2.amazonaws.com/111122223333/q").to_json())
+    value[empty] = ""
+    with pytest.raises(DispatchError, match="null"):
+        DispatchValue.from_json(json.dumps(value))
