@@ -3,6 +3,7 @@
 import http.server
 import json
 import logging
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -409,3 +410,31 @@ def emulated(request: pytest.FixtureRequest, tmp_path: Path,
     env = {**server.env(), "AWS_REGION": REGION}
     save_stack(tmp_path, monkeypatch, env)
     return env
+
+
+@dataclass(frozen=True)
+class DebianAwsCli:
+    """Debian's AWS CLI (v1, /usr/bin/aws) as an operator runs a printed command: through a
+    shell, pointed at the test's moto by a wrapper (CLI v1 reads no AWS_ENDPOINT_URL), with
+    dummy credentials and nothing else of this process's environment."""
+
+    bin_dir: Path
+    home: Path
+
+    def run(self, script: str, shell: str = "bash", cwd: Path | None = None,
+            extra: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [shell, "-c", script], capture_output=True, text=True, timeout=120, cwd=cwd,
+            check=False, env={"PATH": f"{self.bin_dir}:/usr/bin:/bin", "HOME": str(self.home),
+                              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                              "AWS_DEFAULT_REGION": REGION, **(extra or {})})
+
+
+@pytest.fixture
+def debian_aws(aws_env: dict[str, str], tmp_path: Path) -> DebianAwsCli:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {aws_env["AWS_ENDPOINT_URL"]} "$@"\n')
+    (bin_dir / "aws").chmod(0o755)
+    return DebianAwsCli(bin_dir, tmp_path)

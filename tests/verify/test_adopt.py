@@ -18,6 +18,7 @@ from sandbox.scenarios import legacy
 from sandbox.services import moto_server
 from stack_settings.parse import settings_from_config
 from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
+from tests.verify.conftest import DebianAwsCli
 from verify.adopt.lookup import LOOKUPS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,6 +310,7 @@ def test_a_lookup_without_an_answer_is_said_as_not_checked(tmp_path: Path) -> No
 
 def test_the_env_flag_command_removes_exactly_the_flags_and_keeps_the_kms_key(
     legacy_stack: Callable[..., Path], aws_env: dict[str, str], tmp_path: Path,
+    debian_aws: DebianAwsCli,
 ) -> None:
     """The printed command, run for real by Debian's AWS CLI against the moto server."""
     value = ("export ENABLE_VIDEO_WAKE=false\nENABLE_VIDEO_METRICS = false\n"
@@ -328,20 +330,11 @@ def test_the_env_flag_command_removes_exactly_the_flags_and_keeps_the_kms_key(
     (flag,) = [left for left in report["leftovers"] if left["kind"] == "environment flag"]
     assert set(flag["name"].split(": ")[1].split(", ")) == {"ENABLE_VIDEO_WAKE",
                                                            "ENABLE_VIDEO_METRICS"}
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aws").write_text(
-        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {aws_env["AWS_ENDPOINT_URL"]} "$@"\n')
-    (bin_dir / "aws").chmod(0o755)
     # Run twice, as an operator might: the value must come out the same, byte for byte (a
     # `--output text` read adds a newline each time it is not taken off again).
     # The first run by /bin/sh (dash), the second by bash.
     for shell, command in zip(["/bin/sh", "/bin/bash"], flag["commands"] * 2, strict=True):
-        done = subprocess.run(
-            [shell, "-c", command], capture_output=True, text=True, timeout=120, cwd=work,
-            check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
-                              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                              "TMPDIR": str(tmp_path)})
+        done = debian_aws.run(command, shell=shell, cwd=work, extra={"TMPDIR": str(tmp_path)})
         assert done.returncode == 0, (command, done.stderr)
     assert list(work.iterdir()) == [], "nothing decrypted left in the working directory"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp")] == []

@@ -60,11 +60,9 @@ def test_a_clean_account_passes(stack):
 @pytest.mark.parametrize(("role", "purpose"), [
     (VIDEO_ROLE, "video fleet's instance role"), (BATCH_SERVICE_ROLE, "Batch service role")])
 def test_undeclared_policies_on_a_fleet_or_batch_role_fail_with_removals_that_run(
-        stack, tmp_path, role, purpose):
+        stack, tmp_path, role, purpose, debian_aws):
     """verify adopt names an undeclared policy on any role the stack adopts; verify all fails
     on one on any role the stack declares, and its printed commands remove exactly it."""
-    import subprocess
-
     _with_batch(stack)
     iam = stack.client("iam")
     iam.put_role_policy(RoleName=role, PolicyName="ScaleVideo", PolicyDocument=json.dumps({
@@ -87,17 +85,7 @@ def test_undeclared_policies_on_a_fleet_or_batch_role_fail_with_removals_that_ru
     others = [r for t, r in results.items() if t != result.target]
     assert {r.status for r in others} == {Status.PASS}  # the stack's own roles pass
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aws").write_text(
-        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
-    (bin_dir / "aws").chmod(0o755)
-    done = subprocess.run(
-        ["bash", "-c", "set -e; " + result.hint.split("remove them: ", 1)[1]],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
-             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_DEFAULT_REGION": REGION})
+    done = debian_aws.run("set -e; " + result.hint.split("remove them: ", 1)[1])
     assert done.returncode == 0, (result.hint, done.stderr)
     assert statuses(run(stack)) == {Status.PASS}
 
@@ -185,12 +173,11 @@ def test_undeclared_policies_on_the_publisher_role_fail_with_their_removal(stack
 HOSTILE = ["nl\nline", "--region", "-x", "rtl\u202eevil", "two  spaces", "zero\u200bwidth"]
 
 
-def test_the_printed_removal_commands_run_as_printed_with_debians_aws_cli(stack, tmp_path):
+def test_the_printed_removal_commands_run_as_printed_with_debians_aws_cli(
+        stack, tmp_path, debian_aws):
     """Names with a newline, a leading dash, U+202E, two spaces: the hint as the table prints
     it, run by bash with Debian's AWS CLI (v1) against the moto server, removes exactly those
     policies (issue 15, item 11)."""
-    import subprocess
-
     from verify.report import render_table
 
     iam = stack.client("iam")
@@ -206,16 +193,7 @@ def test_the_printed_removal_commands_run_as_printed_with_debians_aws_cli(stack,
     assert hint.isascii() and hint.isprintable(), hint
     assert "$'rtl\\xe2\\x80\\xaeevil'" in hint and "--policy-name=--region" in hint
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aws").write_text(
-        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
-    (bin_dir / "aws").chmod(0o755)
-    done = subprocess.run(
-        ["bash", "-c", f"set -e; {hint}"], capture_output=True, text=True, timeout=120,
-        check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
-                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                          "AWS_DEFAULT_REGION": REGION})
+    done = debian_aws.run(f"set -e; {hint}")
     assert done.returncode == 0, (hint, done.stderr)
     assert iam.list_role_policies(RoleName=PUBLISHER_ROLE)["PolicyNames"] == ["publish"]
     assert statuses(run(stack)) == {Status.PASS}
@@ -235,25 +213,15 @@ def _second_schedule(stack) -> str:
     return f"schedule {SCHEDULE_RULE}"
 
 
-def test_a_second_schedule_invoking_the_publisher_fails_with_its_removal(stack, tmp_path):
+def test_a_second_schedule_invoking_the_publisher_fails_with_its_removal(
+        stack, tmp_path, debian_aws):
     """verify adopt says it "would run twice as often"; verify all must fail on it too, and its
     printed commands remove it (Debian's AWS CLI against moto)."""
-    import subprocess
-
     target = _second_schedule(stack)
     result = run(stack)[target]
     assert result.status is Status.FAIL, result
     assert "twice" in result.summary
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aws").write_text(
-        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
-    (bin_dir / "aws").chmod(0o755)
-    done = subprocess.run(
-        ["bash", "-c", "set -e; " + result.hint.split("remove it: ", 1)[1]],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
-             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    done = debian_aws.run("set -e; " + result.hint.split("remove it: ", 1)[1])
     assert done.returncode == 0, (result.hint, done.stderr)
     assert statuses(run(stack)) == {Status.PASS}
 
@@ -330,13 +298,11 @@ def test_the_kinds_that_change_nothing_say_why() -> None:
         "role", "parameter", "environment flag"}
 
 
-def test_names_the_cli_would_load_or_parse_are_removed_as_named(stack, tmp_path):
+def test_names_the_cli_would_load_or_parse_are_removed_as_named(stack, tmp_path, debian_aws):
     """A policy named like an address or a file (`http://...`, `file://...`) and an alarm named
     like a JSON list: the AWS CLI (Debian's, v1) would fetch that address, read that file or
     parse that list, and delete what they name: the stack's own policy and wake alarm (red
     team, issue 15 item 11). The printed hints, run by bash, remove exactly the leftovers."""
-    import subprocess
-
     group = "academy-ai-worker-asg"
     ours = f"{group}-backlog-per-instance"
     named = tmp_path / "name"
@@ -360,17 +326,8 @@ def test_names_the_cli_would_load_or_parse_are_removed_as_named(stack, tmp_path)
                if part.strip().startswith("aws ")]
     assert len(printed) >= 3, hints
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "aws").write_text(
-        f'#!/bin/sh\nexec /usr/bin/aws --endpoint-url {stack.env["AWS_ENDPOINT_URL"]} "$@"\n')
-    (bin_dir / "aws").chmod(0o755)
     for line in printed:
-        done = subprocess.run(
-            ["bash", "-c", f"set -e; {line}"], capture_output=True, text=True, timeout=120,
-            check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
-                              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                              "AWS_DEFAULT_REGION": REGION})
+        done = debian_aws.run(f"set -e; {line}")
         assert done.returncode == 0, (line, done.stderr)
     left = {p["PolicyName"] for p in autoscaling.describe_policies(
         AutoScalingGroupName=group)["ScalingPolicies"]}
