@@ -2,7 +2,6 @@
 
 import http.server
 import json
-import logging
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -36,13 +35,6 @@ from verify import cli
 REGION = "ap-northeast-2"
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k3y-for-tests-0123456789abcdef"  # a test value, not a secret of any deployment
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    with moto_server.in_process() as url:
-        yield url
 
 
 @pytest.fixture(scope="session")
@@ -370,16 +362,6 @@ def stack_with_api(aws_env: dict[str, str], backlog_api: BacklogApi) -> SeededSt
 
 # -- `verify preflight` (test_preflight.py, test_preflight_work.py) ----------------------------
 
-@pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[moto_server.MotoServer]:
-    """The sandbox's emulator as a process, once per session: each test that uses it resets
-    it first (`emulated` here, the switch tests' seeding)."""
-    server = moto_server.start(tmp_path_factory.mktemp("emulator") / "moto.log",
-                               module="sandbox.services.aws_emulator")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

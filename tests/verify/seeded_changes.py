@@ -28,7 +28,9 @@ def put_legacy_policy(stack, group: str = VIDEO_GROUP) -> None:
             "TargetValue": 1.0})
 
 
-def make_batch(stack) -> None:
+def make_batch(stack, retry_attempts: int | None = None, timeout_s: int | None = None) -> None:
+    """A compute environment, job queue and job definition under the stack's names (the job
+    definition with a retry strategy and an attempt timeout when given)."""
     ec2, iam, batch = stack.client("ec2"), stack.client("iam"), stack.client("batch")
     role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     profile = iam.create_instance_profile(InstanceProfileName="batch-instance")[
@@ -45,7 +47,9 @@ def make_batch(stack) -> None:
                            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": CE}])
     batch.register_job_definition(
         jobDefinitionName=JOB_DEFINITION, type="container",
-        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]})
+        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]},
+        **({"retryStrategy": {"attempts": retry_attempts}} if retry_attempts else {}),
+        **({"timeout": {"attemptDurationSeconds": timeout_s}} if timeout_s else {}))
 
 
 def put_dispatch(stack, value: DispatchValue) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.verify import seeded_changes
 from verify.context import RunOptions
 from verify.report import Status
 from verify.suite import build_context, run_checks, run_timeout
@@ -340,25 +341,7 @@ def test_nginx_passes_on_the_rendered_config_and_fails_on_drift(stack, tmp_path)
 
 @pytest.fixture
 def batch_stack(stack):
-    ec2, iam, batch = stack.client("ec2"), stack.client("iam"), stack.client("batch")
-    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    profile = iam.create_instance_profile(InstanceProfileName="batch-instance")[
-        "InstanceProfile"]["Arn"]
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="batch", Description="b", VpcId=vpc)["GroupId"]
-    batch.create_compute_environment(
-        computeEnvironmentName="academy-video-batch-ce-v3", type="MANAGED", state="ENABLED",
-        serviceRole=role, computeResources={
-            "type": "EC2", "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["c6g.xlarge"],
-            "subnets": [subnet], "securityGroupIds": [group], "instanceRole": profile})
-    batch.create_job_queue(
-        jobQueueName="academy-video-batch-queue", state="ENABLED", priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "academy-video-batch-ce-v3"}])
-    batch.register_job_definition(
-        jobDefinitionName="academy-video-batch-jobdef", type="container",
-        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256, "command": ["true"]},
-        retryStrategy={"attempts": 1}, timeout={"attemptDurationSeconds": 14400})
+    seeded_changes.make_batch(stack, retry_attempts=1, timeout_s=14400)
     stack.outputs["mode"] = "batch"
     stack.outputs["worker_types"]["video"].update(published=False, fleet=None, runs_on="batch")
     stack.outputs["batch"] = {
