@@ -31,8 +31,9 @@ from tests.sandbox_e2e import RunningSandbox, start
 TESTS = Path(__file__).parent
 E2E_DIRS = ("sandbox", "verify_e2e")
 PARTS_DIRS = ("nginx", "sandbox_parts", "packaging")
-# Fixtures that start a real part: sshd (tests/verify/conftest.py).
-PARTS_FIXTURES = frozenset({"sshd"})
+# Fixtures that start or run a real part as a process: sshd, the sandbox's emulator (here and
+# `emulated` in tests/verify/conftest.py), Debian's AWS CLI (`debian_aws`).
+PARTS_FIXTURES = frozenset({"sshd", "emulator", "emulated", "debian_aws"})
 # Files that run the whole program as a user does: `verify adopt` as a process, which evaluates
 # the Pulumi program on each call (5-45 s a test).
 PARTS_FILES = frozenset({"verify/test_adopt.py"})

@@ -1,5 +1,6 @@
 """What every check receives: the outputs, AWS clients, host transports, the key, options."""
 
+import functools
 import math
 import os
 import threading
@@ -36,6 +37,16 @@ class RunOptions:
     transport: TransportOptions = field(default_factory=TransportOptions)
 
 
+@functools.cache
+def _model_loader() -> Any:
+    """botocore's loader of service models, one per process: each session would otherwise parse
+    the JSON models again (tens of milliseconds a service) when a process runs verify more than
+    once (the sandbox, the tests)."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
 class AwsClients:
     """boto3 clients from the standard configuration; `env` (e.g. the sandbox's env file)
     overrides endpoint, region and credentials without touching os.environ."""
@@ -65,11 +76,13 @@ class AwsClients:
     def _new_session(self, boto3: Any) -> Any:
         import botocore.session
 
-        core = None
+        vars_ = None
         unset = "AWS_PROFILE" in self._env and not self._env["AWS_PROFILE"]
         if unset or os.environ.get("AWS_PROFILE") == "":
             # An unset or empty AWS_PROFILE means no profile (boto3 would look for one named "").
-            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+            vars_ = {"profile": (None, None, None, None)}
+        core = botocore.session.Session(session_vars=vars_)
+        core.register_component("data_loader", _model_loader())
         return boto3.session.Session(
             aws_access_key_id=self._env.get("AWS_ACCESS_KEY_ID") or None,
             aws_secret_access_key=self._env.get("AWS_SECRET_ACCESS_KEY") or None,

@@ -25,9 +25,10 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 
-from sandbox.services import moto_server
 from stack_settings.parse import BACKLOG_API_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,12 +77,6 @@ def config_module(handler_module: ModuleType) -> ModuleType:
 @pytest.fixture(scope="session")
 def count_module(handler_module: ModuleType) -> ModuleType:
     return load_part("backlog_count")
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_server.in_process() as url:
-        yield url
 
 
 @dataclass
@@ -146,6 +141,17 @@ class Aws:
         return points[0]["Maximum"]
 
 
+_LOADER = botocore.loaders.create_loader()
+
+
+def _fresh_session() -> boto3.session.Session:
+    """A session of its own (no hooks of an earlier test) reading botocore's service models from
+    one loader, so they are parsed once per run rather than once per test."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, region_name=REGION)
+
+
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, handler_module: ModuleType):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
@@ -161,8 +167,7 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, handler_module: ModuleTy
     reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - loopback moto server
     handler_module.reset_container()
-    boto3.setup_default_session()
-    session = boto3.session.Session(region_name=REGION)
+    boto3.DEFAULT_SESSION = session = _fresh_session()
     yield Aws(
         endpoint=moto_url,
         sqs=session.client("sqs"),

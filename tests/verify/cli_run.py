@@ -1,11 +1,20 @@
-"""`python -m verify` run as a user runs it, and the smallest valid outputs document: shared by
-the CLI tests (test_cli.py and the tests of one rule through the CLI)."""
+"""`python -m verify` as a user runs it, and the smallest valid outputs document: shared by the
+CLI tests (test_cli.py and the tests of one rule through the CLI).
+
+`verify(...)` runs the CLI's `main` in this process, with its own argv, environment, working
+directory, stdout and stderr: what `python -m verify` runs (verify/__main__.py is
+`sys.exit(main())`) without paying a Python start and the imports per call. `verify_process(...)`
+starts the real process, for the tests of the process itself (the entry point, hanging inputs).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from contract import stack_output
@@ -25,8 +34,43 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY = "k3y-for-tests-0123456789abcdef"
 
 
-def verify(*args: str, env: dict[str, str] | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class _Stream(io.StringIO):
+    """A captured stream that is not a terminal (as under `subprocess.run(capture_output=True)`)."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def verify(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m verify ARGS` in this process: the exit code main() returns (or argparse's
+    SystemExit), and what it wrote. An exception escaping main() fails the test, as the
+    traceback it would print in a process does."""
+    from verify import cli
+
+    out, err = _Stream(), _Stream()
+    with (_environment(env or {}), contextlib.chdir(ROOT), contextlib.redirect_stdout(out),
+          contextlib.redirect_stderr(err)):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    return subprocess.CompletedProcess(["verify", *args], code, out.getvalue(), err.getvalue())
+
+
+def verify_process(*args: str, env: dict[str, str] | None = None,
+                   timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m verify ARGS` as a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "verify", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=timeout, env={**os.environ, **(env or {})}, check=False,

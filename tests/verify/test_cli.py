@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.verify.cli_run import KEY, assert_one_clear_line, minimal_outputs, verify
+from tests.verify.cli_run import (
+    KEY,
+    assert_one_clear_line,
+    minimal_outputs,
+    verify,
+    verify_process,
+)
 from verify.errors import UsageError
 from verify.stacks import STACKS_DIR_ENV, load
 
@@ -48,6 +54,13 @@ def test_a_check_that_does_not_apply_is_a_usage_error(write_json):
 def test_bad_arguments_exit_2():
     assert verify("all", "--timeout", "soon").returncode == 2
     assert verify("nosuchcheck").returncode == 2
+
+
+def test_the_module_as_a_process_exits_with_mains_code_and_no_traceback(write_json):
+    """The entry point itself (verify/__main__.py), which the other tests call in-process."""
+    done = verify_process("all", "--timeout", "soon")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--timeout" in done.stderr
 
 
 @pytest.fixture
@@ -279,8 +292,9 @@ def test_a_junit_path_that_is_not_a_regular_file_is_refused_before_any_check(
     else:
         path = tmp_path / "reports"
         path.mkdir()
-    done = verify("api", "--outputs", str(write_json(minimal_outputs(url))), "--timeout", "2",
-                  "--junit", str(path), env={"ACADEMY_INTERNAL_KEY": KEY}, timeout=20)
+    done = verify_process("api", "--outputs", str(write_json(minimal_outputs(url))),
+                          "--timeout", "2", "--junit", str(path),
+                          env={"ACADEMY_INTERNAL_KEY": KEY}, timeout=20)
     assert_one_clear_line(done, 2, "not a regular file")
     assert accepted == [] and done.stdout == ""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contract.stack_output import SCHEMA_VERSION, Fleet, to_plain
-from tests.verify.cli_run import assert_one_clear_line, minimal_outputs, verify
+from tests.verify.cli_run import assert_one_clear_line, minimal_outputs, verify, verify_process
 from verify.errors import UsageError
 from verify.outputs import load_file, validate
 
@@ -195,7 +195,7 @@ def test_wrong_types_deeper_are_exit_2(write_json, change, words):
 
 
 def test_dev_zero_is_refused_as_not_a_regular_file():
-    done = verify("all", "--outputs", "/dev/zero", timeout=20)
+    done = verify_process("all", "--outputs", "/dev/zero", timeout=20)
     assert_one_clear_line(done, 2, "not a regular file")
 
 
@@ -204,7 +204,7 @@ def test_a_fifo_is_refused_without_waiting(tmp_path: Path):
 
     fifo = tmp_path / "outputs.fifo"
     os.mkfifo(fifo)
-    done = verify("all", "--outputs", str(fifo), timeout=20)
+    done = verify_process("all", "--outputs", str(fifo), timeout=20)
     assert_one_clear_line(done, 2, "not a regular file")
 
 
@@ -216,5 +216,5 @@ def test_an_outputs_file_over_the_size_cap_is_refused_unread(tmp_path: Path):
     path = tmp_path / "huge.json"
     with path.open("wb") as handle:  # sparse: 11 MB on paper, nothing on disk
         handle.truncate(11 * 1024 * 1024)
-    done = verify("all", "--outputs", str(path), timeout=20)
+    done = verify_process("all", "--outputs", str(path), timeout=20)
     assert_one_clear_line(done, 2, "larger than 10 MB")

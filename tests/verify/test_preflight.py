@@ -17,7 +17,7 @@ import pytest
 from sandbox.ports import free_port
 from sandbox.services import moto_server
 from sandbox.services.batch_runner import BatchRunnerClient
-from tests.verify.batch_jobs import EMULATED, hold_jobs, hold_jobs_in_process
+from tests.verify.batch_jobs import EMULATED, NOT_EMULATED, hold_jobs, hold_jobs_in_process
 from tests.verify.preflight_plans import (
     ACCOUNT,
     CE_T,
@@ -77,11 +77,25 @@ def test_a_retained_queue_the_stack_would_forget_with_messages_is_refused(aws, p
 
 # -- a Batch job queue with jobs in each in-flight status -------------------------------------
 
-@pytest.mark.parametrize("status", IN_FLIGHT_STATUSES)
-def test_deleting_a_job_queue_with_a_job_in_flight_is_refused(request, preflight, status):
-    env = request.getfixturevalue("emulated" if status in EMULATED else "aws")
-    _, jq = make_batch(env)
-    (hold_jobs if status in EMULATED else hold_jobs_in_process)(env, jq["id"], [status])
+def test_every_in_flight_status_is_held_by_one_of_the_two_tests_below():
+    assert sorted(EMULATED + NOT_EMULATED) == sorted(IN_FLIGHT_STATUSES)
+
+
+@pytest.mark.parametrize("status", EMULATED)
+def test_deleting_a_job_queue_with_a_job_in_flight_is_refused(emulated, preflight, status):
+    _, jq = make_batch(emulated)
+    hold_jobs(emulated, jq["id"], [status])
+    _assert_job_queue_delete_refused(preflight, jq, status)
+
+
+@pytest.mark.parametrize("status", NOT_EMULATED)
+def test_deleting_a_job_queue_with_a_job_held_in_moto_is_refused(aws, preflight, status):
+    _, jq = make_batch(aws)
+    hold_jobs_in_process(aws, jq["id"], [status])
+    _assert_job_queue_delete_refused(preflight, jq, status)
+
+
+def _assert_job_queue_delete_refused(preflight, jq: dict, status: str) -> None:
     code, out = preflight(digest(step("delete", jq)))
     assert code == 1, out
     assert f"REFUSED  delete academy-video-batch-queue ({JOB_QUEUE_T}): 1 job(s): 1 {status}" \

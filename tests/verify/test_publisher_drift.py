@@ -97,9 +97,16 @@ def test_duplicate_or_non_object_targets_fail_naming_them(stack, change, words):
 
 
 @pytest.fixture
-def falls_back_to_sqs(monkeypatch):
-    """The publisher's answer when its API URL reaches nothing (the handler's own reason)."""
+def falls_back_to_sqs(stack_with_api, monkeypatch):
+    """The publisher's answer when its API URL reaches nothing (the handler's own reason), and
+    the zeros it publishes, as the real handler does (so the read-back finds them at once)."""
     def invoke(ctx) -> dict:
+        for worker in stack_with_api.outputs["worker_types"].values():
+            metric = worker["metric"]
+            stack_with_api.client("cloudwatch").put_metric_data(
+                Namespace=metric["namespace"], MetricData=[{
+                    "MetricName": metric["name"], "Value": 0, "Dimensions": [
+                        {"Name": k, "Value": v} for k, v in metric["dimensions"].items()]}])
         return {"ok": True, "published": ["ai", "video"], "worker_types": {
             "ai": {"value": 0, "source": "sqs", "reason": None, "error": None},
             "video": {"value": 0, "source": "sqs", "error": None,

@@ -41,9 +41,9 @@ def batch_stack(stack):
 
 
 @pytest.fixture
-def emulated_stack(request: pytest.FixtureRequest):
+def emulated_stack(emulator: moto_server.MotoServer):
     """The seeded stack and its Batch in the sandbox's emulator, which holds jobs in flight."""
-    server: moto_server.MotoServer = request.getfixturevalue("emulator")
+    server = emulator
     requests.post(f"{server.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
     moto_server.configure(server.endpoint_url)
     stack = seed_stack({**server.env(), "AWS_REGION": "ap-northeast-2", "AWS_PROFILE": ""})
