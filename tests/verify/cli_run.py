@@ -35,8 +35,10 @@ KEY = "k3y-for-tests-0123456789abcdef"
 
 
 @contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
+def _environment(env: dict[str, str], clean: bool) -> Iterator[None]:
     saved = dict(os.environ)
+    if clean:
+        os.environ.clear()
     os.environ.update(env)
     try:
         yield
@@ -52,14 +54,16 @@ class _Stream(io.StringIO):
         return False
 
 
-def verify(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def verify(*args: str, env: dict[str, str] | None = None,
+           clean: bool = False) -> subprocess.CompletedProcess[str]:
     """`python -m verify ARGS` in this process: the exit code main() returns (or argparse's
-    SystemExit), and what it wrote. An exception escaping main() fails the test, as the
-    traceback it would print in a process does."""
+    SystemExit), and what it wrote. `env` is added to this process's environment, or with
+    `clean` is all of it. An exception escaping main() fails the test, as the traceback it
+    would print in a process does."""
     from verify import cli
 
     out, err = _Stream(), _Stream()
-    with (_environment(env or {}), contextlib.chdir(ROOT), contextlib.redirect_stdout(out),
+    with (_environment(env or {}, clean), contextlib.chdir(ROOT), contextlib.redirect_stdout(out),
           contextlib.redirect_stderr(err)):
         try:
             code = cli.main(list(args))

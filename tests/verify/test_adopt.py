@@ -18,6 +18,7 @@ from sandbox.scenarios import legacy
 from sandbox.services import moto_server
 from stack_settings.parse import settings_from_config
 from stack_settings.stack_files import REHEARSAL_VALUES, stack_config
+from tests.verify.cli_run import verify
 from tests.verify.conftest import DebianAwsCli
 from verify.adopt.lookup import LOOKUPS
 
@@ -59,10 +60,10 @@ def save_stack(stacks: Path, name: str, base: str, env: dict[str, str]) -> None:
 
 
 def adopt(stacks: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "verify", "adopt", *args], capture_output=True, text=True,
-        timeout=120, cwd=ROOT, check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "ACADEMY_STACKS_DIR": str(stacks)})
+    """`verify adopt ARGS` (in this process: tests/verify/cli_run.py) with nothing of the
+    tests' environment but the saved stacks' directory."""
+    return verify("adopt", *args, clean=True, env={
+        "PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "ACADEMY_STACKS_DIR": str(stacks)})
 
 
 @pytest.fixture
