@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.aws_types import aws_type
+
 Client = Callable[[str], Any]
 
 
@@ -323,27 +325,15 @@ LOOKUPS: dict[str, Callable[[Client, dict], Live | None]] = {
     "aws:batch/jobDefinition:JobDefinition": batch_job_definition,
 }
 
-# What each lookup matches on: the declared inputs that make up the physical name.
-NAME_KEYS: dict[str, tuple[str, ...]] = {
-    "aws:iam/rolePolicy:RolePolicy": ("role", "name"),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
-    "aws:autoscaling/lifecycleHook:LifecycleHook": ("autoscalingGroupName", "name"),
-    "aws:autoscaling/policy:Policy": ("autoscalingGroupName", "name"),
-    "aws:cloudwatch/eventTarget:EventTarget": ("rule", "targetId"),
-    "aws:lambda/permission:Permission": ("function", "statementId"),
-    "aws:ssm/association:Association": ("associationName",),
-}
-
-
 def named(typ: str, inputs: dict) -> bool:
     """The program gave it a physical name (else Pulumi names it, with a random suffix)."""
-    return all(inputs.get(k) for k in NAME_KEYS.get(typ, ("name",)))
+    known = aws_type(typ)
+    return known.named(inputs) if known else bool(inputs.get("name"))
 
 
 def physical_name(typ: str, inputs: dict) -> str:
-    keys = NAME_KEYS.get(typ, ("name",))
-    parts = [str(inputs.get(k) or "") for k in keys]
-    return "/".join(p for p in parts if p) or "(named by Pulumi)"
+    known = aws_type(typ)
+    return known.physical_name(inputs) if known else str(inputs.get("name") or "(named by Pulumi)")
 
 
 def numeric(value: Any) -> Any:
