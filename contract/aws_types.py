@@ -19,7 +19,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract.aws_params import Unmappable, accepts, enum_name, operation_shape, request
+import pulumi
+
+from contract.aws_params import (
+    Unmappable,
+    accepts,
+    convert,
+    enum_name,
+    operation_shape,
+    request,
+)
 
 Inputs = Mapping[str, Any]
 
@@ -27,12 +36,17 @@ Inputs = Mapping[str, Any]
 @dataclass(frozen=True)
 class Op:
     """An operation and how declared inputs go into it: under `nest` (a structure, a list of
-    them, or a map such as SQS's Attributes) except the `top` keys; `renames` over the type's."""
+    them, or a map such as SQS's Attributes) except the `top` keys; `renames` over the type's;
+    `id_param` takes the resource's id (or its output `id_output`); `fixed`: constant values."""
 
     name: str
     nest: str | None = None
     top: tuple[str, ...] = ()
     renames: Mapping[str, str] = field(default_factory=dict)
+    id_param: str | None = None
+    id_output: str | None = None
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    skip: tuple[str, ...] = ()  # inputs this call must not carry (AWS refuses them here)
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class AwsType:
     create: Op
     read: str
     updates: tuple[Op, ...]
-    delete: str
+    delete: Op
     import_id: str  # the form of the type's Import section: inputs in braces, {id}: the id
     name_keys: tuple[str, ...] = ("name",)
     renames: Mapping[str, str] = field(default_factory=dict)
@@ -66,8 +80,9 @@ class AwsType:
         values = {k: v for k, v in inputs.items() if v is not None}
         if self.prepare is not None:
             values = self.prepare(values)
-        values = {k: v for k, v in values.items() if k not in self.side}
         renames = {**self.renames, **op.renames}
+        values = {k: v for k, v in values.items()  # a side input only where the call takes it
+                  if k not in self.side or accepts(self.service, op.name, k, renames, op.nest)}
         if op.nest is None:
             return request(self.service, op.name, values, renames, self.token)
         out = request(self.service, op.name, {k: v for k, v in values.items() if k in op.top},
@@ -86,16 +101,32 @@ class AwsType:
         return {**out, **request(self.service, op.name, {op.nest: one}, renames, self.token)}
 
     def check(self, inputs: Inputs) -> None:
-        """Every declared input maps to the create operation or a side call (else Unmappable)."""
-        self.request(self.create, inputs)
+        """Every declared input maps to the create operation or a side call (else Unmappable);
+        an archive goes as the zip the deployer builds of it (FunctionCode.ZipFile)."""
+        self.request(self.create, {k: {"zipFile": b""} if isinstance(v, pulumi.Archive) else v
+                                   for k, v in inputs.items()})
 
     def update_takes(self, key: str) -> bool:
         """Some update operation (or a side call) takes the input `key`; never the name."""
         if key in self.name_keys:
             return False
-        return key in self.side or any(
-            accepts(self.service, op.name, key, {**self.renames, **op.renames}, op.nest)
-            for op in self.updates)
+        return key in self.side or any(self.takes(op, key) for op in self.updates)
+
+    def takes(self, op: Op, key: str) -> bool:
+        return key not in op.skip and key not in self.side and accepts(
+            self.service, op.name, key, {**self.renames, **op.renames}, op.nest)
+
+    def call_request(self, op: Op, inputs: Inputs, physical_id: str | None = None,
+                     outputs: Inputs | None = None) -> dict[str, Any]:
+        """`op`'s request with the inputs it takes (never a replacing one), the id, constants."""
+        taken = {k: v for k, v in inputs.items()
+                 if k not in self.replaces and k not in op.skip and self.takes(op, k)}
+        out = {**self.request(op, taken), **op.fixed}
+        if op.id_param:
+            value = (outputs or {}).get(op.id_output) if op.id_output else physical_id
+            shape = operation_shape(self.service, op.name).members[op.id_param]
+            out[op.id_param] = convert(value, shape, {}, self.token)
+        return out
 
     def diff(self, old: Inputs, new: Inputs) -> tuple[str, list[str], list[str]]:
         """(`same` | `update` | `replace`, the changed inputs, those that force replacement)."""
@@ -159,78 +190,92 @@ SQS_ATTRIBUTES = {"visibilityTimeoutSeconds": "VisibilityTimeout",
 BATCH_VCPUS = {"maxVcpus": "maxvCpus", "minVcpus": "minvCpus", "desiredVcpus": "desiredvCpus",
                "ec2Configurations": "ec2Configuration"}
 
+QUEUE_URL = {"id_param": "QueueUrl"}
+BY_ARN = {"id_output": "arn"}
+
 TYPES: dict[str, AwsType] = {t.token: t for t in (
     AwsType("aws:sqs/queue:Queue", "sqs",
             Op("CreateQueue", "Attributes", ("name", "tags")), "GetQueueAttributes",
-            (Op("SetQueueAttributes", "Attributes"), Op("TagQueue", top=("tags",))),
-            "DeleteQueue", "{id}", renames={"name": "QueueName", **SQS_ATTRIBUTES},
-            replaces=frozenset({"fifoQueue"})),
+            (Op("SetQueueAttributes", "Attributes", **QUEUE_URL),
+             Op("TagQueue", top=("tags",), **QUEUE_URL)),
+            Op("DeleteQueue", **QUEUE_URL), "{id}",
+            renames={"name": "QueueName", **SQS_ATTRIBUTES}, replaces=frozenset({"fifoQueue"})),
     AwsType("aws:sqs/redrivePolicy:RedrivePolicy", "sqs",
             Op("SetQueueAttributes", "Attributes", ("queueUrl",)), "GetQueueAttributes",
-            (Op("SetQueueAttributes", "Attributes", ("queueUrl",)),), "SetQueueAttributes",
+            (Op("SetQueueAttributes", "Attributes", ("queueUrl",)),),
+            Op("SetQueueAttributes", fixed={"Attributes": {"RedrivePolicy": ""}}, **QUEUE_URL),
             "{queueUrl}", ("queueUrl",)),
     AwsType("aws:iam/role:Role", "iam", Op("CreateRole"), "GetRole",
             (Op("UpdateAssumeRolePolicy", renames={"assumeRolePolicy": "PolicyDocument"}),
              Op("UpdateRole"), Op("PutRolePermissionsBoundary"), Op("TagRole")),
-            "DeleteRole", "{name}",
+            Op("DeleteRole"), "{name}",
             renames={"name": "RoleName", "assumeRolePolicy": "AssumeRolePolicyDocument"},
             side={"managedPolicyArns": "AttachRolePolicy", "inlinePolicies": "PutRolePolicy"}),
     AwsType("aws:iam/rolePolicy:RolePolicy", "iam", Op("PutRolePolicy"), "GetRolePolicy",
-            (Op("PutRolePolicy"),), "DeleteRolePolicy", "{role}:{name}", ("role", "name"),
+            (Op("PutRolePolicy"),), Op("DeleteRolePolicy"), "{role}:{name}", ("role", "name"),
             renames={"role": "RoleName", "name": "PolicyName", "policy": "PolicyDocument"}),
     AwsType("aws:iam/policy:Policy", "iam", Op("CreatePolicy"), "GetPolicy",
-            (Op("CreatePolicyVersion"), Op("TagPolicy")), "DeletePolicy", "{id}",
-            renames={"name": "PolicyName", "policy": "PolicyDocument"}),
+            (Op("CreatePolicyVersion", id_param="PolicyArn", fixed={"SetAsDefault": True}),
+             Op("TagPolicy", id_param="PolicyArn")), Op("DeletePolicy", id_param="PolicyArn"),
+            "{id}", renames={"name": "PolicyName", "policy": "PolicyDocument"}),
     AwsType("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "iam",
-            Op("AttachRolePolicy"), "ListAttachedRolePolicies", (), "DetachRolePolicy",
+            Op("AttachRolePolicy"), "ListAttachedRolePolicies", (), Op("DetachRolePolicy"),
             "{role}/{policyArn}", ("role", "policyArn"), renames={"role": "RoleName"}),
     AwsType("aws:iam/instanceProfile:InstanceProfile", "iam", Op("CreateInstanceProfile"),
-            "GetInstanceProfile", (Op("TagInstanceProfile"),), "DeleteInstanceProfile",
+            "GetInstanceProfile", (Op("TagInstanceProfile"),), Op("DeleteInstanceProfile"),
             "{name}", renames={"name": "InstanceProfileName"},
             side={"role": "AddRoleToInstanceProfile"}),
     AwsType("aws:lambda/function:Function", "lambda", Op("CreateFunction"),
-            "GetFunctionConfiguration", (Op("UpdateFunctionConfiguration"), Op("TagResource")),
-            "DeleteFunction", "{name}", renames={"name": "FunctionName"},
+            "GetFunctionConfiguration",
+            (Op("UpdateFunctionConfiguration"), Op("TagResource", id_param="Resource", **BY_ARN)),
+            Op("DeleteFunction"), "{name}", renames={"name": "FunctionName"},
             side={"code": "UpdateFunctionCode", "sourceCodeHash": "UpdateFunctionCode",
                   "architectures": "UpdateFunctionCode", "publish": "UpdateFunctionCode"}),
     AwsType("aws:lambda/permission:Permission", "lambda", Op("AddPermission"), "GetPolicy", (),
-            "RemovePermission", "{function}/{statementId}", ("function", "statementId"),
+            Op("RemovePermission", id_param="StatementId"), "{function}/{statementId}",
+            ("function", "statementId"),
             renames={"function": "FunctionName", "principalOrgId": "PrincipalOrgID"}),
     AwsType("aws:ssm/parameter:Parameter", "ssm", Op("PutParameter"), "GetParameter",
-            (Op("PutParameter"), Op("AddTagsToResource")), "DeleteParameter", "{name}",
-            renames={"insecureValue": "Value"}),
+            (Op("PutParameter", fixed={"Overwrite": True}, skip=("tags",)),
+             Op("AddTagsToResource", id_param="ResourceId", fixed={"ResourceType": "Parameter"})),
+            Op("DeleteParameter"), "{name}", renames={"insecureValue": "Value"}),
     AwsType("aws:ssm/document:Document", "ssm", Op("CreateDocument"), "DescribeDocument",
-            (Op("UpdateDocument"), Op("AddTagsToResource")), "DeleteDocument", "{name}"),
+            (Op("UpdateDocument", fixed={"DocumentVersion": "$LATEST"}),
+             Op("AddTagsToResource", id_param="ResourceId", fixed={"ResourceType": "Document"})),
+            Op("DeleteDocument"), "{name}"),
     AwsType("aws:ssm/association:Association", "ssm", Op("CreateAssociation"),
-            "ListAssociations", (Op("UpdateAssociation"),), "DeleteAssociation", "{id}",
-            ("associationName",)),
+            "ListAssociations", (Op("UpdateAssociation"),),
+            Op("DeleteAssociation", id_param="AssociationId"), "{id}", ("associationName",)),
     AwsType("aws:cloudwatch/eventRule:EventRule", "events", Op("PutRule"), "DescribeRule",
-            (Op("PutRule"),), "DeleteRule", "{name}"),
+            (Op("PutRule"),), Op("DeleteRule"), "{name}"),
     AwsType("aws:cloudwatch/eventTarget:EventTarget", "events",
             Op("PutTargets", "Targets", ("rule", "eventBusName")), "ListTargetsByRule",
-            (Op("PutTargets", "Targets", ("rule", "eventBusName")),), "RemoveTargets",
-            "{rule}/{targetId}", ("rule", "targetId"), renames={"targetId": "Id"}),
+            (Op("PutTargets", "Targets", ("rule", "eventBusName")),),
+            Op("RemoveTargets", id_param="Ids", id_output="targetId"), "{rule}/{targetId}",
+            ("rule", "targetId"), renames={"targetId": "Id"}),
     AwsType("aws:cloudwatch/metricAlarm:MetricAlarm", "cloudwatch", Op("PutMetricAlarm"),
-            "DescribeAlarms", (Op("PutMetricAlarm"),), "DeleteAlarms", "{name}",
+            "DescribeAlarms", (Op("PutMetricAlarm"),),
+            Op("DeleteAlarms", renames={"name": "AlarmNames"}), "{name}",
             renames={"name": "AlarmName", "metricQueries": "Metrics",
                      "evaluateLowSampleCountPercentiles": "EvaluateLowSampleCountPercentile"},
             prepare=_alarm_queries),
     AwsType("aws:cloudwatch/logGroup:LogGroup", "logs", Op("CreateLogGroup"),
-            "DescribeLogGroups", (Op("TagResource"), Op("AssociateKmsKey")), "DeleteLogGroup",
-            "{name}", renames={"name": "logGroupName"},
+            "DescribeLogGroups", (Op("TagResource", id_param="resourceArn", **BY_ARN),),
+            Op("DeleteLogGroup"), "{name}", renames={"name": "logGroupName"},
             side={"retentionInDays": "PutRetentionPolicy"}),
     AwsType("aws:ec2/launchTemplate:LaunchTemplate", "ec2",
             Op("CreateLaunchTemplate", "LaunchTemplateData", ("name", "tagSpecificationsTop")),
             "DescribeLaunchTemplates",
-            (Op("CreateLaunchTemplateVersion", "LaunchTemplateData"),), "DeleteLaunchTemplate",
-            "{id}", renames={"name": "LaunchTemplateName", "vpcSecurityGroupIds":
-                             "SecurityGroupIds", "securityGroupNames": "SecurityGroups",
-                             "tagSpecificationsTop": "TagSpecifications"},
+            (Op("CreateLaunchTemplateVersion", "LaunchTemplateData", id_param="LaunchTemplateId"),),
+            Op("DeleteLaunchTemplate", id_param="LaunchTemplateId", skip=("name",)), "{id}",
+            ("name",), {"name": "LaunchTemplateName", "vpcSecurityGroupIds": "SecurityGroupIds",
+                        "securityGroupNames": "SecurityGroups",
+                        "tagSpecificationsTop": "TagSpecifications"},
             side={"updateDefaultVersion": "ModifyLaunchTemplate", "tags": "CreateTags"},
             prepare=_template_tags),
     AwsType("aws:autoscaling/group:Group", "autoscaling", Op("CreateAutoScalingGroup"),
             "DescribeAutoScalingGroups", (Op("UpdateAutoScalingGroup"),),
-            "DeleteAutoScalingGroup", "{name}",
+            Op("DeleteAutoScalingGroup", fixed={"ForceDelete": True}), "{name}",
             renames={"name": "AutoScalingGroupName", "vpcZoneIdentifiers": "VPCZoneIdentifier",
                      "protectFromScaleIn": "NewInstancesProtectedFromScaleIn",
                      "initialLifecycleHooks": "LifecycleHookSpecificationList",
@@ -240,33 +285,35 @@ TYPES: dict[str, AwsType] = {t.token: t for t in (
                   "metricsGranularity": "EnableMetricsCollection",
                   "suspendedProcesses": "SuspendProcesses", "tags": "CreateOrUpdateTags"}),
     AwsType("aws:autoscaling/policy:Policy", "autoscaling", Op("PutScalingPolicy"),
-            "DescribePolicies", (Op("PutScalingPolicy"),), "DeletePolicy",
+            "DescribePolicies", (Op("PutScalingPolicy"),), Op("DeletePolicy"),
             "{autoscalingGroupName}/{name}", ("autoscalingGroupName", "name"),
             renames={"name": "PolicyName", "metricDimensions": "Dimensions"}),
     AwsType("aws:autoscaling/lifecycleHook:LifecycleHook", "autoscaling",
             Op("PutLifecycleHook"), "DescribeLifecycleHooks", (Op("PutLifecycleHook"),),
-            "DeleteLifecycleHook", "{autoscalingGroupName}/{name}",
+            Op("DeleteLifecycleHook"), "{autoscalingGroupName}/{name}",
             ("autoscalingGroupName", "name"),
             renames={"name": "LifecycleHookName", "notificationTargetArn":
                      "NotificationTargetARN", "roleArn": "RoleARN"}),
     AwsType("aws:batch/computeEnvironment:ComputeEnvironment", "batch",
             Op("CreateComputeEnvironment"), "DescribeComputeEnvironments",
             (Op("UpdateComputeEnvironment", renames={"name": "computeEnvironment"}),
-             Op("TagResource")), "DeleteComputeEnvironment", "{name}",
+             Op("TagResource", id_param="resourceArn", **BY_ARN)),
+            Op("DeleteComputeEnvironment", renames={"name": "computeEnvironment"}), "{name}",
             renames={"name": "computeEnvironmentName", **BATCH_VCPUS},
             # The provider's ForceNew, though UpdateComputeEnvironment takes some of them.
             replaces=frozenset({"computeResources.type", "computeResources.allocationStrategy",
                                 "computeResources.ec2Configurations",
                                 "computeResources.launchTemplate"})),
     AwsType("aws:batch/jobQueue:JobQueue", "batch", Op("CreateJobQueue"), "DescribeJobQueues",
-            (Op("UpdateJobQueue", renames={"name": "jobQueue"}), Op("TagResource")),
-            "DeleteJobQueue", "{id}",
+            (Op("UpdateJobQueue", renames={"name": "jobQueue"}),
+             Op("TagResource", id_param="resourceArn", **BY_ARN)),
+            Op("DeleteJobQueue", id_param="jobQueue"), "{id}",
             renames={"name": "jobQueueName",
                      "computeEnvironmentOrders": "computeEnvironmentOrder"}),
     # An update registers a new revision (the old one deregistered): Pulumi's in-place update.
     AwsType("aws:batch/jobDefinition:JobDefinition", "batch", Op("RegisterJobDefinition"),
             "DescribeJobDefinitions", (Op("RegisterJobDefinition"),),
-            "DeregisterJobDefinition", "{id}",
+            Op("DeregisterJobDefinition", id_param="jobDefinition"), "{id}",
             renames={"name": "jobDefinitionName", "evaluateOnExits": "evaluateOnExit"}),
 )}
 
