@@ -108,6 +108,12 @@ def _queue(m: Mocks, i: Inputs, url: str | None) -> Created:
     return url, {"url": url, "arn": arn, "name": url.rsplit("/", 1)[-1], "id": url}
 
 
+def _redrive(m: Mocks, i: Inputs, _: str | None) -> Created:
+    m.client("sqs").get_queue_attributes(QueueUrl=i["queueUrl"], AttributeNames=[
+        "RedrivePolicy"])["Attributes"]["RedrivePolicy"]  # KeyError: none
+    return i["queueUrl"], {"id": i["queueUrl"]}
+
+
 def _role(m: Mocks, i: Inputs, _: str | None) -> Created:
     role = m.client("iam").get_role(RoleName=i["name"])["Role"]
     return i["name"], {"arn": role["Arn"], "name": i["name"], "uniqueId": role["RoleId"],
@@ -406,10 +412,18 @@ def _job_definition(m: Mocks, i: Inputs) -> Created:
                  "name": i["name"], "id": arn}
 
 
+def _job_revision(m: Mocks, i: Inputs, arn: str | None) -> Created:
+    found = m.client("batch").describe_job_definitions(
+        jobDefinitionName=i["name"], status="ACTIVE")["jobDefinitions"]
+    job = max(found, key=lambda d: int(d["revision"]))  # ValueError: none
+    arn = job["jobDefinitionArn"]
+    return arn, {"arn": arn, "arnPrefix": arn.rsplit(":", 1)[0], "revision": int(job["revision"]),
+                 "name": i["name"], "id": arn}
+
+
 HOOKS: dict[str, Hooks] = {
     "aws:sqs/queue:Queue": Hooks(_queue),
-    "aws:sqs/redrivePolicy:RedrivePolicy": Hooks(
-        lambda m, i, _: (i["queueUrl"], {"id": i["queueUrl"]})),
+    "aws:sqs/redrivePolicy:RedrivePolicy": Hooks(_redrive),
     "aws:iam/role:Role": Hooks(_role, side=_role_policies, before_delete=_empty_role),
     "aws:iam/rolePolicy:RolePolicy": Hooks(_role_policy),
     "aws:iam/policy:Policy": Hooks(_policy),
@@ -434,6 +448,5 @@ HOOKS: dict[str, Hooks] = {
         before_delete=_disable("update_compute_environment", "computeEnvironment")),
     "aws:batch/jobQueue:JobQueue": Hooks(
         _job_queue, before_delete=_disable("update_job_queue", "jobQueue")),
-    "aws:batch/jobDefinition:JobDefinition": Hooks(
-        lambda m, i, arn: _job_definition(m, i), apply=_job_definition),
+    "aws:batch/jobDefinition:JobDefinition": Hooks(_job_revision, apply=_job_definition),
 }

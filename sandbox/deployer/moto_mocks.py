@@ -412,7 +412,7 @@ class MotoMocks(pulumi.runtime.Mocks):
         named = hooks.prepare(self, logical, self._named(typ, logical, i), False)
         try:
             return hooks.read(self, named, None)
-        except (ClientError, IndexError, StopIteration, KeyError, MotoDeployError):
+        except (ClientError, IndexError, StopIteration, KeyError, ValueError, MotoDeployError):
             return None
 
     def delete(self, resource: Registered) -> None:
