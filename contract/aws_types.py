@@ -50,6 +50,30 @@ class Op:
 
 
 @dataclass(frozen=True)
+class Read:
+    """How a resource is found by its physical name (what `verify adopt` looks up): the call,
+    its parameters (inputs in braces), the JMESPath of the object in the answer and, when
+    the import id is the resource's own id, the JMESPath of that id in the object."""
+
+    op: str
+    params: Mapping[str, Any]
+    found: str
+    id: str | None = None
+
+    def request(self, inputs: Inputs) -> dict[str, Any]:
+        def fill(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.format(**{k: str(v) for k, v in inputs.items()})
+            if isinstance(value, list):
+                return [fill(v) for v in value]
+            return {k: fill(v) for k, v in value.items()} if isinstance(value, dict) else value
+        return fill(dict(self.params))
+
+    def path(self, inputs: Inputs) -> str:
+        return self.found.format(**{k: str(v).replace("'", "\\'") for k, v in inputs.items()})
+
+
+@dataclass(frozen=True)
 class AwsType:
     token: str
     service: str
@@ -317,6 +341,58 @@ TYPES: dict[str, AwsType] = {t.token: t for t in (
             Op("DeregisterJobDefinition", id_param="jobDefinition"), "{id}",
             renames={"name": "jobDefinitionName", "evaluateOnExits": "evaluateOnExit"}),
 )}
+
+
+READS: dict[str, Read] = {
+    "aws:sqs/queue:Queue": Read("GetQueueUrl", {"QueueName": "{name}"}, "QueueUrl", "@"),
+    "aws:iam/role:Role": Read("GetRole", {"RoleName": "{name}"}, "Role"),
+    "aws:iam/rolePolicy:RolePolicy": Read(
+        "GetRolePolicy", {"RoleName": "{role}", "PolicyName": "{name}"}, "@"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": Read(
+        "ListAttachedRolePolicies", {"RoleName": "{role}"},
+        "AttachedPolicies[?PolicyArn=='{policyArn}'] | [0]"),
+    "aws:iam/instanceProfile:InstanceProfile": Read(
+        "GetInstanceProfile", {"InstanceProfileName": "{name}"}, "InstanceProfile"),
+    "aws:ec2/launchTemplate:LaunchTemplate": Read(
+        "DescribeLaunchTemplates", {"LaunchTemplateNames": ["{name}"]}, "LaunchTemplates[0]",
+        "LaunchTemplateId"),
+    "aws:autoscaling/group:Group": Read(
+        "DescribeAutoScalingGroups", {"AutoScalingGroupNames": ["{name}"]},
+        "AutoScalingGroups[0]"),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": Read(
+        "DescribeLifecycleHooks", {"AutoScalingGroupName": "{autoscalingGroupName}",
+                                   "LifecycleHookNames": ["{name}"]}, "LifecycleHooks[0]"),
+    "aws:autoscaling/policy:Policy": Read(
+        "DescribePolicies", {"AutoScalingGroupName": "{autoscalingGroupName}",
+                             "PolicyNames": ["{name}"]}, "ScalingPolicies[0]"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": Read(
+        "DescribeAlarms", {"AlarmNames": ["{name}"]}, "MetricAlarms[0]"),
+    "aws:cloudwatch/eventRule:EventRule": Read("DescribeRule", {"Name": "{name}"}, "@"),
+    "aws:cloudwatch/eventTarget:EventTarget": Read(
+        "ListTargetsByRule", {"Rule": "{rule}"}, "Targets[?Id=='{targetId}'] | [0]"),
+    "aws:lambda/function:Function": Read(
+        "GetFunctionConfiguration", {"FunctionName": "{name}"}, "@"),
+    "aws:lambda/permission:Permission": Read("GetPolicy", {"FunctionName": "{function}"},
+                                             "Policy"),
+    "aws:cloudwatch/logGroup:LogGroup": Read(
+        "DescribeLogGroups", {"logGroupNamePrefix": "{name}"},
+        "logGroups[?logGroupName=='{name}'] | [0]"),
+    # No decryption: adoption needs the type and version, never a secret value.
+    "aws:ssm/parameter:Parameter": Read("DescribeParameters", {"ParameterFilters": [
+        {"Key": "Name", "Option": "Equals", "Values": ["{name}"]}]}, "Parameters[0]"),
+    "aws:ssm/document:Document": Read("DescribeDocument", {"Name": "{name}"}, "Document"),
+    "aws:ssm/association:Association": Read("ListAssociations", {"AssociationFilterList": [
+        {"key": "AssociationName", "value": "{associationName}"}]}, "Associations[0]",
+        "AssociationId"),
+    "aws:batch/computeEnvironment:ComputeEnvironment": Read(
+        "DescribeComputeEnvironments", {"computeEnvironments": ["{name}"]},
+        "computeEnvironments[0]"),
+    "aws:batch/jobQueue:JobQueue": Read(
+        "DescribeJobQueues", {"jobQueues": ["{name}"]}, "jobQueues[0]", "jobQueueArn"),
+    "aws:batch/jobDefinition:JobDefinition": Read(
+        "DescribeJobDefinitions", {"jobDefinitionName": "{name}", "status": "ACTIVE"},
+        "max_by(jobDefinitions, &revision)", "jobDefinitionArn"),
+}
 
 
 def aws_type(token: str) -> AwsType | None:
