@@ -2,7 +2,7 @@
 
 The deployer keeps what it deployed in `deployed.json` in the state directory (the stack's
 config without the key, and per resource: type, logical name, URN, id, parent, retainOnDelete,
-inputs and outputs with secrets blanked), as Pulumi keeps a stack's state. Then:
+inputs and outputs, a secret as its digest), as Pulumi keeps a stack's state. Then:
 
 - `preview`: the program evaluated with new settings against that state, without touching
   AWS (an existing resource answers with its recorded id and outputs; one to be replaced
@@ -184,51 +184,35 @@ def deployment_of(mocks: MotoMocks, config: Mapping[str, str]) -> Deployment:
 # ---- preview -----------------------------------------------------------------------------------
 
 
-@dataclass
-class PreviewMocks(pulumi.runtime.Mocks):
-    """Evaluates the program against the recorded state, changing nothing: an existing
-    resource answers with its id and outputs, a new one with a placeholder (as a preview's
-    unknowns). Calls (caller identity, region) are read from the emulator."""
-
-    deployed: Mapping[Key, Resource]
-    reader: MotoMocks
-    registered: list[Registered] = field(default_factory=list)
-    options: dict[Key, tuple[Key | None, bool]] = field(default_factory=dict)
-
-    def note_parent(self, args: pulumi.ResourceTransformationArgs) -> None:
-        opts = args.opts
-        parent = opts.parent if opts else None
-        key = None
-        if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
-            key = (parent.pulumi_resource_type, parent.pulumi_resource_name)
-        self.options[(args.type_, args.name)] = (key, bool(opts and opts.retain_on_delete))
+class PreviewMocks(MotoMocks):
+    """Evaluates the program against the recorded state (`deployed`), changing nothing: an
+    existing resource answers with its id and outputs, a new or replaced one with a placeholder
+    (as a preview's unknowns). Calls (caller identity, region) are read from the emulator."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         old = self.deployed.get((args.typ, args.name))
         inputs = state_value(args.inputs)
         if old is not None and diff(old, inputs)[0] == "replace":
             old = None  # its replacement's id and outputs are known only after the up
-        physical = old.id if old else f"{args.name}-(known after up)"
+        physical = old.physical_id if old else f"{args.name}-(known after up)"
         outputs = dict(old.outputs) if old else {}
         self.registered.append(Registered(args.typ, args.name, physical, bool(args.custom),
                                           inputs, outputs))
         return physical, {**dict(args.inputs), **outputs}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
-        return self.reader.call(args)
-
 
 def preview(env: Mapping[str, str], config: Mapping[str, str],
             previous: Deployment) -> dict[str, Any]:
     """What `pulumi preview --json` would print for deploying `config` over `previous`."""
-    mocks = PreviewMocks(previous.by_key(), MotoMocks(env))
+    mocks = PreviewMocks(env, deployed={r.key: r.registered() for r in previous.resources})
     run_program(mocks, STACK, config)
     return digest(previous, resources_of(mocks), config)
 
 
-def diff(old: Resource, inputs: Mapping[str, Any]) -> tuple[str, list[str], list[str]]:
+def diff(old: Resource | Registered,
+         inputs: Mapping[str, Any]) -> tuple[str, list[str], list[str]]:
     """(same | update | replace, the inputs that differ, those that force a replacement)."""
-    typ = TYPES.get(old.type)
+    typ = TYPES.get(old.type if isinstance(old, Resource) else old.typ)
     if typ is not None and old.custom:
         return typ.diff(old.inputs, inputs)
     changed = sorted(k for k in {*old.inputs, *inputs} if old.inputs.get(k) != inputs.get(k))
