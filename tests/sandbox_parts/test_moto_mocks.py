@@ -253,3 +253,14 @@ def test_a_create_begun_by_a_killed_up_is_found_by_its_name(
     url, _ = mocks.create(queue_type, "q", queue)
     assert mocks.find(role_type, "r", role)[0] == "found-role"
     assert mocks.find(queue_type, "q", queue)[0] == url
+
+
+def test_an_input_the_registry_cannot_map_stops_the_deploy_naming_type_and_key(
+        moto: moto_server.MotoServer, aws: Aws) -> None:
+    mocks = MotoMocks(moto.env(), dependency_wait_s=0)
+    args = pulumi.runtime.MockResourceArgs(
+        typ="aws:sqs/queue:Queue", name="unmapped",
+        inputs={"name": "unmapped-queue", "visibilityTimeoutMinutes": 5}, custom=True)
+    with pytest.raises(MotoDeployError, match=r"Queue 'unmapped'.*visibilityTimeoutMinutes"):
+        mocks.new_resource(args)  # never created with the input silently dropped
+    assert "unmapped-queue" not in json.dumps(aws("sqs").list_queues())
