@@ -361,10 +361,11 @@ READS: dict[str, Read] = {
         "AutoScalingGroups[0]"),
     "aws:autoscaling/lifecycleHook:LifecycleHook": Read(
         "DescribeLifecycleHooks", {"AutoScalingGroupName": "{autoscalingGroupName}",
-                                   "LifecycleHookNames": ["{name}"]}, "LifecycleHooks[0]"),
+                                   "LifecycleHookNames": ["{name}"]}, "LifecycleHooks[0]",
+        "LifecycleHookName"),
     "aws:autoscaling/policy:Policy": Read(
         "DescribePolicies", {"AutoScalingGroupName": "{autoscalingGroupName}",
-                             "PolicyNames": ["{name}"]}, "ScalingPolicies[0]"),
+                             "PolicyNames": ["{name}"]}, "ScalingPolicies[0]", "PolicyName"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": Read(
         "DescribeAlarms", {"AlarmNames": ["{name}"]}, "MetricAlarms[0]"),
     "aws:cloudwatch/eventRule:EventRule": Read("DescribeRule", {"Name": "{name}"}, "@"),

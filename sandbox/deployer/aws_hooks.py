@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jmespath
 import pulumi
+from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from contract.aws_types import TYPES
+from contract.aws_types import READS, TYPES
 
 Inputs = dict[str, Any]
 Created = tuple[str, dict[str, Any]]
@@ -100,6 +102,27 @@ def archive_bytes(code: Any, base: Path | None = None) -> bytes:
 # ---- per type ----------------------------------------------------------------------------------
 
 
+def _read(token: str, **outputs: Any) -> Callable[[Mocks, Inputs, str | None], Created]:
+    """The type's read from the registry (READS, as `verify adopt` finds it): its id, and its
+    outputs at the JMESPaths given (`{...}`: a format of region, account, id; or a function)."""
+    typ, read = TYPES[token], READS[token]
+
+    def read_back(m: Mocks, i: Inputs, _: str | None) -> Created:
+        answer = getattr(m.client(typ.service), xform_name(read.op))(**read.request(i))
+        found = jmespath.search(read.path(i), answer)
+        if not found:
+            raise MotoDeployError(f"{token} {typ.physical_name(i)} does not exist")
+        own = jmespath.search(read.id, found) if read.id else None
+        pid = str(own) if own else typ.import_id_of(i, "")
+        values = {k: p(found, m) if callable(p) else p.format(
+            region=m.region, account=m.account, id=pid) if "{" in p else jmespath.search(p, found)
+            for k, p in outputs.items()}
+        values = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+        return pid, {**({"name": i["name"]} if i.get("name") else {}), **values, "id": pid}
+
+    return read_back
+
+
 def _queue(m: Mocks, i: Inputs, url: str | None) -> Created:
     sqs = m.client("sqs")
     url = url or sqs.get_queue_url(QueueName=i["name"])["QueueUrl"]
@@ -112,12 +135,6 @@ def _redrive(m: Mocks, i: Inputs, _: str | None) -> Created:
     m.client("sqs").get_queue_attributes(QueueUrl=i["queueUrl"], AttributeNames=[
         "RedrivePolicy"])["Attributes"]["RedrivePolicy"]  # KeyError: none
     return i["queueUrl"], {"id": i["queueUrl"]}
-
-
-def _role(m: Mocks, i: Inputs, _: str | None) -> Created:
-    role = m.client("iam").get_role(RoleName=i["name"])["Role"]
-    return i["name"], {"arn": role["Arn"], "name": i["name"], "uniqueId": role["RoleId"],
-                       "createDate": role["CreateDate"].isoformat(), "id": i["name"]}
 
 
 def _role_policies(m: Mocks, i: Inputs, *_: Any) -> None:
@@ -143,29 +160,11 @@ def _empty_role(m: Mocks, r: Registered) -> None:
             InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
 
 
-def _role_policy(m: Mocks, i: Inputs, _: str | None) -> Created:
-    m.client("iam").get_role_policy(RoleName=i["role"], PolicyName=i["name"])
-    return f"{i['role']}:{i['name']}", {"name": i["name"]}
-
-
 def _policy(m: Mocks, i: Inputs, arn: str | None) -> Created:
     arn = arn or f"arn:aws:iam::{m.account}:policy{i.get('path') or '/'}{i['name']}"
     policy = m.client("iam").get_policy(PolicyArn=arn)["Policy"]
     return arn, {"arn": arn, "name": i["name"], "policyId": policy["PolicyId"],
                  "attachmentCount": policy.get("AttachmentCount", 0), "id": arn}
-
-
-def _attachment(m: Mocks, i: Inputs, _: str | None) -> Created:
-    attached = m.client("iam").list_attached_role_policies(RoleName=i["role"])
-    if i["policyArn"] not in {p["PolicyArn"] for p in attached["AttachedPolicies"]}:
-        raise MotoDeployError(f"{i['policyArn']} is not attached to {i['role']}")
-    return f"{i['role']}-{auto_name(i['policyArn'])[-7:]}", {}
-
-
-def _profile(m: Mocks, i: Inputs, _: str | None) -> Created:
-    p = m.client("iam").get_instance_profile(InstanceProfileName=i["name"])["InstanceProfile"]
-    return i["name"], {"arn": p["Arn"], "name": i["name"], "uniqueId": p["InstanceProfileId"],
-                       "createDate": p["CreateDate"].isoformat(), "id": i["name"]}
 
 
 def _profile_role(m: Mocks, i: Inputs, *_: Any) -> None:
@@ -224,21 +223,6 @@ def _parameter_value(m: Mocks, logical: str, i: Inputs, creating: bool) -> Input
     return {k: v for k, v in i.items() if k != "tags"} if i.get("overwrite") else i
 
 
-def _parameter(m: Mocks, i: Inputs, _: str | None) -> Created:
-    found = m.client("ssm").get_parameter(Name=i["name"])["Parameter"]
-    return i["name"], {"arn": found["ARN"], "name": i["name"], "version": found["Version"],
-                       "type": found["Type"], "id": i["name"]}
-
-
-def _document(m: Mocks, i: Inputs, _: str | None) -> Created:
-    doc = m.client("ssm").describe_document(Name=i["name"])["Document"]
-    fields = ("hash", "hashType", "latestVersion", "defaultVersion", "documentVersion",
-              "status", "owner", "schemaVersion")
-    return i["name"], {"arn": f"arn:aws:ssm:{m.region}:{m.account}:document/{i['name']}",
-                       "name": i["name"], **{f: doc.get(f[:1].upper() + f[1:]) for f in fields},
-                       "platformTypes": doc.get("PlatformTypes", []), "id": i["name"]}
-
-
 def _document_default(m: Mocks, i: Inputs, name: str | None, _: Any, creating: bool) -> None:
     if not creating:
         ssm = m.client("ssm")
@@ -247,32 +231,8 @@ def _document_default(m: Mocks, i: Inputs, name: str | None, _: Any, creating: b
             ssm.update_document_default_version(Name=i["name"], DocumentVersion=latest)
 
 
-def _rule(m: Mocks, i: Inputs, _: str | None) -> Created:
-    rule = m.client("events").describe_rule(Name=i["name"])
-    return i["name"], {"arn": rule["Arn"], "name": i["name"], "state": rule.get("State"),
-                       "id": i["name"]}
-
-
 def _target_id(m: Mocks, logical: str, i: Inputs, creating: bool) -> Inputs:
     return {**i, "targetId": i.get("targetId") or auto_name(logical)}
-
-
-def _target(m: Mocks, i: Inputs, _: str | None) -> Created:
-    targets = m.client("events").list_targets_by_rule(Rule=i["rule"])["Targets"]
-    if i["targetId"] not in {t["Id"] for t in targets}:
-        raise MotoDeployError(f"no target {i['targetId']} on rule {i['rule']}")
-    return f"{i['rule']}-{i['targetId']}", {"targetId": i["targetId"]}
-
-
-def _alarm(m: Mocks, i: Inputs, _: str | None) -> Created:
-    alarm = m.client("cloudwatch").describe_alarms(AlarmNames=[i["name"]])["MetricAlarms"][0]
-    return i["name"], {"arn": alarm["AlarmArn"], "name": i["name"], "id": i["name"]}
-
-
-def _log_group(m: Mocks, i: Inputs, _: str | None) -> Created:
-    groups = m.client("logs").describe_log_groups(logGroupNamePrefix=i["name"])["logGroups"]
-    arn = next(g["arn"] for g in groups if g["logGroupName"] == i["name"])
-    return i["name"], {"arn": arn.removesuffix(":*"), "name": i["name"], "id": i["name"]}
 
 
 def _retention(m: Mocks, i: Inputs, name: str | None, _: Any, creating: bool) -> None:
@@ -282,17 +242,6 @@ def _retention(m: Mocks, i: Inputs, name: str | None, _: Any, creating: bool) ->
                                   retentionInDays=int(i["retentionInDays"]))
     elif not creating:
         logs.delete_retention_policy(logGroupName=i["name"])
-
-
-def _template(m: Mocks, i: Inputs, template_id: str | None) -> Created:
-    ec2 = m.client("ec2")
-    found = (ec2.describe_launch_templates(LaunchTemplateIds=[template_id]) if template_id
-             else ec2.describe_launch_templates(LaunchTemplateNames=[i["name"]]))
-    t = found["LaunchTemplates"][0]
-    tid = t["LaunchTemplateId"]
-    return tid, {"arn": f"arn:aws:ec2:{m.region}:{m.account}:launch-template/{tid}",
-                 "name": t["LaunchTemplateName"], "latestVersion": t["LatestVersionNumber"],
-                 "defaultVersion": t["DefaultVersionNumber"], "id": tid}
 
 
 def _template_default(m: Mocks, i: Inputs, tid: str | None, _: Any, creating: bool) -> None:
@@ -321,13 +270,6 @@ def _group_template(m: Mocks, logical: str, i: Inputs, creating: bool) -> Inputs
     return i
 
 
-def _group(m: Mocks, i: Inputs, _: str | None) -> Created:
-    group = m.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[i["name"]])["AutoScalingGroups"][0]
-    return i["name"], {"arn": group["AutoScalingGroupARN"], "name": i["name"],
-                       "desiredCapacity": group["DesiredCapacity"], "id": i["name"]}
-
-
 def _group_side(m: Mocks, i: Inputs, name: str | None, _: Any, creating: bool) -> None:
     autoscaling, name = m.client("autoscaling"), i["name"]
     if i.get("enabledMetrics"):
@@ -344,20 +286,6 @@ def _group_side(m: Mocks, i: Inputs, name: str | None, _: Any, creating: bool) -
              "ResourceType": "auto-scaling-group"} for t in i["tags"]])
 
 
-def _scaling_policy(m: Mocks, i: Inputs, _: str | None) -> Created:
-    policy = m.client("autoscaling").describe_policies(
-        AutoScalingGroupName=i["autoscalingGroupName"], PolicyNames=[i["name"]])[
-        "ScalingPolicies"][0]  # moto's PutScalingPolicy answer carries no PolicyARN
-    return i["name"], {"arn": policy["PolicyARN"], "name": i["name"], "id": i["name"]}
-
-
-def _hook(m: Mocks, i: Inputs, _: str | None) -> Created:
-    m.client("autoscaling").describe_lifecycle_hooks(
-        AutoScalingGroupName=i["autoscalingGroupName"], LifecycleHookNames=[i["name"]])[
-        "LifecycleHooks"][0]
-    return i["name"], {"name": i["name"], "id": i["name"]}
-
-
 def _desired_vcpus(m: Mocks, logical: str, i: Inputs, creating: bool) -> Inputs:
     resources = i.get("computeResources")
     if creating and resources and resources.get("desiredVcpus") is None:
@@ -366,25 +294,10 @@ def _desired_vcpus(m: Mocks, logical: str, i: Inputs, creating: bool) -> Inputs:
     return i
 
 
-def _compute_environment(m: Mocks, i: Inputs, _: str | None) -> Created:
-    env = m.client("batch").describe_compute_environments(computeEnvironments=[i["name"]])[
-        "computeEnvironments"][0]
-    return i["name"], {"arn": env["computeEnvironmentArn"], "name": i["name"],
-                       "ecsClusterArn": env.get("ecsClusterArn"), "status": env.get("status"),
-                       "statusReason": env.get("statusReason", ""), "state": env.get("state"),
-                       "id": i["name"]}
-
-
 def _disable(update: str, key: str) -> Callable[[Mocks, Registered], None]:
     """AWS deletes a Batch job queue or compute environment only once it is DISABLED."""
     return lambda m, r: getattr(m.client("batch"), update)(
         **{key: r.physical_id, "state": "DISABLED"})
-
-
-def _job_queue(m: Mocks, i: Inputs, arn: str | None) -> Created:
-    queue = m.client("batch").describe_job_queues(jobQueues=[arn or i["name"]])["jobQueues"][0]
-    return queue["jobQueueArn"], {"arn": queue["jobQueueArn"], "name": queue["jobQueueName"],
-                                  "id": queue["jobQueueArn"]}
 
 
 def _job_definition(m: Mocks, i: Inputs) -> Created:
@@ -412,41 +325,61 @@ def _job_definition(m: Mocks, i: Inputs) -> Created:
                  "name": i["name"], "id": arn}
 
 
-def _job_revision(m: Mocks, i: Inputs, arn: str | None) -> Created:
-    found = m.client("batch").describe_job_definitions(
-        jobDefinitionName=i["name"], status="ACTIVE")["jobDefinitions"]
-    job = max(found, key=lambda d: int(d["revision"]))  # ValueError: none
-    arn = job["jobDefinitionArn"]
-    return arn, {"arn": arn, "arnPrefix": arn.rsplit(":", 1)[0], "revision": int(job["revision"]),
-                 "name": i["name"], "id": arn}
-
-
 HOOKS: dict[str, Hooks] = {
     "aws:sqs/queue:Queue": Hooks(_queue),
     "aws:sqs/redrivePolicy:RedrivePolicy": Hooks(_redrive),
-    "aws:iam/role:Role": Hooks(_role, side=_role_policies, before_delete=_empty_role),
-    "aws:iam/rolePolicy:RolePolicy": Hooks(_role_policy),
+    "aws:iam/role:Role": Hooks(
+        _read("aws:iam/role:Role", arn="Arn", uniqueId="RoleId", createDate="CreateDate"),
+        side=_role_policies, before_delete=_empty_role),
+    "aws:iam/rolePolicy:RolePolicy": Hooks(_read("aws:iam/rolePolicy:RolePolicy")),
     "aws:iam/policy:Policy": Hooks(_policy),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": Hooks(_attachment),
-    "aws:iam/instanceProfile:InstanceProfile": Hooks(_profile, side=_profile_role,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": Hooks(
+        _read("aws:iam/rolePolicyAttachment:RolePolicyAttachment")),
+    "aws:iam/instanceProfile:InstanceProfile": Hooks(_read(
+        "aws:iam/instanceProfile:InstanceProfile", arn="Arn", uniqueId="InstanceProfileId",
+        createDate="CreateDate"), side=_profile_role,
                                                      before_delete=_empty_profile),
     "aws:lambda/function:Function": Hooks(_function, _function_code, _function_update_code),
     "aws:lambda/permission:Permission": Hooks(_permission, _statement_id),
-    "aws:ssm/parameter:Parameter": Hooks(_parameter, _parameter_value),
-    "aws:ssm/document:Document": Hooks(_document, side=_document_default,
+    "aws:ssm/parameter:Parameter": Hooks(_read(
+        "aws:ssm/parameter:Parameter", version="Version", type="Type", arn=lambda f, m: f.get(
+            "ARN") or f"arn:aws:ssm:{m.region}:{m.account}:parameter/{f['Name'].lstrip('/')}"),
+        _parameter_value),
+    "aws:ssm/document:Document": Hooks(_read(
+        "aws:ssm/document:Document", arn="arn:aws:ssm:{region}:{account}:document/{id}",
+        hash="Hash", hashType="HashType", latestVersion="LatestVersion", status="Status",
+        defaultVersion="DefaultVersion", documentVersion="DocumentVersion", owner="Owner",
+        schemaVersion="SchemaVersion", platformTypes="PlatformTypes"), side=_document_default,
                                        unchanged=("DuplicateDocumentContent",)),
-    "aws:cloudwatch/eventRule:EventRule": Hooks(_rule),
-    "aws:cloudwatch/eventTarget:EventTarget": Hooks(_target, _target_id),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": Hooks(_alarm),
-    "aws:cloudwatch/logGroup:LogGroup": Hooks(_log_group, side=_retention),
-    "aws:ec2/launchTemplate:LaunchTemplate": Hooks(_template, side=_template_default),
-    "aws:autoscaling/group:Group": Hooks(_group, _group_template, _group_side),
-    "aws:autoscaling/policy:Policy": Hooks(_scaling_policy),
-    "aws:autoscaling/lifecycleHook:LifecycleHook": Hooks(_hook),
+    "aws:cloudwatch/eventRule:EventRule": Hooks(_read("aws:cloudwatch/eventRule:EventRule",
+                                                      arn="Arn", state="State")),
+    "aws:cloudwatch/eventTarget:EventTarget": Hooks(_read(
+        "aws:cloudwatch/eventTarget:EventTarget", targetId="Id"), _target_id),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": Hooks(_read(
+        "aws:cloudwatch/metricAlarm:MetricAlarm", arn="AlarmArn")),
+    "aws:cloudwatch/logGroup:LogGroup": Hooks(_read(  # Pulumi's ARN has no `:*`
+        "aws:cloudwatch/logGroup:LogGroup", arn=lambda f, m: f["arn"].removesuffix(":*")),
+        side=_retention),
+    "aws:ec2/launchTemplate:LaunchTemplate": Hooks(_read(
+        "aws:ec2/launchTemplate:LaunchTemplate", name="LaunchTemplateName",
+        latestVersion="LatestVersionNumber", defaultVersion="DefaultVersionNumber",
+        arn="arn:aws:ec2:{region}:{account}:launch-template/{id}"), side=_template_default),
+    "aws:autoscaling/group:Group": Hooks(_read(
+        "aws:autoscaling/group:Group", arn="AutoScalingGroupARN",
+        desiredCapacity="DesiredCapacity"), _group_template, _group_side),
+    "aws:autoscaling/policy:Policy": Hooks(_read(
+        "aws:autoscaling/policy:Policy", arn="PolicyARN")),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": Hooks(
+        _read("aws:autoscaling/lifecycleHook:LifecycleHook")),
     "aws:batch/computeEnvironment:ComputeEnvironment": Hooks(
-        _compute_environment, _desired_vcpus,
+        _read("aws:batch/computeEnvironment:ComputeEnvironment", arn="computeEnvironmentArn",
+              ecsClusterArn="ecsClusterArn", status="status", statusReason="statusReason",
+              state="state"), _desired_vcpus,
         before_delete=_disable("update_compute_environment", "computeEnvironment")),
     "aws:batch/jobQueue:JobQueue": Hooks(
-        _job_queue, before_delete=_disable("update_job_queue", "jobQueue")),
-    "aws:batch/jobDefinition:JobDefinition": Hooks(_job_revision, apply=_job_definition),
+        _read("aws:batch/jobQueue:JobQueue", arn="jobQueueArn", name="jobQueueName"),
+        before_delete=_disable("update_job_queue", "jobQueue")),
+    "aws:batch/jobDefinition:JobDefinition": Hooks(_read(
+        "aws:batch/jobDefinition:JobDefinition", arn="jobDefinitionArn", revision="revision",
+        arnPrefix=lambda f, m: f["jobDefinitionArn"].rsplit(":", 1)[0]), apply=_job_definition),
 }
