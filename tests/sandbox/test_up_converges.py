@@ -47,6 +47,10 @@ def queue_names(sb: RunningSandbox) -> set[str]:
 
 def test_an_up_right_after_an_up_previews_all_same(sb: RunningSandbox, tmp_path: Path) -> None:
     assert changes(preview(sb, tmp_path)) == []
+    state = (sb.state.root / STATE_FILE).read_text()
+    bad = cli(sb, "up", "--set", "aiMinSize=-1")  # a value the program refuses: nothing runs
+    assert bad.returncode == 2 and "aiMinSize" in bad.stderr and "Traceback" not in bad.stderr
+    assert (sb.state.root / STATE_FILE).read_text() == state
 
 
 def test_a_key_rotation_previews_as_an_update_of_the_parameter(sb: RunningSandbox,
