@@ -219,6 +219,11 @@ def diff(old: Resource | Registered,
     return ("update" if changed else "same"), changed, []
 
 
+def _kind(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A detailedDiff's kind, as Pulumi names it (add, delete, update; `-replace` appended)."""
+    return "add" if key not in old else "delete" if key not in new else "update"
+
+
 def digest(previous: Deployment, declared: list[Resource],
            config: Mapping[str, str]) -> dict[str, Any]:
     """A PreviewDigest: a step per resource (create / same / update / replace / delete),
@@ -228,22 +233,27 @@ def digest(previous: Deployment, declared: list[Resource],
     for new in declared:
         before = old.get(new.key)
         if before is None:
-            steps.append({"op": "create", "urn": new.urn, "newState": new.v3()})
+            steps.append({"op": "create", "urn": new.urn, "newState": new.v3(),
+                          "detailedDiff": None})
             continue
         op, changed, forced = diff(before, new.inputs)
         after = Resource(**{**asdict(new), "id": "" if op == "replace" else before.id,
                             "outputs": {} if op == "replace" else before.outputs})
         step: dict[str, Any] = {"op": op, "urn": new.urn, "oldState": before.v3(),
-                                "newState": after.v3()}
+                                "newState": after.v3(), "detailedDiff": None}
         if op != "same":
             step["diffReasons"] = changed
+            step["detailedDiff"] = {k: {"kind": _kind(k, before.inputs, new.inputs) + (
+                "-replace" if any(f.split(".")[0] == k for f in forced) else ""),
+                "inputDiff": True} for k in changed}
         if op == "replace":
             step["replaceReasons"] = forced
         steps.append(step)
     declared_keys = {r.key for r in declared}
     for gone in reversed(previous.resources):
         if gone.key not in declared_keys:
-            steps.append({"op": "delete", "urn": gone.urn, "oldState": gone.v3()})
+            steps.append({"op": "delete", "urn": gone.urn, "oldState": gone.v3(),
+                          "detailedDiff": None})
     summary: dict[str, int] = {}
     for step in steps:
         summary[step["op"]] = summary.get(step["op"], 0) + 1

@@ -76,6 +76,8 @@ def test_a_rename_replaces_and_a_rollback_ends_all_same(stack: dict[str, Any],
                 if s["op"] == "replace" and s["newState"]["type"] == QUEUE}
     assert "renamed-ai-jobs" in replaced
     assert replaced["renamed-ai-jobs"]["replaceReasons"] == ["name"]
+    assert replaced["renamed-ai-jobs"]["detailedDiff"]["name"] == {"kind": "update-replace",
+                                                                   "inputDiff": True}
     path = tmp_path / "rename.json"
     path.write_text(json.dumps(document))
     destroyed = {d.id: d for d in read_digest(path).destroyed()}

@@ -51,6 +51,9 @@ def test_digest_steps_and_what_preflight_reads(tmp_path: Path) -> None:
                    ("delete", "video-batch"), ("delete", "video-jobs-queue")]
     assert document["changeSummary"] == {"same": 1, "update": 1, "create": 1, "delete": 3}
     assert document["steps"][1]["diffReasons"] == ["visibilityTimeoutSeconds"]
+    assert document["steps"][1]["detailedDiff"] == {
+        "visibilityTimeoutSeconds": {"kind": "update", "inputDiff": True}}
+    assert document["steps"][0]["detailedDiff"] is None  # same: as Pulumi's JSON writes it
     assert "academy-workers:internalApiKey" not in document["config"]
 
     path = tmp_path / "preview.json"
