@@ -45,17 +45,10 @@ from botocore.exceptions import ClientError
 
 from contract.aws_types import TYPES, AwsType, Op
 from pulumi_bridge.inprocess import is_secret
-from sandbox.deployer.aws_hooks import (
-    HOOKS,
-    JOB_SPEC_TAG,
-    MotoDeployError,
-    Registered,
-    archive_bytes,
-    auto_name,
-)
+from sandbox.deployer.aws_hooks import HOOKS, MotoDeployError, Registered, auto_name
 from sandbox.services.moto_server import REGION
 
-__all__ = ["JOB_SPEC_TAG", "MotoDeployError", "Registered", "archive_bytes"]
+__all__ = ["MotoDeployError", "Registered"]
 
 Inputs = dict[str, Any]
 Key = tuple[str, str]  # (type, logical name)
@@ -472,9 +465,6 @@ class MotoMocks(pulumi.runtime.Mocks):
                 time.sleep(0.2)
 
     # -- what the sandbox reports --
-
-    def created_of(self, typ: str) -> list[CreatedResource]:
-        return [c for c in self.created if c.typ == typ]
 
     def summary(self) -> dict[str, Any]:
         def counts(resources: list[CreatedResource]) -> dict[str, int]:

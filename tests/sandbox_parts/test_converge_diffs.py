@@ -84,7 +84,21 @@ def test_a_rename_replaces_and_a_rollback_ends_all_same(stack: dict[str, Any],
     old_url = replaced["renamed-ai-jobs"]["oldState"]["id"]
     assert destroyed[old_url].replaced and destroyed[old_url].type == QUEUE
 
-    done = converge(env, renamed, first)
+    seen: list[tuple[bool, bool]] = []  # at each state write: (new queue recorded, old pending)
+
+    def checkpoint(state: Deployment) -> None:
+        names = {r.outputs.get("name") for r in state.resources if r.type == QUEUE}
+        doomed = {r.outputs.get("name") for r in state.doomed}
+        if "renamed-ai-jobs" in names and not seen:
+            # create-replacement first: the old queue still exists, a pending delete
+            assert "academy-ai-jobs" in queue_names() and "academy-ai-jobs" in doomed
+        seen.append(("renamed-ai-jobs" in names, "academy-ai-jobs" in doomed))
+
+    def queue_names() -> set[str]:
+        return {u.rsplit("/", 1)[-1] for u in sqs.list_queues().get("QueueUrls", [])}
+
+    done = converge(env, renamed, first, checkpoint)
+    assert seen[-1] == (True, False)  # then delete-replaced: no pending delete is left
     names = {url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", [])}
     assert {"renamed-ai-jobs", "renamed-ai-jobs-dlq", "renamed-video-jobs"} <= names
     assert "academy-ai-jobs" not in names and "academy-ai-jobs-dlq" not in names

@@ -42,17 +42,13 @@ class Live:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-def _num(value: Any) -> Any:
+def numeric(value: Any) -> Any:
     """Mocks hand numbers over as floats (300.0 -> 300); SQS answers them as text ("300")."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
         return int(value)
     return value
-
-
-def numeric(value: Any) -> Any:
-    return _num(value)
 
 
 # Inputs AWS cannot change in place (the registry's replacing inputs) that an old resource may
