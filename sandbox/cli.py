@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"python -m sandbox up: {exc}\n")
             return EXIT_USAGE
         if stack.is_running(args.dir) and not args.legacy:
+            args.converging = True
             return _converge(args, settings)
         info = stack.up(stack.UpOptions(mode=args.mode or "batch", hosts=args.hosts,
                                         settings=settings, legacy=args.legacy), args.dir)
@@ -316,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:  # `switch` stops at a safe point itself (SwitchInterrupted)
+        converging = args.command == "up" and getattr(args, "converging", False)
         sys.stderr.write(f"sandbox {args.command}: interrupted (SIGINT)"
-                         + ("; everything it started was stopped: run it again"
+                         + ("; the stack's state was written as the up went: run it again to "
+                            "converge" if converging else
+                            "; everything it started was stopped: run it again"
                             if args.command == "up" else "") + "\n")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the user gets one clear line, never a traceback
