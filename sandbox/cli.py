@@ -14,9 +14,9 @@ from contract.stack_output import VIDEO_MODES
 from sandbox import stack
 from sandbox.deployer import preview
 from sandbox.deployer.deployment import parse_setting, write_json
-from sandbox.scenarios import adopt, adoption, faults, switch, uploads
+from sandbox.scenarios import adopt, adoption, faults, reconfigure, switch, uploads
 from sandbox.scenarios.faults import FAULTS
-from sandbox.state import PROJECT_ROOT
+from sandbox.state import PROJECT_ROOT, sandbox_state
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -32,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dir", type=Path, default=None,
                         help="state directory (default .sandbox/ or $ACADEMY_SANDBOX_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start everything and deploy the program into moto")
-    up.add_argument("--mode", choices=VIDEO_MODES, default="batch")
+    up = sub.add_parser("up", help="start everything and deploy the program into moto; on a "
+                                   "running sandbox: preview -> verify preflight -> up of the "
+                                   "--set values (only the diff is applied)")
+    up.add_argument("--mode", choices=VIDEO_MODES, default=None,
+                    help="video's mode (default batch); on a running sandbox `switch` changes it")
     up.add_argument("--hosts", type=int, default=1, help="API hosts listed in the outputs")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                     help="a stack setting over the base stack's (JSON values parsed), e.g. "
@@ -168,8 +171,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             sys.stderr.write(f"python -m sandbox up: {exc}\n")
             return EXIT_USAGE
-        info = stack.up(stack.UpOptions(mode=args.mode, hosts=args.hosts, settings=settings,
-                                        legacy=args.legacy), args.dir)
+        if stack.is_running(args.dir) and not args.legacy:
+            args.converging = True
+            return _converge(args, settings)
+        info = stack.up(stack.UpOptions(mode=args.mode or "batch", hosts=args.hosts,
+                                        settings=settings, legacy=args.legacy), args.dir)
         what = "an old account, no stack yet" if args.legacy else f"{info['mode']} mode"
         sys.stdout.write(f"sandbox up ({what}) in {info['timings_s']['total']} s; "
                          "`python -m sandbox status` shows it, `source .sandbox/env` reaches "
@@ -226,6 +232,28 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "preview":
         return _preview(args)
     return _demo(args)
+
+
+def _converge(args: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """`up --set ...` on a running sandbox (scenarios/reconfigure.py)."""
+    info = stack.load_info(sandbox_state(args.dir))
+    if args.mode is not None and args.mode != info.get("mode"):
+        sys.stderr.write(f"python -m sandbox up: the sandbox runs in {info.get('mode')} mode; "
+                         f"`python -m sandbox switch --mode {args.mode}` changes it\n")
+        return EXIT_USAGE
+    try:
+        done = reconfigure.reconfigure(settings, args.dir)
+    except preview.PreviewUsageError as exc:
+        sys.stderr.write(f"python -m sandbox up: {exc}\n")
+        return EXIT_USAGE
+    except reconfigure.ReconfigureRefused as exc:
+        sys.stderr.write(f"sandbox up: {exc}\n")
+        return EXIT_FAILED
+    sys.stdout.write(f"sandbox up: converged: {len(done['created'])} created, "
+                     f"{len(done['deleted'])} deleted"
+                     + (f", restarted {', '.join(done['restarted'])}" if done["restarted"] else "")
+                     + "\n")
+    return 0
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -289,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:  # `switch` stops at a safe point itself (SwitchInterrupted)
+        converging = args.command == "up" and getattr(args, "converging", False)
         sys.stderr.write(f"sandbox {args.command}: interrupted (SIGINT)"
-                         + ("; everything it started was stopped: run it again"
+                         + ("; the stack's state was written as the up went: run it again to "
+                            "converge" if converging else
+                            "; everything it started was stopped: run it again"
                             if args.command == "up" else "") + "\n")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the user gets one clear line, never a traceback

@@ -279,6 +279,43 @@ def _wait_for_schedule(state: SandboxState, timeout_s: float = 30.0) -> None:
                        f"see {state.log_path('schedule')}")
 
 
+def is_running(state_dir: Path | None = None) -> bool:
+    """Processes of this sandbox are running (`up` then converges instead of starting)."""
+    state = sandbox_state(state_dir)
+    return state.pids_file.exists() and bool(ProcessRegistry(state.pids_file).live())
+
+
+def restart_readers(state: SandboxState, before: Mapping[str, Any],
+                    after: Mapping[str, Any]) -> list[str]:
+    """After an up on a running sandbox, the processes that read a name from the stack's outputs
+    at start are restarted when it changed (a rename: the key and dispatch parameters, the
+    publisher's function), as a deploy restarts what reads them."""
+    registry, info = ProcessRegistry(state.pids_file), load_info(state)
+    env = moto_server.client_env(aws_env(state)["AWS_ENDPOINT_URL"])
+
+    def names(outputs: Mapping[str, Any]) -> tuple[str, str, str]:
+        publisher = outputs["academy"]["publisher"]
+        return (publisher["key_parameter"], dispatch_parameter_name(outputs) or "",
+                publisher["function_name"])
+
+    (old_key, old_dispatch, old_fn), (key, dispatch, fn) = names(before), names(after)
+    restarted = []
+    if (old_key, old_dispatch) != (key, dispatch):
+        port = int(str(info["local_base_url"]).rsplit(":", 1)[-1])
+        registry.stop("video-worker")
+        registry.stop("internal-api")
+        _start_internal_api(state, registry, env, port, key, dispatch)
+        _start_video_worker(state, registry, env, port, key, dispatch)
+        restarted += ["internal-api", "video-worker"]
+    if old_fn != fn:
+        registry.stop("schedule")
+        (state.root / "schedule.json").unlink(missing_ok=True)
+        start_schedule(state, registry, env, after, float(info.get("schedule_every_s") or
+                                                          SCHEDULE_EVERY_S), lambda _, a: a())
+        restarted.append("schedule")
+    return restarted
+
+
 def down(state_dir: Path | None = None) -> dict[str, list[str]]:
     """Stops every process the sandbox started, by PID; removes nothing the user made."""
     state = sandbox_state(state_dir)

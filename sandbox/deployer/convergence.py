@@ -2,25 +2,31 @@
 
 The deployer keeps what it deployed in `deployed.json` in the state directory (the stack's
 config without the key, and per resource: type, logical name, URN, id, parent, retainOnDelete,
-inputs and outputs with secrets blanked), as Pulumi keeps a stack's state. Then:
+inputs and outputs, a secret as its digest), as Pulumi keeps a stack's state. Then:
 
 - `preview`: the program evaluated with new settings against that state, without touching
-  AWS (an existing resource answers with its recorded id and outputs), written as the
-  PreviewDigest `pulumi preview --json` prints: steps create / same / update / delete with
-  oldState and newState (ResourceV3), and a changeSummary. `verify preflight` reads it.
-- `converge`: the program deployed with the new settings (MotoMocks): what exists is updated
-  in place (UPDATERS), what is new is created, and what is no longer declared is deleted
-  (DELETERS, dependents first) or, when it carries retainOnDelete, forgotten.
+  AWS (an existing resource answers with its recorded id and outputs; one to be replaced
+  with outputs known only after the up, as Pulumi's unknowns), written as the PreviewDigest
+  `pulumi preview --json` prints: steps create / same / update / replace / delete with
+  oldState and newState (ResourceV3; diffReasons, replaceReasons), and a changeSummary.
+  Each diff is the registry's (contract/aws_types.py). `verify preflight` reads it.
+- `converge`: the program deployed with the new settings (MotoMocks): `same` is left alone,
+  `update` calls the type's update operations, `replace` creates the replacement and deletes
+  the old one after the program (deleted first when its physical name stays), what is new is
+  created, and what is no longer declared is deleted (dependents first) or, when it carries
+  retainOnDelete, forgotten.
 
 The state is written as the up goes, as Pulumi checkpoints (`converge(checkpoint=...)`):
 after every resource created, updated or deleted, atomically, with `pending` naming a create
-begun and not yet recorded. A kill at any point leaves a state the next up converges from: what
-was recorded is updated in place, a pending create is found by its name (moto_mocks.FINDERS)
-and taken over, what is gone is gone. The stack's outputs live in the same file and change
+begun and not yet recorded, and the old resource of a replacement kept as a pending delete
+(`"delete": true` in the export, as Pulumi's) until it is deleted. A kill at any point leaves
+a state the next up converges from: what was recorded is diffed again, a pending create is
+found by its name (MotoMocks.find) and taken over, a pending delete is deleted, what is gone is
+gone. The stack's outputs live in the same file and change
 only when an up has finished; `outputs.json` (verify's saved stack) is a copy of them, written
 after, and written again from here when a kill came between (`sync_outputs`).
 
-Not rehearsed: replacements (nothing a switch changes needs one here) and providers.
+Not rehearsed: providers, refresh (the state is trusted, as `pulumi up` without --refresh).
 """
 
 from __future__ import annotations
@@ -34,16 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from botocore.exceptions import ClientError
 
+from contract.aws_types import TYPES
 from pulumi_bridge.program_eval import run_program
 from sandbox.deployer.deployment import STACK
 from sandbox.deployer.moto_mocks import (
     CREATED_TYPES,
-    DELETERS,
-    MotoDeployError,
     MotoMocks,
     Registered,
+    shown,
     state_value,
 )
 from sandbox.state import sandbox_state, write_atomic
@@ -51,7 +56,6 @@ from stack_settings.parse import PROJECT
 
 STATE_FILE = "deployed.json"
 KEY = f"{PROJECT}:internalApiKey"
-_GONE = ("NotFound", "NoSuchEntity", "does not exist", "ResourceNotFound", "not found")
 
 Key = tuple[str, str]  # (type, logical name)
 
@@ -74,10 +78,13 @@ class Resource:
     def key(self) -> Key:
         return (self.type, self.name)
 
+    def registered(self) -> Registered:
+        return Registered(self.type, self.name, self.id, self.custom, self.inputs, self.outputs)
+
     def v3(self) -> dict[str, Any]:
-        """The ResourceV3 of a digest's oldState/newState."""
+        """The ResourceV3 of a digest's oldState/newState (secrets shown as `[secret]`)."""
         state: dict[str, Any] = {"urn": self.urn, "custom": self.custom, "type": self.type,
-                                 "inputs": self.inputs, "outputs": self.outputs}
+                                 "inputs": shown(self.inputs), "outputs": shown(self.outputs)}
         if self.custom:
             state["id"] = self.id
         if self.parent:
@@ -95,6 +102,7 @@ class Deployment:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] | None = None  # the stack's outputs after its last finished up
     pending: list[Key] = field(default_factory=list)  # creates begun, not recorded
+    doomed: list[Resource] = field(default_factory=list)  # replaced, not yet deleted
 
     def by_key(self) -> dict[Key, Resource]:
         return {r.key: r for r in self.resources}
@@ -103,7 +111,8 @@ class Deployment:
         path = state_root / STATE_FILE
         document = {"stack": STACK, "config": {k: v for k, v in self.config.items() if k != KEY},
                     "resources": [asdict(r) for r in self.resources],
-                    "outputs": self.outputs, "pending": sorted(list(k) for k in self.pending)}
+                    "outputs": self.outputs, "pending": sorted(list(k) for k in self.pending),
+                    "doomed": [asdict(r) for r in self.doomed]}
         write_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
         export = sandbox_state(state_root).stack_state_file  # the saved stack's, for verify
         export.parent.mkdir(parents=True, exist_ok=True)
@@ -112,12 +121,13 @@ class Deployment:
 
     def export(self) -> dict[str, Any]:
         """The state as `pulumi stack export` writes it (apitype.UntypedDeployment, a
-        DeploymentV3 of ResourceV3s); the deployer never leaves a pending delete (`"delete":
-        true`): it rehearses no replacement."""
+        DeploymentV3 of ResourceV3s); the old resource of an unfinished replacement is a
+        pending delete (`"delete": true`)."""
         return {"version": 3, "deployment": {
             "manifest": {"time": datetime.now(UTC).isoformat(timespec="seconds"),
                          "magic": "", "version": "sandbox"},
-            "resources": [r.v3() for r in self.resources]}}
+            "resources": [r.v3() for r in self.resources]
+            + [{**r.v3(), "delete": True} for r in self.doomed]}}
 
     @classmethod
     def load(cls, state_root: Path) -> Deployment:
@@ -128,7 +138,8 @@ class Deployment:
         document = json.loads(path.read_text())
         return cls(dict(document["config"]), [Resource(**r) for r in document["resources"]],
                    document.get("outputs"),
-                   [(str(t), str(n)) for t, n in document.get("pending") or []])
+                   [(str(t), str(n)) for t, n in document.get("pending") or []],
+                   [Resource(**r) for r in document.get("doomed") or []])
 
 
 def sync_outputs(state_root: Path, outputs_file: Path) -> dict[str, Any] | None:
@@ -173,68 +184,76 @@ def deployment_of(mocks: MotoMocks, config: Mapping[str, str]) -> Deployment:
 # ---- preview -----------------------------------------------------------------------------------
 
 
-@dataclass
-class PreviewMocks(pulumi.runtime.Mocks):
-    """Evaluates the program against the recorded state, changing nothing: an existing
-    resource answers with its id and outputs, a new one with a placeholder (as a preview's
-    unknowns). Calls (caller identity, region) are read from the emulator."""
-
-    deployed: Mapping[Key, Resource]
-    reader: MotoMocks
-    registered: list[Registered] = field(default_factory=list)
-    options: dict[Key, tuple[Key | None, bool]] = field(default_factory=dict)
-
-    def note_parent(self, args: pulumi.ResourceTransformationArgs) -> None:
-        opts = args.opts
-        parent = opts.parent if opts else None
-        key = None
-        if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
-            key = (parent.pulumi_resource_type, parent.pulumi_resource_name)
-        self.options[(args.type_, args.name)] = (key, bool(opts and opts.retain_on_delete))
+class PreviewMocks(MotoMocks):
+    """Evaluates the program against the recorded state (`deployed`), changing nothing: an
+    existing resource answers with its id and outputs, a new or replaced one with a placeholder
+    (as a preview's unknowns). Calls (caller identity, region) are read from the emulator."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         old = self.deployed.get((args.typ, args.name))
-        physical = old.id if old else f"{args.name}-(known after up)"
+        inputs = state_value(args.inputs)
+        if old is not None and diff(old, inputs)[0] == "replace":
+            old = None  # its replacement's id and outputs are known only after the up
+        physical = old.physical_id if old else f"{args.name}-(known after up)"
         outputs = dict(old.outputs) if old else {}
         self.registered.append(Registered(args.typ, args.name, physical, bool(args.custom),
-                                          state_value(args.inputs), outputs))
+                                          inputs, outputs))
         return physical, {**dict(args.inputs), **outputs}
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
-        return self.reader.call(args)
 
 
 def preview(env: Mapping[str, str], config: Mapping[str, str],
             previous: Deployment) -> dict[str, Any]:
     """What `pulumi preview --json` would print for deploying `config` over `previous`."""
-    mocks = PreviewMocks(previous.by_key(), MotoMocks(env))
+    mocks = PreviewMocks(env, deployed={r.key: r.registered() for r in previous.resources})
     run_program(mocks, STACK, config)
     return digest(previous, resources_of(mocks), config)
 
 
+def diff(old: Resource | Registered,
+         inputs: Mapping[str, Any]) -> tuple[str, list[str], list[str]]:
+    """(same | update | replace, the inputs that differ, those that force a replacement)."""
+    typ = TYPES.get(old.type if isinstance(old, Resource) else old.typ)
+    if typ is not None and old.custom:
+        return typ.diff(old.inputs, inputs)
+    changed = sorted(k for k in {*old.inputs, *inputs} if old.inputs.get(k) != inputs.get(k))
+    return ("update" if changed else "same"), changed, []
+
+
+def _kind(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A detailedDiff's kind, as Pulumi names it (add, delete, update; `-replace` appended)."""
+    return "add" if key not in old else "delete" if key not in new else "update"
+
+
 def digest(previous: Deployment, declared: list[Resource],
            config: Mapping[str, str]) -> dict[str, Any]:
-    """A PreviewDigest: a step per resource (create / same / update / delete), Pulumi's order
-    (creates and updates first, then deletes, dependents first)."""
+    """A PreviewDigest: a step per resource (create / same / update / replace / delete),
+    Pulumi's order (as the program declares them, then the deletes, dependents first)."""
     old = previous.by_key()
     steps: list[dict[str, Any]] = []
     for new in declared:
         before = old.get(new.key)
         if before is None:
-            steps.append({"op": "create", "urn": new.urn, "newState": new.v3()})
+            steps.append({"op": "create", "urn": new.urn, "newState": new.v3(),
+                          "detailedDiff": None})
             continue
-        after = Resource(**{**asdict(new), "id": before.id, "outputs": before.outputs})
-        op = "same" if before.inputs == new.inputs else "update"
+        op, changed, forced = diff(before, new.inputs)
+        after = Resource(**{**asdict(new), "id": "" if op == "replace" else before.id,
+                            "outputs": {} if op == "replace" else before.outputs})
         step: dict[str, Any] = {"op": op, "urn": new.urn, "oldState": before.v3(),
-                                "newState": after.v3()}
-        if op == "update":
-            step["diffReasons"] = sorted(k for k in {*before.inputs, *new.inputs}
-                                         if before.inputs.get(k) != new.inputs.get(k))
+                                "newState": after.v3(), "detailedDiff": None}
+        if op != "same":
+            step["diffReasons"] = changed
+            step["detailedDiff"] = {k: {"kind": _kind(k, before.inputs, new.inputs) + (
+                "-replace" if any(f.split(".")[0] == k for f in forced) else ""),
+                "inputDiff": True} for k in changed}
+        if op == "replace":
+            step["replaceReasons"] = forced
         steps.append(step)
     declared_keys = {r.key for r in declared}
     for gone in reversed(previous.resources):
         if gone.key not in declared_keys:
-            steps.append({"op": "delete", "urn": gone.urn, "oldState": gone.v3()})
+            steps.append({"op": "delete", "urn": gone.urn, "oldState": gone.v3(),
+                          "detailedDiff": None})
     summary: dict[str, int] = {}
     for step in steps:
         summary[step["op"]] = summary.get(step["op"], 0) + 1
@@ -253,6 +272,8 @@ class Converged:
     updated: int
     deleted: list[str]
     forgotten: list[str]  # retainOnDelete: AWS keeps it, the stack no longer manages it
+    replaced: list[str] = field(default_factory=list)
+    same: int = 0
 
 
 Checkpoint = Callable[[Deployment], None]
@@ -260,14 +281,16 @@ Checkpoint = Callable[[Deployment], None]
 
 class Progress:
     """The state as an up goes: the previous resources, each replaced as it is done again or
-    removed as it is deleted, new ones appended, creates begun marked pending; written through
-    `checkpoint` after every change (one at a time)."""
+    removed as it is deleted, new ones appended, creates begun marked pending, the old one of a
+    replacement kept as a pending delete until deleted; written through `checkpoint` after
+    every change (one at a time)."""
 
     def __init__(self, previous: Deployment, checkpoint: Checkpoint | None) -> None:
         self.config = dict(previous.config)
         self.outputs = previous.outputs
         self.resources: dict[Key, Resource] = {r.key: r for r in previous.resources}
         self.pending: set[Key] = set(previous.pending)
+        self.doomed: list[Resource] = list(previous.doomed)
         self.checkpoint = checkpoint
         self.mocks: MotoMocks | None = None
         self._lock = threading.Lock()
@@ -277,6 +300,9 @@ class Progress:
             key = (typ, name)
             if event == "creating":
                 self.pending.add(key)
+            elif event == "replaced":
+                if key in self.resources:
+                    self.doomed.append(self.resources[key])
             elif done is not None and self.mocks is not None:
                 resource = resource_of(self.mocks, done)
                 if self.resources.get(key) == resource and key not in self.pending:
@@ -285,56 +311,53 @@ class Progress:
                 self.pending.discard(key)
             self._write()
 
-    def gone(self, key: Key) -> None:
+    def gone(self, resource: Resource) -> None:
         with self._lock:
-            self.resources.pop(key, None)
+            if resource in self.doomed:
+                self.doomed.remove(resource)
+            elif self.resources.get(resource.key) == resource:
+                self.resources.pop(resource.key)
             self._write()
 
     def _write(self) -> None:
         if self.checkpoint is not None:
             self.checkpoint(Deployment(self.config, list(self.resources.values()), self.outputs,
-                                       sorted(self.pending)))
+                                       sorted(self.pending), list(self.doomed)))
 
 
 def converge(env: Mapping[str, str], config: Mapping[str, str], previous: Deployment,
              checkpoint: Checkpoint | None = None) -> Converged:
-    """`pulumi up` of `config` over `previous`: update, create, then delete what is gone;
-    the state through `checkpoint` after every resource (see the module docstring)."""
-    ids = {r.key: r.id for r in previous.resources if r.custom and r.type in CREATED_TYPES}
+    """`pulumi up` of `config` over `previous`: only what differs is applied, replacements'
+    old resources and what is gone deleted after; the state through `checkpoint` after every
+    resource (see the module docstring)."""
+    deployed = {r.key: r.registered() for r in previous.resources
+                if r.custom and r.type in CREATED_TYPES}
     progress = Progress(previous, checkpoint)
-    mocks = MotoMocks(env, deployed_ids=ids, maybe_created=frozenset(previous.pending),
+    mocks = MotoMocks(env, deployed=deployed, maybe_created=frozenset(previous.pending),
                       on_progress=progress.note)
     progress.mocks = mocks
     outputs = run_program(mocks, STACK, config).outputs
     now = deployment_of(mocks, config)
     declared = {r.key for r in now.resources}
+    replaced = {(r.typ, r.name, r.physical_id) for r in mocks.replaced}
     deleted, forgotten = [], []
-    for gone in reversed(previous.resources):  # dependents were done after what they use
-        if gone.key in declared or not gone.custom:
+    # Pending deletes of an earlier up first, then (dependents first) what is gone or replaced.
+    for gone in list(reversed(previous.doomed)) + list(reversed(previous.resources)):
+        if gone in previous.resources and gone.key in declared and (
+                gone.type, gone.name, gone.id) not in replaced or not gone.custom:
             continue
         label = f"{gone.type} {gone.name}"
-        if gone.retain_on_delete or gone.type not in CREATED_TYPES:
-            forgotten.append(label)  # retained, or never created in the emulator
-            progress.gone(gone.key)
-            continue
-        delete(mocks, gone)
-        progress.gone(gone.key)
-        deleted.append(label)
+        if gone.type not in CREATED_TYPES or gone.retain_on_delete:
+            forgotten.append(label)  # retained (replaced too: Pulumi's DeleteStep), or never made
+        else:
+            delete(mocks, gone)
+            deleted.append(label)
+        progress.gone(gone)
     now.outputs = outputs
     return Converged(outputs, now, [f"{c.typ} {c.name}" for c in mocks.created],
-                     len(mocks.updated), deleted, forgotten)
+                     len(mocks.updated), deleted, forgotten,
+                     [f"{r.typ} {r.name}" for r in mocks.replaced], len(mocks.same))
 
 
 def delete(mocks: MotoMocks, resource: Resource) -> None:
-    deleter = DELETERS.get(resource.type)
-    if deleter is None:
-        raise MotoDeployError(f"{resource.type} '{resource.name}' is no longer declared but the "
-                              "sandbox's deployer cannot delete this type")
-    record = Registered(resource.type, resource.name, resource.id, resource.custom,
-                        resource.inputs, resource.outputs)
-    try:
-        deleter(mocks, record)
-    except ClientError as exc:
-        if not any(word in str(exc) for word in _GONE):
-            raise MotoDeployError(f"moto refused to delete {resource.type} '{resource.name}' "
-                                  f"({resource.id}): {exc}") from exc
+    mocks.delete(resource.registered())

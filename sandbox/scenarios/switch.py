@@ -189,22 +189,25 @@ def run_preflight(state: SandboxState, plan: Path) -> int:
 
 
 def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str],
-            drain: bool, report: SwitchReport,
-            stop: StopSignals | None = None) -> tuple[Deployment, dict[str, Any]]:
+            drain: bool, report: SwitchReport, stop: StopSignals | None = None,
+            step: str | None = None) -> tuple[Deployment, dict[str, Any]]:
     """The workflow's deploy: preview -> preflight (refused: SwitchStopped) -> up, its state
     written as it goes; then the outputs saved as the stack's, so verify and the worker see
-    the new shape. A stop asked for during the preview is honoured before the up."""
+    the new shape. A stop asked for during the preview is honoured before the up. `step`:
+    another up than the switch's two (`sandbox up --set` on a running sandbox)."""
     env = _env(state)
-    plan = state.root / PREVIEW_FILES[drain]
+    plan = state.root / (f"{step}-preview.json" if step else PREVIEW_FILES[drain])
+    step = step or ("drain" if drain else "retire")
     started = time.monotonic()
     deployment.write_json(plan, convergence.preview(env, config, previous))
     verdict = run_preflight(state, plan)
-    report.timings_s[f"preview + preflight ({'drain' if drain else 'retire'})"] = round(
-        time.monotonic() - started, 2)
+    report.timings_s[f"preview + preflight ({step})"] = round(time.monotonic() - started, 2)
     if stop is not None:
         stop.check("This step's up did not run (" + (
             "new work still goes where it went" if drain else
             "the drain stays in place: videoDrain true, both paths work, nothing retired") + ")")
+    if verdict == 1 and step not in ("drain", "retire"):
+        raise SwitchStopped("verify preflight refused the plan (above): nothing was changed")
     if verdict == 1:
         raise SwitchStopped("verify preflight refused the plan (above): nothing was deleted; "
                             "videoDrain stays true and the old path keeps working. Run the same "
@@ -225,13 +228,12 @@ def up_with(state: SandboxState, previous: Deployment, config: Mapping[str, str]
         now.save(state.root)
 
     done = convergence.converge(env, config, previous, checkpoint)
-    report.timings_s[f"up ({'drain' if drain else 'retire'})"] = round(
-        time.monotonic() - started, 2)
+    report.timings_s[f"up ({step})"] = round(time.monotonic() - started, 2)
     _signal_point(f"checkpoint-{writes + 1}")
     done.deployment.save(state.root)  # the state with the new outputs: the up is done
-    say(f"sandbox switch: up ({'drain' if drain else 'retire'}): {len(done.created)} created, "
-         f"{done.updated} updated, {len(done.deleted)} deleted; the state written "
-         f"{writes + 1} times")
+    say(f"sandbox {'switch: ' if step in ('drain', 'retire') else ''}up ({step}): "
+        f"{len(done.created)} created, {done.updated} updated, {len(done.replaced)} replaced, "
+        f"{len(done.deleted)} deleted, {done.same} same; the state written {writes + 1} times")
     _signal_point("outputs")
     deployment.write_json(state.outputs_file, done.outputs)  # verify's copy of them
     report.created += done.created

@@ -28,6 +28,22 @@ from typing import Any
 
 import requests
 
+# moto has no public hook for a Batch job's lifecycle (without Docker it finishes every job
+# inside SubmitJob): the runner is the one place that reaches into moto's private parts, pinned
+# to this version (requirements-dev.txt) and each part named here with why;
+# tests/sandbox_parts/test_moto_private_parts.py fails when moto changes any of them or code
+# here uses one not listed. (The Lambda runtime goes through moto's public API only.)
+MOTO_VERSION = "5.2.5"
+MOTO_PRIVATE = {
+    "moto.moto_api._internal.managed_state_model:_status": "a job's state as stored, without "
+    "ManagedState's time-based advance that `status` runs on every read",
+    "moto.batch.models:_mark_stopped": "finishes a job as moto's container thread would",
+    "moto.batch.models:_start_attempt": "opens an attempt (describe_jobs' attempts[])",
+    "moto.batch.models:_stop_attempt": "closes it (a retry after a lost lease)",
+    "moto.batch.models:_stream_name": "the job's log stream, as AWS names it",
+    "moto.batch.models:_jobs": "the backend's job table a submitted job is kept in",
+    "moto.moto_api._internal.urls:url_paths": "the runner's endpoints under /moto-api/",
+}
 ENDPOINT = "/moto-api/sandbox/batch"
 QUEUE_DELETED = "job queue deleted"
 HOST_LOST = "Host EC2 (sandbox worker) terminated"

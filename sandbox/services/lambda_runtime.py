@@ -22,6 +22,7 @@ Memory Used.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -168,32 +169,36 @@ def invoke_deployed_code(
             group.remove()
 
 
-def _record_invocation(fn: Any, failed: bool) -> None:
-    from moto.cloudwatch.models import cloudwatch_backends
+@functools.cache
+def _self_client(service: str, region: str) -> Any:
+    """A client of this same emulator through its public API (never moto's backends)."""
+    import boto3
 
-    backend = cloudwatch_backends[fn.account_id][fn.region]
-    data = [  # no Timestamp: moto stamps the datum itself, in the form it compares against
+    return boto3.client(service, endpoint_url=os.environ["SANDBOX_SELF_URL"], region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _record_invocation(fn: Any, failed: bool) -> None:
+    """Invocations and Errors, as Lambda publishes them (PutMetricData)."""
+    _self_client("cloudwatch", fn.region).put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        # no Timestamp: moto stamps the datum itself, in the form it compares against
         {"MetricName": name, "Value": value, "Unit": "Count",
          "Dimensions": [{"Name": "FunctionName", "Value": fn.function_name}]}
-        for name, value in (("Invocations", 1.0), ("Errors", 1.0 if failed else 0.0))
-    ]
-    backend.put_metric_data("AWS/Lambda", data)
+        for name, value in (("Invocations", 1.0), ("Errors", 1.0 if failed else 0.0))])
 
 
 def _write_log(fn: Any, request_id: str, lines: list[str], started: float,
                done: Invocation | None = None) -> None:
     """Appends one invocation's lines to the function's log group, creating the group and
-    a stream as Lambda does on a container's first invocation."""
-    from moto.logs.models import logs_backends
-
-    backend = logs_backends[fn.account_id][fn.region]
+    a stream as Lambda does on a container's first invocation (the Logs API)."""
+    logs = _self_client("logs", fn.region)
     group = f"/aws/lambda/{fn.function_name}"
-    if group not in backend.groups:
-        backend.create_log_group(group, {})
     day = datetime.now(UTC).strftime("%Y/%m/%d")
     stream = f"{day}/[$LATEST]{uuid.uuid5(uuid.NAMESPACE_URL, fn.function_arn).hex}"
-    if stream not in backend.groups[group].streams:
-        backend.create_log_stream(group, stream)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
     elapsed_ms = (time.time() - started) * 1000
     framed = [f"START RequestId: {request_id} Version: $LATEST", *lines,
               f"END RequestId: {request_id}",
@@ -202,7 +207,8 @@ def _write_log(fn: Any, request_id: str, lines: list[str], started: float,
               + (f"\tMax Memory Used: {done.max_memory_mb} MB"
                  if done and done.max_memory_mb is not None else "")]
     now_ms = int(time.time() * 1000)
-    backend.put_log_events(group, stream, [{"timestamp": now_ms, "message": m} for m in framed])
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now_ms, "message": m} for m in framed])
 
 
 def install() -> None:

@@ -123,10 +123,13 @@ def test_status_prints_what_runs_and_answers(sandbox: RunningSandbox) -> None:
         assert part in done.stdout
 
 
-def test_a_second_up_says_the_sandbox_runs(sandbox: RunningSandbox) -> None:
-    done = sandbox_cli(sandbox, "up", "--mode", sandbox.mode)
-    assert done.returncode == 1
-    assert "already running" in done.stderr and "Traceback" not in done.stderr
+def test_a_second_up_converges_and_changes_nothing(sandbox: RunningSandbox) -> None:
+    other = "asg" if sandbox.mode == "batch" else "batch"
+    done = sandbox_cli(sandbox, "up", "--mode", other)
+    assert done.returncode == 2 and "sandbox switch --mode" in done.stderr
+    done = sandbox_cli(sandbox, "up", "--mode", sandbox.mode)  # nothing changed: all same
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "converged: 0 created, 0 deleted" in done.stdout and "Traceback" not in done.stderr
 
 
 def test_strip_internal_key_gives_403_in_public_200_on_the_host(sandbox: RunningSandbox) -> None:

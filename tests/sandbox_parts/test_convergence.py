@@ -51,6 +51,9 @@ def test_digest_steps_and_what_preflight_reads(tmp_path: Path) -> None:
                    ("delete", "video-batch"), ("delete", "video-jobs-queue")]
     assert document["changeSummary"] == {"same": 1, "update": 1, "create": 1, "delete": 3}
     assert document["steps"][1]["diffReasons"] == ["visibilityTimeoutSeconds"]
+    assert document["steps"][1]["detailedDiff"] == {
+        "visibilityTimeoutSeconds": {"kind": "update", "inputDiff": True}}
+    assert document["steps"][0]["detailedDiff"] is None  # same: as Pulumi's JSON writes it
     assert "academy-workers:internalApiKey" not in document["config"]
 
     path = tmp_path / "preview.json"
@@ -72,16 +75,18 @@ def test_state_round_trip_leaves_the_key_out(tmp_path: Path) -> None:
     assert loaded.config == {"aws:region": "x"} and loaded.resources == state.resources
 
 
-def test_state_values_blank_secrets_and_digest_archives() -> None:
+def test_state_values_keep_secrets_as_digests_and_digest_archives() -> None:
     import pulumi
 
     from pulumi_bridge.inprocess import secret
-    from sandbox.deployer.moto_mocks import SECRET, state_value
+    from sandbox.deployer.moto_mocks import SECRET, shown, state_value
 
     wrapped = secret("the-key")
     code = pulumi.AssetArchive({"index.py": pulumi.StringAsset("print(1)")})
     value = state_value({"value": wrapped, "code": code, "n": 3.0, "tags": ["a"]})
-    assert value["value"] == SECRET and "the-key" not in json.dumps(value)
+    assert "the-key" not in json.dumps(value) and shown(value)["value"] == SECRET
+    # A rotated key is a change; the same key is not (compared by digest, never in clear).
+    assert state_value(secret("the-key")) == value["value"] != state_value(secret("new-key"))
     assert value["n"] == 3 and value["tags"] == ["a"]
     again = state_value({"code": pulumi.AssetArchive({"index.py": pulumi.StringAsset(
         "print(1)")})})

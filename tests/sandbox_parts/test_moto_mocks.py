@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from contract.aws_types import TYPES
 from pulumi_bridge.program_eval import run_program
 from sandbox.deployer.moto_mocks import (
     MotoDeployError,
@@ -222,8 +223,9 @@ def test_a_job_definition_reuses_its_identical_active_revision_and_keeps_one(
     mocks = MotoMocks(moto.env())
     name = "jobdef-reused"
     inputs = {**JOB_DEFINITION_INPUTS, "name": name}
-    first, _ = mocks._batch_job_definition("jd", inputs)
-    again, outputs = mocks._batch_job_definition("jd", inputs)  # an up run again, unchanged
+    jobdef = TYPES["aws:batch/jobDefinition:JobDefinition"]
+    first, _ = mocks.create(jobdef, "jd", inputs)
+    again, outputs = mocks.update(jobdef, "jd", inputs, first, {})  # run again, unchanged
     assert again == first and outputs["revision"] == 1
 
     def active() -> list[str]:
@@ -232,22 +234,33 @@ def test_a_job_definition_reuses_its_identical_active_revision_and_keeps_one(
 
     assert active() == [first]
     bigger = json.dumps({"image": "busybox", "vcpus": 2, "memory": 128, "command": ["true"]})
-    changed, outputs = mocks._batch_job_definition("jd", {**inputs, "containerProperties": bigger})
+    changed, outputs = mocks.update(jobdef, "jd", {**inputs, "containerProperties": bigger},
+                                    first, {})
     assert changed != first and outputs["revision"] == 2
     assert active() == [changed]  # the superseded revision deregistered, as a replace does
 
 
 def test_a_create_begun_by_a_killed_up_is_found_by_its_name(
         moto: moto_server.MotoServer) -> None:
-    from sandbox.deployer.moto_mocks import FINDERS
-
     mocks = MotoMocks(moto.env())
+    role_type, queue_type = TYPES["aws:iam/role:Role"], TYPES["aws:sqs/queue:Queue"]
     role = {"name": "found-role", "assumeRolePolicy": json.dumps({"Version": "2012-10-17",
                                                                    "Statement": []})}
     queue = {"name": "found-queue"}
-    assert FINDERS["aws:iam/role:Role"](mocks, "r", role) is None
-    assert FINDERS["aws:sqs/queue:Queue"](mocks, "q", queue) is None
-    mocks._iam_role("r", role)
-    url, _ = mocks._sqs_queue("q", queue)
-    assert FINDERS["aws:iam/role:Role"](mocks, "r", role) == "found-role"
-    assert FINDERS["aws:sqs/queue:Queue"](mocks, "q", queue) == url
+    assert mocks.find(role_type, "r", role) is None
+    assert mocks.find(queue_type, "q", queue) is None
+    mocks.create(role_type, "r", role)
+    url, _ = mocks.create(queue_type, "q", queue)
+    assert mocks.find(role_type, "r", role)[0] == "found-role"
+    assert mocks.find(queue_type, "q", queue)[0] == url
+
+
+def test_an_input_the_registry_cannot_map_stops_the_deploy_naming_type_and_key(
+        moto: moto_server.MotoServer, aws: Aws) -> None:
+    mocks = MotoMocks(moto.env(), dependency_wait_s=0)
+    args = pulumi.runtime.MockResourceArgs(
+        typ="aws:sqs/queue:Queue", name="unmapped",
+        inputs={"name": "unmapped-queue", "visibilityTimeoutMinutes": 5}, custom=True)
+    with pytest.raises(MotoDeployError, match=r"Queue 'unmapped'.*visibilityTimeoutMinutes"):
+        mocks.new_resource(args)  # never created with the input silently dropped
+    assert "unmapped-queue" not in json.dumps(aws("sqs").list_queues())

@@ -1,18 +1,24 @@
 """Drift: what the first `pulumi up` after the import will change on an adopted resource.
 
-Each rule compares one live attribute (as the AWS API returns it) with the program's declared
-input, and says both. Only attributes with a known meaning are compared: a rule is a sentence a
-person can act on, not a JSON diff.
+Each compares one live attribute (as the AWS API returns it) with the program's declaration
+mapped to the same API parameter by the registry (contract/aws_types.py), and says both. Only
+attributes with a known meaning are compared (WATCH, and RULES for what needs a sentence): a
+change is a sentence a person can act on, not a JSON diff.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jmespath
+import pulumi
+
+from contract.aws_types import aws_type
 from verify.adopt.lookup import Live, numeric
 
 
@@ -124,31 +130,65 @@ def alarm_summary(alarm: dict) -> str:
 
 
 # ---- per type ----------------------------------------------------------------------------------
+# The attributes compared as they are, by the API's own names: the declaration mapped to the
+# API request by the registry, the live answer as the lookup read it; no Pulumi input spelled.
+
+WATCH: dict[str, tuple[str, ...]] = {
+    "aws:sqs/queue:Queue": ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled"),
+    "aws:autoscaling/group:Group": ("MinSize", "MaxSize"),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": ("HeartbeatTimeout", "DefaultResult"),
+    "aws:autoscaling/policy:Policy": ("PolicyType", "ScalingAdjustment", "AdjustmentType"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("ComparisonOperator",),
+    "aws:cloudwatch/eventRule:EventRule": ("ScheduleExpression", "State"),
+    "aws:lambda/function:Function": ("Runtime", "Handler", "Timeout", "MemorySize",
+                                     "Architectures"),
+    "aws:ssm/parameter:Parameter": ("Type",),
+    "aws:batch/computeEnvironment:ComputeEnvironment": (
+        "computeResources.maxvCpus", "computeResources.minvCpus", "state"),
+    "aws:batch/jobQueue:JobQueue": ("priority", "state"),
+    "aws:batch/jobDefinition:JobDefinition": (
+        "containerProperties.image", "timeout.attemptDurationSeconds", "retryStrategy.attempts"),
+}
+REQUEST_PREFIX = {"aws:sqs/queue:Queue": "Attributes."}  # SQS takes them as one map
+DEFAULTS = {"VisibilityTimeout": 30, "MessageRetentionPeriod": 345600}  # the provider's
+LIVE_DEFAULTS = {"Architectures": ["x86_64"], "SqsManagedSseEnabled": "false"}  # none said
+LABELS = {"containerProperties.image": "image", "timeout.attemptDurationSeconds": "timeout"}
+NOTES = {"aws:batch/jobDefinition:JobDefinition": "a new revision"}
 
 
-def _queue(live: Live, d: dict, ctx: dict) -> list[Change]:
-    a, out = live.attributes, []
-    _compare(out, "VisibilityTimeout", a.get("VisibilityTimeout"),
-             d.get("visibilityTimeoutSeconds", 30))
-    _compare(out, "MessageRetentionPeriod", a.get("MessageRetentionPeriod"),
-             d.get("messageRetentionSeconds", 345600))
-    if "sqsManagedSseEnabled" in d:
-        _compare(out, "SqsManagedSseEnabled", a.get("SqsManagedSseEnabled", "false"),
-                 str(bool(d["sqsManagedSseEnabled"])).lower())
-    declared = json.loads(d["redrivePolicy"]) if d.get("redrivePolicy") else None
-    live_redrive = json.loads(a["RedrivePolicy"]) if a.get("RedrivePolicy") else None
-    if declared and live_redrive != declared:
-        def show(p: dict | None) -> str | None:
-            if not p:
-                return None
-            target = str(p.get("deadLetterTargetArn", "")).rsplit(":", 1)[-1]
-            return f"{target} after {numeric(p.get('maxReceiveCount'))}"
-        if show(live_redrive) != show(declared):
-            out.append(Change("RedrivePolicy", show(live_redrive), show(declared)))
+def _watched(typ: str, live: Live, d: dict) -> list[Change]:
+    known = aws_type(typ)
+    if known is None or typ not in WATCH:
+        return []
+    request = known.request(known.create, {k: v for k, v in d.items()
+                                           if not isinstance(v, pulumi.Archive)})
+    out: list[Change] = []
+    for path in WATCH[typ]:
+        declared = jmespath.search(REQUEST_PREFIX.get(typ, "") + path, request)
+        found = jmespath.search(path, live.attributes)
+        _compare(out, LABELS.get(path, path.rsplit(".", 1)[-1]),
+                 LIVE_DEFAULTS.get(path) if found is None else found,
+                 DEFAULTS.get(path) if declared is None else declared, NOTES.get(typ, ""))
     return out
 
 
-def _role(live: Live, d: dict, ctx: dict) -> list[Change]:
+def _queue(live: Live, d: dict) -> list[Change]:
+    a, out = live.attributes, []
+    declared = json.loads(d["redrivePolicy"]) if d.get("redrivePolicy") else None
+    live_redrive = json.loads(a["RedrivePolicy"]) if a.get("RedrivePolicy") else None
+
+    def show(p: dict | None) -> str | None:
+        if not p:
+            return None
+        target = str(p.get("deadLetterTargetArn", "")).rsplit(":", 1)[-1]
+        return f"{target} after {numeric(p.get('maxReceiveCount'))}"
+
+    if declared and show(live_redrive) != show(declared):
+        out.append(Change("RedrivePolicy", show(live_redrive), show(declared)))
+    return out
+
+
+def _role(live: Live, d: dict) -> list[Change]:
     live_doc = _policy_json(live.attributes.get("AssumeRolePolicyDocument"))
     declared = _policy_json(d.get("assumeRolePolicy"))
     if declared is not None and live_doc != declared:
@@ -157,17 +197,21 @@ def _role(live: Live, d: dict, ctx: dict) -> list[Change]:
     return []
 
 
-def _group(live: Live, d: dict, ctx: dict) -> list[Change]:
+def _group(live: Live, d: dict) -> list[Change]:
     a, out = live.attributes, []
-    _compare(out, "MinSize", a.get("MinSize"), d.get("minSize"))
-    _compare(out, "MaxSize", a.get("MaxSize"), d.get("maxSize"))
     if a.get("LaunchConfigurationName"):
         out.append(Change("launch", f"launch configuration {a['LaunchConfigurationName']}",
                           "the stack's launch template"))
-    live_template = _template_name(a)
-    declared_template = _declared_template(d)
-    if live_template and declared_template and live_template != declared_template:
-        out.append(Change("launch template", live_template, declared_template,
+    live_template = jmespath.search(
+        "LaunchTemplate.LaunchTemplateName || MixedInstancesPolicy.LaunchTemplate."
+        "LaunchTemplateSpecification.LaunchTemplateName", a)
+    spec = d.get("launchTemplate") or jmespath.search(
+        "mixedInstancesPolicy.launchTemplate.launchTemplateSpecification", d) or {}
+    value = spec.get("name") or spec.get("launchTemplateName") or spec.get("id") or \
+        spec.get("launchTemplateId")  # under the evaluator the template's id is its name
+    declared = str(value) if value and not str(value).startswith("lt-") else None
+    if live_template and declared and live_template != declared:
+        out.append(Change("launch template", live_template, declared,
                           "new instances start from the stack's template"))
     live_metrics = sorted(m.get("Metric") for m in a.get("EnabledMetrics", []))
     declared_metrics = sorted(d.get("enabledMetrics") or [])
@@ -177,68 +221,24 @@ def _group(live: Live, d: dict, ctx: dict) -> list[Change]:
     return out
 
 
-def _template_name(group: dict) -> str | None:
-    spec = group.get("LaunchTemplate") or (
-        ((group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {})
-        .get("LaunchTemplateSpecification")) or {}
-    return spec.get("LaunchTemplateName")
-
-
-def _declared_template(d: dict) -> str | None:
-    """The group's template as declared: under the evaluator the template's id is its name."""
-    spec = d.get("launchTemplate") or (
-        ((d.get("mixedInstancesPolicy") or {}).get("launchTemplate") or {})
-        .get("launchTemplateSpecification")) or {}
-    value = spec.get("name") or spec.get("launchTemplateName") or spec.get("id") or \
-        spec.get("launchTemplateId")
-    return str(value) if value and not str(value).startswith("lt-") else None
-
-
-def _hook(live: Live, d: dict, ctx: dict) -> list[Change]:
-    out: list[Change] = []
-    _compare(out, "HeartbeatTimeout", live.attributes.get("HeartbeatTimeout"),
-             d.get("heartbeatTimeout"))
-    _compare(out, "DefaultResult", live.attributes.get("DefaultResult"), d.get("defaultResult"))
-    return out
-
-
-def _policy(live: Live, d: dict, ctx: dict) -> list[Change]:
-    a, out = live.attributes, []
-    _compare(out, "PolicyType", a.get("PolicyType"), d.get("policyType"))
+def _policy(live: Live, d: dict) -> list[Change]:
     declared_tt = d.get("targetTrackingConfiguration")
     if declared_tt:
-        was = tracking_summary(a.get("TargetTrackingConfiguration") or {})
+        was = tracking_summary(live.attributes.get("TargetTrackingConfiguration") or {})
         now = tracking_summary(declared_tt)
         if was != now:
-            out.append(Change("target tracking", was, now))
-    _compare(out, "ScalingAdjustment", a.get("ScalingAdjustment"), d.get("scalingAdjustment"))
-    _compare(out, "AdjustmentType", a.get("AdjustmentType"), d.get("adjustmentType"))
-    return out
+            return [Change("target tracking", was, now)]
+    return []
 
 
-def _alarm(live: Live, d: dict, ctx: dict) -> list[Change]:
+def _alarm(live: Live, d: dict) -> list[Change]:
     was, now = alarm_summary(live.attributes), alarm_summary(d)
-    out = [Change("reads", was, now)] if was != now else []
-    _compare(out, "ComparisonOperator", live.attributes.get("ComparisonOperator"),
-             d.get("comparisonOperator"))
-    return out
+    return [Change("reads", was, now)] if was != now else []
 
 
-def _rule(live: Live, d: dict, ctx: dict) -> list[Change]:
-    out: list[Change] = []
-    _compare(out, "ScheduleExpression", live.attributes.get("ScheduleExpression"),
-             d.get("scheduleExpression"))
-    _compare(out, "State", live.attributes.get("State"), d.get("state"))
-    return out
-
-
-def _function(live: Live, d: dict, ctx: dict) -> list[Change]:
+def _function(live: Live, d: dict) -> list[Change]:
     a, out = live.attributes, []
-    for attribute, key in (("Runtime", "runtime"), ("Handler", "handler"),
-                           ("Timeout", "timeout"), ("MemorySize", "memorySize")):
-        _compare(out, attribute, a.get(attribute), d.get(key))
     _compare(out, "Role", _last(a.get("Role")), _last(d.get("role")))
-    _compare(out, "Architectures", a.get("Architectures", ["x86_64"]), d.get("architectures"))
     if d.get("sourceCodeHash") and a.get("CodeSha256") != d["sourceCodeHash"]:
         out.append(Change("CodeSha256", a.get("CodeSha256"), d["sourceCodeHash"],
                           "the stack's archive of lambda/queue_depth replaces the code"))
@@ -258,25 +258,21 @@ def _function(live: Live, d: dict, ctx: dict) -> list[Change]:
     return out
 
 
-def _log_group(live: Live, d: dict, ctx: dict) -> list[Change]:
-    out: list[Change] = []
+def _log_group(live: Live, d: dict) -> list[Change]:
+    out: list[Change] = []  # retention is its own call (PutRetentionPolicy), not the create's
     _compare(out, "retentionInDays", live.attributes.get("retentionInDays"),
              d.get("retentionInDays"))
     return out
 
 
-def _parameter(live: Live, d: dict, ctx: dict) -> list[Change]:
-    out: list[Change] = []
-    _compare(out, "Type", live.attributes.get("Type"), d.get("type"))
-    if d.get("value") is not None:
-        out.append(Change("Value", "(not read)", "the stack's secret",
-                          "the program's value replaces the old one"))
-    return out
+def _parameter(live: Live, d: dict) -> list[Change]:
+    if d.get("value") is None:
+        return []
+    return [Change("Value", "(not read)", "the stack's secret",
+                   "the program's value replaces the old one")]
 
 
-def _document(live: Live, d: dict, ctx: dict) -> list[Change]:
-    import hashlib
-
+def _document(live: Live, d: dict) -> list[Change]:
     content = d.get("content")
     if content is None:
         return []
@@ -287,60 +283,39 @@ def _document(live: Live, d: dict, ctx: dict) -> list[Change]:
     return []
 
 
-def _compute_environment(live: Live, d: dict, ctx: dict) -> list[Change]:
-    a, out = live.attributes.get("computeResources") or {}, []
+def _compute_environment(live: Live, d: dict) -> list[Change]:
+    a = live.attributes.get("computeResources") or {}
     r = d.get("computeResources") or {}
-    _compare(out, "maxvCpus", a.get("maxvCpus"), r.get("maxVcpus"))
-    _compare(out, "minvCpus", a.get("minvCpus"), r.get("minVcpus"))
     if r.get("instanceTypes") and sorted(a.get("instanceTypes", [])) != sorted(r["instanceTypes"]):
-        out.append(Change("instanceTypes", sorted(a.get("instanceTypes", [])),
-                          sorted(r["instanceTypes"])))
-    _compare(out, "state", live.attributes.get("state"), d.get("state"))
-    return out
+        return [Change("instanceTypes", sorted(a.get("instanceTypes", [])),
+                       sorted(r["instanceTypes"]))]
+    return []
 
 
-def _job_queue(live: Live, d: dict, ctx: dict) -> list[Change]:
-    out: list[Change] = []
-    _compare(out, "priority", live.attributes.get("priority"), d.get("priority"))
-    _compare(out, "state", live.attributes.get("state"), d.get("state"))
+def _job_queue(live: Live, d: dict) -> list[Change]:
     declared_timeouts = d.get("jobStateTimeLimitActions") or []
     if declared_timeouts and not live.attributes.get("jobStateTimeLimitActions"):
-        out.append(Change("jobStateTimeLimitActions", None,
-                          f"{len(declared_timeouts)} RUNNABLE cancel actions"))
-    return out
+        return [Change("jobStateTimeLimitActions", None,
+                       f"{len(declared_timeouts)} RUNNABLE cancel actions")]
+    return []
 
 
-def _job_definition(live: Live, d: dict, ctx: dict) -> list[Change]:
-    a, out = live.attributes, []
-    container = a.get("containerProperties") or {}
-    declared = json.loads(d["containerProperties"]) if d.get("containerProperties") else {}
-    _compare(out, "image", container.get("image"), declared.get("image"),
-             "a new revision")
-    _compare(out, "timeout", (a.get("timeout") or {}).get("attemptDurationSeconds"),
-             (d.get("timeout") or {}).get("attemptDurationSeconds"), "a new revision")
-    _compare(out, "retryStrategy.attempts", (a.get("retryStrategy") or {}).get("attempts"),
-             (d.get("retryStrategy") or {}).get("attempts"), "a new revision")
-    return out
-
-
-RULES: dict[str, Callable[[Live, dict, dict], list[Change]]] = {
+# What a comparison of values cannot say in a sentence a person acts on.
+RULES: dict[str, Callable[[Live, dict], list[Change]]] = {
     "aws:sqs/queue:Queue": _queue,
     "aws:iam/role:Role": _role,
     "aws:autoscaling/group:Group": _group,
-    "aws:autoscaling/lifecycleHook:LifecycleHook": _hook,
     "aws:autoscaling/policy:Policy": _policy,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
-    "aws:cloudwatch/eventRule:EventRule": _rule,
     "aws:lambda/function:Function": _function,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:ssm/parameter:Parameter": _parameter,
     "aws:ssm/document:Document": _document,
     "aws:batch/computeEnvironment:ComputeEnvironment": _compute_environment,
     "aws:batch/jobQueue:JobQueue": _job_queue,
-    "aws:batch/jobDefinition:JobDefinition": _job_definition,
 }
 
 
 def drift(typ: str, live: Live, declared_inputs: dict) -> list[Change]:
     rule = RULES.get(typ)
-    return rule(live, declared_inputs, {}) if rule else []
+    return _watched(typ, live, declared_inputs) + (rule(live, declared_inputs) if rule else [])
